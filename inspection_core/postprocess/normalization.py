@@ -1,0 +1,79 @@
+"""Normalisation that makes thresholds mean the same for every model.
+
+normalised = 0.5 + 0.5 * (raw - threshold) / (threshold - reference), so the typical good value
+(reference = median of held-out good data) maps to 0, the threshold to 0.5, and a value as far above
+the threshold as good data is below it to 1. Computed at fit time on held-out good images only and
+saved with the model, like anomalib's post-processor buffers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Normalization:
+    image_threshold: float
+    image_reference: float
+    pixel_threshold: float
+    pixel_reference: float
+    n_images: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Normalization:
+        return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
+
+    @staticmethod
+    def _apply(x: np.ndarray | float, t: float, ref: float) -> np.ndarray:
+        span = max(t - ref, 1e-12)
+        return 0.5 + 0.5 * (np.asarray(x, dtype=np.float32) - t) / span
+
+    def score(self, raw: np.ndarray | float) -> np.ndarray:
+        """Normalised image score(s), floored at 0 (not capped, so strong defects stay ordered)."""
+        return np.maximum(self._apply(raw, self.image_threshold, self.image_reference), 0.0)
+
+    def map(self, raw_map: np.ndarray) -> np.ndarray:
+        """Normalised anomaly map in [0, 1] (float32): what the heatmap and the pixel threshold see."""
+        out = self._apply(raw_map, self.pixel_threshold, self.pixel_reference)
+        return np.clip(out, 0.0, 1.0, out=out).astype(np.float32, copy=False)
+
+    def raw_score(self, normalised: float) -> float:
+        """Inverse of score(): the raw value a normalised image threshold corresponds to."""
+        return float(self.image_threshold + (normalised - 0.5) * 2 * (self.image_threshold - self.image_reference))
+
+    @classmethod
+    def identity(cls) -> Normalization:
+        """No calibration: raw 0.5 is the threshold, 0 the reference (for tests and untrained tools)."""
+        return cls(0.5, 0.0, 0.5, 0.0, 0)
+
+
+def fit_normalization(
+    good_scores: np.ndarray, good_maps: np.ndarray, margin: float = 0.1, pixel_quantile: float = 0.9999
+) -> Normalization:
+    """Thresholds from held-out good images only (no defects needed).
+
+    image threshold: the highest good score plus `margin` × the good scores' spread (max - median),
+    so no held-out good part is rejected; pixel threshold: a high quantile of all good pixels plus
+    the same margin, so good parts show (almost) no defect regions.
+    """
+    s = np.asarray(good_scores, dtype=np.float64).ravel()
+    if s.size == 0:
+        raise ValueError("normalisation needs at least one held-out good image")
+    m = np.asarray(good_maps, dtype=np.float32)
+    s_med, s_max = float(np.median(s)), float(s.max())
+    spread = max(s_max - s_med, 1e-6 * max(abs(s_max), 1.0))
+    t_img = s_max + margin * spread
+    flat = m.ravel()
+    if flat.size > 4_000_000:  # a subsample is plenty for quantiles and keeps this fast
+        flat = flat[np.random.default_rng(0).integers(0, flat.size, 4_000_000)]
+    p_med = float(np.median(flat))
+    p_hi = float(np.quantile(flat, pixel_quantile))
+    p_spread = max(p_hi - p_med, 1e-6 * max(abs(p_hi), 1.0))
+    t_pix = p_hi + margin * p_spread
+    return Normalization(t_img, min(s_med, t_img - spread), t_pix, p_med, int(s.size))

@@ -1,0 +1,91 @@
+"""The tunable post-processing settings (in normalised units) and the one function that applies them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from inspection_core.postprocess.normalization import Normalization
+from inspection_core.postprocess.regions import extract_defects, smooth_map
+from inspection_core.postprocess.roi import Roi
+from inspection_core.types import Defect, Verdict
+
+
+@dataclass(frozen=True)
+class PostprocessSettings:
+    """What an engineer tunes without retraining. Thresholds are normalised: 0.5 = calibrated."""
+
+    image_threshold: float = 0.5
+    pixel_threshold: float = 0.5
+    min_defect_area: int = 0  # px at frame resolution
+    smoothing_sigma: float = 0.0  # extra smoothing of the normalised map, px
+    morphology_radius: int = 1
+    roi: Roi = field(default_factory=Roi)
+    pixel_size_mm: float | None = None
+
+    def with_(self, **kw: Any) -> PostprocessSettings:
+        return replace(self, **kw)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "image_threshold": self.image_threshold,
+            "pixel_threshold": self.pixel_threshold,
+            "min_defect_area": self.min_defect_area,
+            "smoothing_sigma": self.smoothing_sigma,
+            "morphology_radius": self.morphology_radius,
+            "roi": self.roi.to_list(),
+            "pixel_size_mm": self.pixel_size_mm,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> PostprocessSettings:
+        d = dict(d)
+        roi = Roi.from_list(d.pop("roi", None))
+        known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
+        return cls(roi=roi, **known)
+
+
+@dataclass(frozen=True)
+class PostprocessOutput:
+    anomaly_map: np.ndarray  # normalised, smoothed, zero outside the ROI
+    mask: np.ndarray
+    defects: list[Defect]
+    score: float
+    verdict: Verdict
+
+
+def postprocess_map(
+    raw_map: np.ndarray,
+    raw_score: float,
+    norm: Normalization,
+    settings: PostprocessSettings,
+    norm_map: np.ndarray | None = None,
+) -> PostprocessOutput:
+    """Apply settings to a raw map at frame resolution (pass `norm_map` when cached: no re-normalising).
+
+    With an ROI the image score is the raw map's maximum inside the ROI, normalised like the model's
+    image score (all our models score an image by the max of its map), so anomalies outside the ROI
+    never count. The part is NG when the score reaches the image threshold and, if a minimum defect
+    area or an ROI is set, at least one region survives — tolerated small defects do not reject it.
+    """
+    amap = norm.map(raw_map) if norm_map is None else norm_map
+    amap = smooth_map(amap, settings.smoothing_sigma)
+    roi_mask = settings.roi.mask(amap.shape[:2])
+    score = float(norm.score(raw_score))
+    if roi_mask is not None:
+        amap = np.where(roi_mask, amap, np.float32(0.0))
+        score = float(norm.score(float(raw_map[roi_mask].max()))) if roi_mask.any() else 0.0
+    mask, defects = extract_defects(
+        amap,
+        settings.pixel_threshold,
+        settings.min_defect_area,
+        roi_mask,
+        settings.morphology_radius,
+        settings.pixel_size_mm,
+    )
+    ng = score >= settings.image_threshold
+    if ng and (settings.min_defect_area > 0 or roi_mask is not None):
+        ng = bool(defects)
+    return PostprocessOutput(amap, mask, defects, score, Verdict.NG if ng else Verdict.OK)

@@ -1,0 +1,97 @@
+"""Fit a model on good images, then calibrate its normalisation on held-out good images.
+
+The same pipeline serves `aoi train`, the GUI's training workspace and the tests.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from inspection_core.data.imageio import imread, to_rgb_float
+from inspection_core.errors import DataError
+from inspection_core.models.bundle import ModelBundle
+from inspection_core.models.registry import create_model
+from inspection_core.postprocess.normalization import fit_normalization
+from inspection_core.training.context import FitContext, device_label
+
+ImageLike = np.ndarray | str
+
+
+def load_images(items: Sequence[ImageLike], size: tuple[int, int], ctx: FitContext | None = None) -> torch.Tensor:
+    """(N, 3, H, W) float32 tensor in [0, 1] from arrays or paths; unreadable files are clear errors."""
+    out = np.empty((len(items), 3, size[0], size[1]), np.float32)
+    for i, it in enumerate(items):
+        img = imread(it) if not isinstance(it, np.ndarray) else it
+        out[i] = to_rgb_float(img, size).transpose(2, 0, 1)
+        if ctx is not None and (i % 50 == 0 or i == len(items) - 1):
+            ctx.report("load", i + 1, len(items), "reading images")
+    return torch.from_numpy(out)
+
+
+def split_holdout(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (train, holdout); at least 1 held out when fraction > 0 and n ≥ 2."""
+    idx = np.random.default_rng(seed).permutation(n)
+    k = int(round(n * fraction)) if fraction > 0 else 0
+    if fraction > 0 and n >= 2:
+        k = min(max(k, 1), n - 1)
+    return np.sort(idx[k:]), np.sort(idx[:k])
+
+
+@torch.inference_mode()
+def predict_tensor(model: Any, images: torch.Tensor, batch_size: int = 32) -> tuple[np.ndarray, np.ndarray]:
+    maps, scores = [], []
+    dev = model.device
+    for i in range(0, len(images), batch_size):
+        m, s = model.predict(images[i : i + batch_size].to(dev))
+        maps.append(m.float().cpu().numpy())
+        scores.append(s.float().cpu().numpy())
+    return np.concatenate(maps), np.concatenate(scores)
+
+
+def train_model(
+    model_name: str,
+    images: Sequence[ImageLike] | torch.Tensor,
+    ctx: FitContext | None = None,
+    holdout: float = 0.2,
+    options: dict[str, Any] | None = None,
+    info: dict[str, Any] | None = None,
+) -> ModelBundle:
+    """Create, fit and calibrate a model. Needs ≥ 2 good images (1 to fit, 1 to calibrate).
+
+    With holdout=0 the normalisation is calibrated on the training images themselves (optimistic:
+    thresholds come out low); the GUI and CLI always hold some out.
+    """
+    ctx = ctx or FitContext()
+    n = len(images)
+    if n == 0:
+        raise DataError("no good images to train on")
+    if holdout > 0 and n < 2:
+        raise DataError("need at least 2 good images (one is held out to calibrate thresholds)")
+    model = create_model(model_name, **(options or {}))
+    torch.manual_seed(ctx.seed)
+    np.random.seed(ctx.seed % (2**32))
+    t0 = time.perf_counter()
+    data = images if isinstance(images, torch.Tensor) else load_images(images, model.image_size, ctx)
+    tr, ho = split_holdout(n, holdout, ctx.seed)
+    model.to(ctx.device)
+    model.fit(data[torch.from_numpy(tr)], ctx)
+    model.eval()
+    t_fit = time.perf_counter() - t0
+    ctx.report("calibrate", 0, 1, "calibrating thresholds on held-out good images")
+    cal = data[torch.from_numpy(ho)] if len(ho) else data[torch.from_numpy(tr)]
+    maps, scores = predict_tensor(model, cal)
+    norm = fit_normalization(scores, maps)
+    ctx.report("calibrate", 1, 1, "done")
+    meta = {
+        "n_train": int(len(tr)),
+        "n_holdout": int(len(ho)),
+        "fit_seconds": round(t_fit, 3),
+        "device": device_label(ctx.device),
+        **(info or {}),
+    }
+    return ModelBundle(model, norm, meta)

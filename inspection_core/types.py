@@ -1,0 +1,104 @@
+"""The records that flow from a camera through the inspector to the GUI and the log.
+
+They are plain, immutable-by-convention dataclasses of numpy arrays so they can cross threads
+(Qt signals carry them) without sharing driver buffers or torch tensors.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One image from a source. `image` is owned by the receiver (never a driver buffer view).
+
+    image: HxW (mono) or HxWx3 (RGB) array, uint8 or uint16.
+    meta: exposure_us, gain_db, pixel_format, incomplete, and for simulated sources `defect_mask`.
+    """
+
+    image: np.ndarray
+    frame_id: int
+    timestamp_ns: int
+    source: str
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def height(self) -> int:
+        return int(self.image.shape[0])
+
+    @property
+    def width(self) -> int:
+        return int(self.image.shape[1])
+
+
+class Verdict(enum.StrEnum):
+    OK = "OK"
+    NG = "NG"
+
+
+@dataclass(frozen=True)
+class Defect:
+    """One connected region above the pixel threshold, in frame pixel coordinates.
+
+    bbox is (x0, y0, x1, y1) with x1/y1 exclusive; scores are in normalised units (0.5 = threshold).
+    """
+
+    id: int
+    bbox: tuple[int, int, int, int]
+    area_px: int
+    centroid: tuple[float, float]
+    max_score: float
+    mean_score: float
+    area_mm2: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "bbox": list(self.bbox),
+            "area_px": self.area_px,
+            "area_mm2": self.area_mm2,
+            "centroid": [round(self.centroid[0], 2), round(self.centroid[1], 2)],
+            "max_score": round(self.max_score, 5),
+            "mean_score": round(self.mean_score, 5),
+        }
+
+
+@dataclass(frozen=True)
+class InspectionResult:
+    """What the inspector says about one frame.
+
+    anomaly_map: HxW float32 in normalised units at frame resolution (0.5 = pixel threshold).
+    score: normalised image score (0.5 = image threshold). mask: HxW bool after ROI, morphology and
+    minimum-area filtering. timings: milliseconds per stage (preprocess, model, postprocess, total).
+    """
+
+    frame_id: int
+    anomaly_map: np.ndarray
+    score: float
+    verdict: Verdict
+    mask: np.ndarray
+    defects: tuple[Defect, ...]
+    timings: dict[str, float] = field(default_factory=dict)
+    raw_score: float = float("nan")
+    model_name: str = ""
+
+    @property
+    def is_ng(self) -> bool:
+        return self.verdict is Verdict.NG
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-ready description (no arrays)."""
+        return {
+            "frame_id": self.frame_id,
+            "score": round(float(self.score), 5),
+            "raw_score": None if np.isnan(self.raw_score) else float(self.raw_score),
+            "verdict": str(self.verdict),
+            "model": self.model_name,
+            "defects": [d.to_dict() for d in self.defects],
+            "timings_ms": {k: round(v, 3) for k, v in self.timings.items()},
+        }
