@@ -1,0 +1,244 @@
+"""`aoi models | train | eval | predict | bench`."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from inspection_core.errors import AoiError, DataError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("models", help="list the registered models")
+    p.add_argument("--options", action="store_true", help="also list each model's options and defaults")
+    p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser(
+        "train",
+        help="fit a model on good images",
+        description="Fit a model on good images. Model options are given as --option-name VALUE "
+        "(see `aoi models --options`).",
+    )
+    p.add_argument("--model", default="patchcore", help="registered model name (default: patchcore)")
+    p.add_argument("--data", required=True, help="MVTec-layout folder (train/good) or a folder of good images")
+    p.add_argument("--out", required=True, help="model folder to write")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda (default auto)")
+    p.add_argument("--image-size", default=None, help="N or HxW model input size")
+    p.add_argument("--holdout", type=float, default=0.2, help="fraction of good images kept to calibrate thresholds")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--limit", type=int, default=0, help="use only the first N training images")
+    p.set_defaults(func=cmd_train, accepts_extra=True)
+
+    p = sub.add_parser("eval", help="evaluate a model on a labelled MVTec-layout folder")
+    p.add_argument("--model-dir", required=True)
+    p.add_argument("--data", required=True)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--json", default=None, help="write the metrics to this JSON file")
+    p.add_argument("--no-pixel", action="store_true", help="skip pixel metrics")
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("predict", help="inspect images: overlay PNG, mask PNG and defects JSON for each")
+    p.add_argument("--model-dir", required=True)
+    p.add_argument("images", nargs="+")
+    p.add_argument("--out", required=True)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--tile", action="store_true", help="inspect large images as native-resolution tiles")
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("bench", help="latency and throughput of a model (and tiled full frames)")
+    p.add_argument("--model-dir", required=True)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--sizes", default="256,2448x2048", help="comma list of N or WxH frame sizes")
+    p.add_argument("--batch", default="1,32", help="comma list of batch sizes for the model-input size")
+    p.add_argument("--iters", type=int, default=50)
+    p.add_argument("--json", default=None)
+    p.set_defaults(func=cmd_bench)
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """'256' → (256, 256); 'WxH' → (H, W)."""
+    t = text.lower().strip()
+    try:
+        if "x" in t:
+            w, h = t.split("x")
+            return int(h), int(w)
+        return int(t), int(t)
+    except ValueError:
+        raise AoiError(f"bad size {text!r}: use N or WIDTHxHEIGHT") from None
+
+
+def _coerce(value: str, default: Any) -> Any:
+    if isinstance(default, bool):
+        return value.lower() in ("1", "true", "yes", "on")
+    if isinstance(default, int):
+        return int(value)
+    if isinstance(default, float):
+        return float(value)
+    if isinstance(default, tuple):
+        parts = [p for p in value.replace("x", ",").split(",") if p]
+        kind = type(default[0]) if default else int
+        return tuple(kind(p) for p in parts)
+    return value
+
+
+def parse_model_options(model: str, extra: list[str]) -> dict[str, Any]:
+    """Turn ['--coreset-size', '4000', '--epochs=3'] into {'coreset_size': 4000, 'epochs': 3}."""
+    from inspection_core.models import get_model_info
+
+    info = get_model_info(model)
+    defaults = {f.name: f.default for f in dataclasses.fields(info.cls.Config)}
+    cfg = info.cls.Config()
+    opts: dict[str, Any] = {}
+    i = 0
+    while i < len(extra):
+        tok = extra[i]
+        if not tok.startswith("--"):
+            raise AoiError(f"unexpected argument {tok!r}")
+        key, _, val = tok[2:].partition("=")
+        name = key.replace("-", "_")
+        if name not in defaults:
+            known = ", ".join("--" + k.replace("_", "-") for k in defaults)
+            raise AoiError(f"model {model!r} has no option --{key}; options: {known}")
+        if not val:
+            i += 1
+            if i >= len(extra):
+                raise AoiError(f"--{key} needs a value")
+            val = extra[i]
+        try:
+            opts[name] = _coerce(val, getattr(cfg, name))
+        except ValueError:
+            raise AoiError(f"bad value for --{key}: {val!r}") from None
+        i += 1
+    return opts
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from inspection_core.models import list_models
+
+    for m in list_models():
+        tag = " (fast)" if m.fast else ""
+        print(f"{m.name:<12}{m.summary}{tag}")
+        if args.options:
+            for name, default, help_ in m.options:
+                print(f"    --{name.replace('_', '-'):<22} {default!s:<14} {help_}")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from inspection_core.cli.progress import ProgressBar
+    from inspection_core.data import MVTecDataset
+    from inspection_core.training import FitContext, resolve_device
+    from inspection_core.training.context import device_label
+    from inspection_core.training.fit import train_model
+
+    opts = parse_model_options(args.model, args.extra)
+    if args.image_size:
+        opts["image_size"] = parse_size(args.image_size)
+    ds = MVTecDataset(args.data)
+    train = ds.require_train()
+    if args.limit:
+        train = train[: args.limit]
+    device = resolve_device(args.device)
+    bar = ProgressBar()
+    ctx = FitContext(device=device, progress=bar, seed=args.seed)
+    print(f"training {args.model} on {len(train)} images ({device_label(device)})", file=sys.stderr)
+    t0 = time.perf_counter()
+    bundle = train_model(
+        args.model, [s.path for s in train], ctx, holdout=args.holdout, options=opts,
+        info={"dataset": str(Path(args.data).resolve())},
+    )
+    bar.close()
+    out = bundle.save(args.out)
+    print(f"saved {out} in {time.perf_counter() - t0:.1f}s (fit {bundle.info['fit_seconds']:.1f}s)")
+    return 0
+
+
+def _fmt(x: float) -> str:
+    return "  n/a" if x != x else f"{x:.4f}"
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from inspection_core.cli.progress import ProgressBar
+    from inspection_core.data import MVTecDataset
+    from inspection_core.metrics import evaluate_dataset
+    from inspection_core.models import load_bundle
+    from inspection_core.training import FitContext, resolve_device
+
+    device = resolve_device(args.device)
+    bundle = load_bundle(args.model_dir, device)
+    ds = MVTecDataset(args.data)
+    bar = ProgressBar()
+    rep = evaluate_dataset(bundle, ds, FitContext(device=device, progress=bar), pixel_metrics=not args.no_pixel)
+    bar.close()
+    print(f"model        {rep.model}")
+    print(f"images       {rep.n_images} ({rep.n_defective} defective)")
+    print(f"image AUROC  {_fmt(rep.image_auroc)}")
+    print(f"pixel AUROC  {_fmt(rep.pixel_auroc)}")
+    print(f"AUPRO@0.3    {_fmt(rep.aupro)}")
+    print(f"F1-max       {_fmt(rep.f1_max)}")
+    print(f"ms/image     {rep.ms_per_image:.2f}  ({rep.device})")
+    for t, d in rep.per_type.items():
+        print(f"  {t:<12} n={d['n']:<4} image AUROC {_fmt(d['image_auroc'])}")
+    if args.json:
+        d = rep.to_dict()
+        d["command"] = " ".join(["aoi", *sys.argv[1:]]) if sys.argv else ""
+        d["date"] = time.strftime("%Y-%m-%d %H:%M:%S%z")
+        d["data"] = str(Path(args.data).resolve())
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(d, indent=2, default=float))
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from inspection_core.data import imread, imwrite
+    from inspection_core.inspector import Inspector, Preprocessing
+    from inspection_core.models import load_bundle
+    from inspection_core.render import render_overlay
+    from inspection_core.training import resolve_device
+
+    bundle = load_bundle(args.model_dir, resolve_device(args.device))
+    insp = Inspector(bundle, preprocessing=Preprocessing(tile=args.tile))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    failures = 0
+    for i, path in enumerate(args.images):
+        try:
+            img = imread(path)
+        except DataError as exc:
+            print(f"aoi: error: {exc}", file=sys.stderr)
+            failures += 1
+            continue
+        res = insp.inspect(img)
+        stem = Path(path).stem
+        imwrite(out / f"{stem}_overlay.png", render_overlay(img, res))
+        imwrite(out / f"{stem}_mask.png", res.mask)
+        (out / f"{stem}.json").write_text(json.dumps({"image": str(path), **res.summary()}, indent=2))
+        print(f"{i + 1}/{len(args.images)} {path}: {res.verdict} score {res.score:.3f} defects {len(res.defects)}")
+    return 2 if failures else 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from inspection_core.bench import bench_model
+    from inspection_core.models import load_bundle
+    from inspection_core.training import resolve_device
+
+    device = resolve_device(args.device)
+    bundle = load_bundle(args.model_dir, device)
+    sizes = [parse_size(s) for s in args.sizes.split(",") if s]
+    batches = [int(b) for b in args.batch.split(",") if b]
+    report = bench_model(bundle, sizes, batches, args.iters)
+    report["command"] = " ".join(["aoi", *sys.argv[1:]])
+    for row in report["results"]:
+        print(
+            f"{row['case']:<28} median {row['median_ms']:8.2f} ms  p95 {row['p95_ms']:8.2f} ms  "
+            f"{row['images_per_s']:9.1f} img/s"
+        )
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(report, indent=2))
+    return 0
