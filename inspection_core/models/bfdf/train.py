@@ -1,0 +1,184 @@
+"""BFDF's training recipe: positive/negative pairs made on the fly, Focal + L1 + Dice, warmup + cosine.
+
+Pairs are synthesised in numpy (DefectSynthesizer, ~7 ms an image), optionally in DataLoader worker
+processes so a GPU is not starved; the model itself only sees ready (pos, neg, mask) batches.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, IterableDataset, get_worker_info
+
+from inspection_core.data.synthesis import DefectSynthesizer
+from inspection_core.models.bfdf.foreground import otsu_foreground
+from inspection_core.models.bfdf.layers import bfdf_loss
+from inspection_core.training.context import FitContext
+
+if TYPE_CHECKING:
+    from inspection_core.models.bfdf.model import BFDF
+
+Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+
+
+def augment(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Mild photometric/flip augmentation of one HxWx3 float image (the 'augmented positive samples')."""
+    if rng.random() < 0.5:
+        img = img[:, ::-1]
+    if rng.random() < 0.5:
+        img = img[::-1]
+    gain, bias = rng.uniform(0.9, 1.1), rng.uniform(-0.05, 0.05)
+    return np.clip(img * gain + bias, 0, 1).astype(np.float32)
+
+
+class PairSampler:
+    """Makes (positive, negative, mask) batches from good images.
+
+    The negative is an augmented good image with a Perlin-mask defect placed inside its Otsu
+    foreground (probability `anomaly_prob`, else left clean with an empty mask). Its positive is the
+    same augmented image (`same_prob`: the difference is then exactly the defect), its nearest
+    reference image (`reference_prob`: what inference will see), or a random good image (the rest:
+    robustness to ordinary variation).
+    """
+
+    def __init__(
+        self,
+        images: torch.Tensor,
+        nearest_ref: np.ndarray,
+        batch_size: int,
+        same_prob: float,
+        reference_prob: float,
+        anomaly_prob: float,
+        use_foreground: bool,
+        seed: int,
+        pool_size: int = 64,
+    ) -> None:
+        self.images = images.numpy()  # (N, 3, H, W) view, shared with DataLoader workers after fork
+        self.nearest_ref = nearest_ref
+        self.batch_size = batch_size
+        self.same_prob, self.reference_prob, self.anomaly_prob = same_prob, reference_prob, anomaly_prob
+        self.use_foreground = use_foreground
+        self.rng = np.random.default_rng(seed)
+        n = len(self.images)
+        pool_idx = self.rng.choice(n, size=min(n, pool_size), replace=False)
+        self.synth = DefectSynthesizer(pool=[self._hwc(int(i)) for i in pool_idx], seed=seed + 1)
+
+    def _hwc(self, i: int) -> np.ndarray:
+        return np.ascontiguousarray(self.images[i].transpose(1, 2, 0))
+
+    def sample(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        rng = self.rng
+        n = len(self.images)
+        i = int(rng.integers(n))
+        src = augment(self._hwc(i), rng)
+        if rng.random() < self.anomaly_prob:
+            fg = otsu_foreground(src) if self.use_foreground else None
+            neg, mask = self.synth(src, fg)
+        else:
+            neg, mask = src, np.zeros(src.shape[:2], np.float32)
+        u = rng.random()
+        if u < self.same_prob:
+            pos = src
+        elif u < self.same_prob + self.reference_prob:
+            pos = augment(self._hwc(int(self.nearest_ref[i])), rng)
+        else:
+            pos = augment(self._hwc(int(rng.integers(n))), rng)
+        return pos, neg, mask
+
+    def batch(self) -> Batch:
+        pos, neg, mask = zip(*(self.sample() for _ in range(self.batch_size)), strict=True)
+        to_t = lambda a: torch.from_numpy(np.ascontiguousarray(np.stack(a).transpose(0, 3, 1, 2)))  # noqa: E731
+        return to_t(pos), to_t(neg), torch.from_numpy(np.stack(mask))[:, None]
+
+
+class _PairStream(IterableDataset):
+    """Endless batches; each DataLoader worker gets its own seed."""
+
+    def __init__(self, kwargs: dict, seed: int) -> None:
+        super().__init__()
+        self.kwargs, self.seed = kwargs, seed
+
+    def __iter__(self) -> Iterator[Batch]:
+        info = get_worker_info()
+        wid = info.id if info is not None else 0
+        sampler = PairSampler(**self.kwargs, seed=self.seed + 1000 * wid)
+        while True:
+            yield sampler.batch()
+
+
+def lr_factor(step: int, total: int, warmup_frac: float = 0.05) -> float:
+    """Linear warmup then cosine decay to 5 % of the peak."""
+    warm = max(1, int(total * warmup_frac))
+    if step < warm:
+        return (step + 1) / warm
+    t = (step - warm) / max(1, total - warm)
+    return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
+
+
+def total_steps(n_images: int, batch_size: int, epochs: int, steps: int) -> int:
+    """`steps` when given, else epochs × ceil(N / batch)."""
+    return steps if steps > 0 else max(1, epochs * math.ceil(n_images / batch_size))
+
+
+def train_bfdf(model: BFDF, images: torch.Tensor, nearest_ref: np.ndarray, ctx: FitContext) -> list[float]:
+    """Train the fusion head (and the encoder when asked). Returns the loss of every step."""
+    cfg = model.config
+    dev = ctx.device
+    use_amp = bool(cfg.amp) and dev.type == "cuda"
+    total = total_steps(len(images), cfg.batch_size, cfg.epochs, cfg.steps)
+    steps_per_epoch = math.ceil(len(images) / cfg.batch_size)
+    groups = [{"params": list(model.head.parameters()), "lr": cfg.lr}]
+    if cfg.train_encoder:
+        groups.append({"params": list(model.encoder.parameters()), "lr": cfg.lr * cfg.encoder_lr_scale})
+    opt = torch.optim.AdamW(groups, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, total))
+    kwargs = dict(
+        images=images.contiguous(),
+        nearest_ref=nearest_ref,
+        batch_size=cfg.batch_size,
+        same_prob=cfg.same_prob,
+        reference_prob=cfg.reference_prob,
+        anomaly_prob=cfg.anomaly_prob,
+        use_foreground=cfg.foreground == "otsu",
+    )
+    loader = DataLoader(
+        _PairStream(kwargs, ctx.seed),
+        batch_size=None,
+        num_workers=cfg.workers,
+        pin_memory=dev.type == "cuda",
+        prefetch_factor=4 if cfg.workers else None,
+    )
+    model.train()
+    losses: list[float] = []
+    pending: list[torch.Tensor] = []
+    last = time.perf_counter()
+    it = iter(loader)
+    try:
+        for step in range(1, total + 1):
+            ctx.cancel.check()
+            pos, neg, mask = (t.to(dev, non_blocking=True) for t in next(it))
+            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_amp):
+                logits = model.forward_pair(neg, pos)
+            loss, _ = bfdf_loss(logits, mask, cfg.w_focal, cfg.w_l1, cfg.w_dice)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            pending.append(loss.detach())
+            now = time.perf_counter()
+            if dev.type == "cpu" or now - last > 0.5 or step == total:  # report without syncing every step
+                vals = torch.stack(pending).float().cpu().tolist()
+                losses.extend(vals)
+                pending.clear()
+                last = now
+                epoch = (step - 1) // steps_per_epoch + 1
+                ctx.report("train", step, total, f"epoch {epoch}", loss=float(np.mean(vals)))
+    finally:
+        del it  # shuts DataLoader workers down, also on cancel
+        model.eval()
+    return losses
