@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import cv2
 import numpy as np
 
 from inspection_core.postprocess.normalization import Normalization
@@ -56,6 +57,12 @@ class PostprocessOutput:
     verdict: Verdict
 
 
+def _masked_max(values: np.ndarray, mask: np.ndarray) -> float:
+    """Max of `values` where `mask` is set; cv2 avoids the 5-MP copy of boolean indexing (~15 ms)."""
+    v = values if values.dtype in (np.float32, np.float64) else values.astype(np.float32)
+    return float(cv2.minMaxLoc(v, mask=mask.view(np.uint8))[1])
+
+
 def postprocess_map(
     raw_map: np.ndarray,
     raw_score: float,
@@ -76,7 +83,7 @@ def postprocess_map(
     score = float(norm.score(raw_score))
     if roi_mask is not None:
         amap = np.where(roi_mask, amap, np.float32(0.0))
-        score = float(norm.score(float(raw_map[roi_mask].max()))) if roi_mask.any() else 0.0
+        score = float(norm.score(_masked_max(raw_map, roi_mask))) if roi_mask.any() else 0.0
     mask, defects = extract_defects(
         amap,
         settings.pixel_threshold,

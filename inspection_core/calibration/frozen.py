@@ -1,0 +1,77 @@
+"""A frozen frame: one cached raw prediction that re-applies post-processing settings at slider speed.
+
+The tuning workspace freezes a frame and calls `apply(settings)` on every slider move. Normalising
+and smoothing a 5-MP map costs more than thresholding it, so those results are cached per smoothing
+sigma; only the ROI, threshold, morphology and regions are recomputed.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from inspection_core.inspector import RawPrediction
+from inspection_core.postprocess.normalization import Normalization
+from inspection_core.postprocess.regions import smooth_map
+from inspection_core.postprocess.settings import PostprocessSettings, postprocess_map
+from inspection_core.types import InspectionResult
+
+
+class FrozenFrame:
+    """Re-threshold one frame without re-inference. Not thread-safe (one GUI/worker owns it)."""
+
+    def __init__(
+        self, raw: RawPrediction, normalization: Normalization, frame_id: int = 0, model_name: str = ""
+    ) -> None:
+        self.raw = raw
+        self.normalization = normalization
+        self.frame_id = frame_id
+        self.model_name = model_name
+        self._norm = normalization.map(raw.raw_map)
+        self._smoothed: dict[float, np.ndarray] = {0.0: self._norm}
+
+    @property
+    def norm_map(self) -> np.ndarray:
+        """The normalised, unsmoothed map in [0, 1] (what the heatmap shows)."""
+        return self._norm
+
+    def smoothed(self, sigma: float) -> np.ndarray:
+        key = round(max(float(sigma), 0.0), 3)
+        if key not in self._smoothed:
+            if len(self._smoothed) > 4:  # a slider on sigma must not hoard 20 MB maps
+                self._smoothed = {0.0: self._norm}
+            self._smoothed[key] = smooth_map(self._norm, key)
+        return self._smoothed[key]
+
+    def apply(self, settings: PostprocessSettings) -> InspectionResult:
+        """The InspectionResult these settings give (same rules as the live Inspector)."""
+        t0 = time.perf_counter()
+        amap = self.smoothed(settings.smoothing_sigma)
+        out = postprocess_map(
+            self.raw.raw_map,
+            self.raw.raw_score,
+            self.normalization,
+            settings.with_(smoothing_sigma=0.0),
+            amap,
+        )
+        timings = dict(self.raw.timings)
+        timings["postprocess"] = (time.perf_counter() - t0) * 1e3
+        return InspectionResult(
+            frame_id=self.frame_id,
+            anomaly_map=out.anomaly_map,
+            score=out.score,
+            verdict=out.verdict,
+            mask=out.mask,
+            defects=tuple(out.defects),
+            timings=timings,
+            raw_score=self.raw.raw_score,
+            model_name=self.model_name,
+        )
+
+    def histogram(self, bins: int = 100, max_samples: int = 1_000_000) -> tuple[np.ndarray, np.ndarray]:
+        """(counts, edges) of the normalised map over [0, 1]; a strided subsample keeps it < 5 ms."""
+        flat = self._norm.ravel()
+        step = max(1, flat.size // max_samples)
+        counts, edges = np.histogram(flat[::step], bins=bins, range=(0.0, 1.0))
+        return counts * step, edges

@@ -1,0 +1,131 @@
+"""Threshold history: every 'apply' keeps the values it replaced, so any earlier setting is restorable.
+
+Shared by recipes and by model folders (`aoi calibrate --write` without a recipe stores thresholds in
+model.json under info.postprocess / info.threshold_history).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from inspection_core.errors import ModelFileError
+from inspection_core.models.bundle import META, read_meta
+from inspection_core.postprocess.settings import PostprocessSettings
+
+
+def now_iso() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+@dataclass(frozen=True)
+class ThresholdEntry:
+    """Threshold values as they were until `replaced_at` (why: `note`)."""
+
+    image_threshold: float
+    pixel_threshold: float
+    min_defect_area: int
+    replaced_at: str
+    note: str = ""
+
+    @classmethod
+    def of(cls, settings: PostprocessSettings, note: str = "") -> ThresholdEntry:
+        return cls(
+            settings.image_threshold, settings.pixel_threshold, settings.min_defect_area, now_iso(), note
+        )
+
+    def applied_to(self, settings: PostprocessSettings) -> PostprocessSettings:
+        return settings.with_(
+            image_threshold=self.image_threshold,
+            pixel_threshold=self.pixel_threshold,
+            min_defect_area=self.min_defect_area,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ThresholdEntry:
+        return cls(
+            float(d["image_threshold"]),
+            float(d["pixel_threshold"]),
+            int(d.get("min_defect_area", 0)),
+            str(d.get("replaced_at", "")),
+            str(d.get("note", "")),
+        )
+
+
+def apply_thresholds(
+    settings: PostprocessSettings,
+    history: tuple[ThresholdEntry, ...],
+    image_threshold: float | None = None,
+    pixel_threshold: float | None = None,
+    min_defect_area: int | None = None,
+    note: str = "",
+) -> tuple[PostprocessSettings, tuple[ThresholdEntry, ...]]:
+    """New settings and history; the replaced values are appended to the history."""
+    new = settings.with_(
+        image_threshold=settings.image_threshold if image_threshold is None else float(image_threshold),
+        pixel_threshold=settings.pixel_threshold if pixel_threshold is None else float(pixel_threshold),
+        min_defect_area=settings.min_defect_area if min_defect_area is None else int(min_defect_area),
+    )
+    return new, (*history, ThresholdEntry.of(settings, note))
+
+
+def restore_thresholds(
+    settings: PostprocessSettings, history: tuple[ThresholdEntry, ...], index: int
+) -> tuple[PostprocessSettings, tuple[ThresholdEntry, ...]]:
+    """Go back to history[index] (negative indices count from the newest); restoring is itself undoable."""
+    try:
+        entry = history[index]
+    except IndexError:
+        raise IndexError(f"no threshold history entry {index} (history has {len(history)})") from None
+    return entry.applied_to(settings), (*history, ThresholdEntry.of(settings, f"restored entry {index}"))
+
+
+# --- thresholds stored in a model folder ------------------------------------------------------
+def read_model_thresholds(
+    model_dir: str | os.PathLike[str],
+) -> tuple[PostprocessSettings, tuple[ThresholdEntry, ...]]:
+    """The settings written by `aoi calibrate --write` (defaults when never calibrated) and their history."""
+    info = read_meta(model_dir).get("info", {})
+    settings = PostprocessSettings.from_dict(info.get("postprocess") or {})
+    return settings, tuple(ThresholdEntry.from_dict(d) for d in info.get("threshold_history", []))
+
+
+def write_model_thresholds(
+    model_dir: str | os.PathLike[str],
+    image_threshold: float | None = None,
+    pixel_threshold: float | None = None,
+    note: str = "",
+) -> PostprocessSettings:
+    """Store thresholds in model.json (atomically: temp file + fsync + rename), keeping the old ones."""
+    d = Path(model_dir)
+    meta = read_meta(d)
+    settings, history = read_model_thresholds(d)
+    new, history = apply_thresholds(settings, history, image_threshold, pixel_threshold, note=note)
+    info = dict(meta.get("info", {}))
+    info["postprocess"] = new.to_dict()
+    info["threshold_history"] = [e.to_dict() for e in history]
+    meta["info"] = info
+    atomic_write_text(d / META, json.dumps(meta, indent=2), ModelFileError)
+    return new
+
+
+def atomic_write_text(path: Path, text: str, error: type[Exception] = OSError) -> None:
+    """Write text so that a crash leaves either the old file or the new one, never half of one."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise error(f"cannot write {path}: {exc.strerror or exc}") from exc

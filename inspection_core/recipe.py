@@ -1,0 +1,201 @@
+"""A product recipe: camera settings + model + preprocessing + post-processing + threshold history.
+
+A Recipe is an immutable value; changing thresholds returns a new Recipe with the replaced values in
+its history, and `RecipeStore.save` turns it into a new numbered version on disk (see recipes/).
+`model_dir` is absolute, or relative to the product's folder in the store (where the store keeps its
+own copy of every model, so older versions stay loadable after the user's `--out` folder is reused).
+"""
+
+from __future__ import annotations
+
+import getpass
+import platform
+import re
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+
+import inspection_core
+from inspection_core.calibration.history import (
+    ThresholdEntry,
+    apply_thresholds,
+    now_iso,
+    restore_thresholds,
+)
+from inspection_core.errors import AoiError
+from inspection_core.inspector import Inspector, Preprocessing
+from inspection_core.postprocess.settings import PostprocessSettings
+
+FORMAT = "aoi-station-recipe"
+FORMAT_VERSION = 1
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.\-]{0,63}$")
+
+
+class RecipeError(AoiError):
+    """A recipe that cannot be saved, loaded, imported or used; the message says what to do."""
+
+
+def check_name(name: str) -> str:
+    """Product names become folder names: letters, digits, space, _ . - ; at most 64 characters."""
+    if not isinstance(name, str) or not _NAME_RE.match(name) or name.endswith((" ", ".")):
+        raise RecipeError(
+            f"bad recipe name {name!r}: use 1-64 letters, digits, spaces, '_', '.' or '-' "
+            "(starting with a letter or digit)"
+        )
+    return name
+
+
+def creation_info(source: str = "") -> dict[str, Any]:
+    """Who/where/when a recipe was created (shown in `aoi recipe show` and the GUI)."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = ""
+    return {
+        "time": now_iso(),
+        "user": user,
+        "host": platform.node(),
+        "aoi_version": inspection_core.__version__,
+        "source": source,
+    }
+
+
+@dataclass(frozen=True)
+class CameraSettings:
+    """GenICam settings the product needs; None = leave the camera's current value."""
+
+    exposure_us: float | None = None
+    gain_db: float | None = None
+    pixel_format: str | None = None
+    width: int | None = None
+    height: int | None = None
+    offset_x: int = 0
+    offset_y: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)  # other GenICam nodes by name
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "exposure_us": self.exposure_us,
+            "gain_db": self.gain_db,
+            "pixel_format": self.pixel_format,
+            "width": self.width,
+            "height": self.height,
+            "offset_x": self.offset_x,
+            "offset_y": self.offset_y,
+            "extra": dict(self.extra),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any] | None) -> CameraSettings:
+        d = d or {}
+        return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Everything that defines how one product is inspected."""
+
+    name: str
+    model_dir: str
+    camera: CameraSettings = field(default_factory=CameraSettings)
+    preprocessing: Preprocessing = field(default_factory=Preprocessing)
+    postprocess: PostprocessSettings = field(default_factory=PostprocessSettings)
+    notes: str = ""
+    created: dict[str, Any] = field(default_factory=dict)
+    history: tuple[ThresholdEntry, ...] = ()
+    version: int = 0  # 0 = not saved yet; set by the store
+    saved_at: str = ""
+    base_dir: Path | None = field(default=None, compare=False)  # folder model_dir is relative to
+
+    def __post_init__(self) -> None:
+        check_name(self.name)
+        if not self.model_dir:
+            raise RecipeError(f"recipe {self.name!r} has no model folder")
+
+    @property
+    def model_path(self) -> Path:
+        p = Path(self.model_dir)
+        return p if p.is_absolute() or self.base_dir is None else self.base_dir / p
+
+    def with_(self, **kw: Any) -> Recipe:
+        return replace(self, **kw)
+
+    # --- thresholds -----------------------------------------------------------------------
+    def apply_thresholds(
+        self,
+        image_threshold: float | None = None,
+        pixel_threshold: float | None = None,
+        min_defect_area: int | None = None,
+        note: str = "",
+    ) -> Recipe:
+        """A new Recipe with these thresholds; the replaced values go into the history."""
+        pp, hist = apply_thresholds(
+            self.postprocess, self.history, image_threshold, pixel_threshold, min_defect_area, note
+        )
+        return replace(self, postprocess=pp, history=hist)
+
+    def restore_thresholds(self, index: int = -1) -> Recipe:
+        """Back to history[index] (default: the values before the last apply); undoable too."""
+        try:
+            pp, hist = restore_thresholds(self.postprocess, self.history, index)
+        except IndexError as exc:
+            raise RecipeError(str(exc)) from None
+        return replace(self, postprocess=pp, history=hist)
+
+    # --- use ------------------------------------------------------------------------------
+    def build_inspector(self, device: str | torch.device = "cpu") -> Inspector:
+        """Load the model and return a ready Inspector (ModelFileError names the problem)."""
+        from inspection_core.models.bundle import load_bundle
+        from inspection_core.training.context import resolve_device
+
+        bundle = load_bundle(self.model_path, resolve_device(device))
+        return Inspector(bundle, self.postprocess, self.preprocessing)
+
+    # --- serialisation --------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "name": self.name,
+            "version": self.version,
+            "saved_at": self.saved_at,
+            "model_dir": self.model_dir,
+            "camera": self.camera.to_dict(),
+            "preprocessing": self.preprocessing.to_dict(),
+            "postprocess": self.postprocess.to_dict(),
+            "notes": self.notes,
+            "created": dict(self.created),
+            "history": [e.to_dict() for e in self.history],
+        }
+
+    @classmethod
+    def from_dict(cls, d: Any, base_dir: Path | None = None, where: str = "recipe") -> Recipe:
+        """Parse and check a recipe; every problem is a RecipeError naming `where`."""
+        if not isinstance(d, dict) or d.get("format") != FORMAT:
+            raise RecipeError(f"{where}: not an aoi-station recipe")
+        fv = d.get("format_version")
+        if not isinstance(fv, int) or fv > FORMAT_VERSION:
+            raise RecipeError(
+                f"{where}: recipe format {fv} is newer than this aoi-station understands "
+                f"({FORMAT_VERSION}); update aoi-station"
+            )
+        try:
+            return cls(
+                name=str(d["name"]),
+                model_dir=str(d["model_dir"]),
+                camera=CameraSettings.from_dict(d.get("camera")),
+                preprocessing=Preprocessing.from_dict(d.get("preprocessing")),
+                postprocess=PostprocessSettings.from_dict(d.get("postprocess") or {}),
+                notes=str(d.get("notes", "")),
+                created=dict(d.get("created") or {}),
+                history=tuple(ThresholdEntry.from_dict(e) for e in d.get("history", [])),
+                version=int(d.get("version", 0)),
+                saved_at=str(d.get("saved_at", "")),
+                base_dir=base_dir,
+            )
+        except RecipeError:
+            raise
+        except (KeyError, TypeError, ValueError) as exc:
+            raise RecipeError(f"{where}: recipe is invalid ({type(exc).__name__}: {exc})") from None

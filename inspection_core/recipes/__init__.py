@@ -1,0 +1,19 @@
+"""Recipe store (versioned, atomic) and one-file recipe archives. The Recipe itself is in recipe.py."""
+
+from inspection_core.recipe import CameraSettings, Recipe, RecipeError, creation_info
+from inspection_core.recipes.archive import export_recipe, import_recipe
+from inspection_core.recipes.store import RecipeStore, RecipeSummary, default_root
+from inspection_core.recipes.training import recipe_after_training
+
+__all__ = [
+    "CameraSettings",
+    "Recipe",
+    "RecipeError",
+    "RecipeStore",
+    "RecipeSummary",
+    "creation_info",
+    "default_root",
+    "export_recipe",
+    "import_recipe",
+    "recipe_after_training",
+]
