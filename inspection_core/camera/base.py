@@ -22,6 +22,10 @@ class CameraLost(CameraError):
     """The device vanished or the producer failed; the source is in state LOST until re-opened."""
 
 
+class EndOfStream(CameraError):
+    """A finite source (a replay without looping) has delivered its last frame."""
+
+
 class SourceState(enum.StrEnum):
     CLOSED = "closed"
     OPEN = "open"

@@ -1,0 +1,180 @@
+"""Replay a production recording: a folder of images or a video file, as a frame source.
+
+fps=0 plays as fast as the consumer reads (re-running a recording through a new recipe); fps>0
+paces frames like the camera did. loop=False ends with EndOfStream after the last frame.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from inspection_core.camera.base import (
+    CameraTimeout,
+    EndOfStream,
+    FrameSource,
+    SourceInfo,
+    SourceState,
+    SourceStats,
+)
+from inspection_core.data.imageio import IMAGE_EXTENSIONS, imread
+from inspection_core.errors import CameraError, DataError
+from inspection_core.types import Frame
+
+VIDEO_EXTENSIONS = (".avi", ".mp4", ".mkv", ".mov", ".m4v", ".mpg", ".mpeg", ".wmv")
+
+
+class ReplaySource(FrameSource):
+    """Images of a folder in name order (or a video's frames), optionally looping."""
+
+    def __init__(self, path: str | Path, fps: float = 0.0, loop: bool = True) -> None:
+        self.path = Path(path).expanduser()
+        if fps < 0:
+            raise CameraError(f"replay frame rate must be >= 0 (0 = as fast as possible), got {fps}")
+        self.fps = float(fps)
+        self.loop = bool(loop)
+        self._state = SourceState.CLOSED
+        self._stats = SourceStats()
+        self._files: list[Path] = []
+        self._video: cv2.VideoCapture | None = None
+        self.info = SourceInfo(kind="replay", spec=f"replay:{self.path}", label=f"Replay {self.path.name}")
+
+    @property
+    def state(self) -> SourceState:
+        return self._state
+
+    def open(self) -> None:
+        if self._state is not SourceState.CLOSED:
+            return
+        p = self.path
+        if p.is_dir():
+            self._files = sorted(
+                f for f in p.iterdir() if f.suffix.lower() in IMAGE_EXTENSIONS and f.is_file()
+            )
+            if not self._files:
+                raise CameraError(f"replay folder has no images ({', '.join(IMAGE_EXTENSIONS)}): {p}")
+        elif p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS:
+            cap = cv2.VideoCapture(str(p))
+            if not cap.isOpened():
+                raise CameraError(f"cannot open video (codec missing or file corrupt): {p}")
+            self._video = cap
+        elif p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS:
+            self._files = [p]
+        elif not p.exists():
+            raise CameraError(f"replay path not found: {p}")
+        else:
+            raise CameraError(
+                f"replay needs a folder of images or a video ({', '.join(VIDEO_EXTENSIONS)}): {p}"
+            )
+        self._index = 0
+        self._state = SourceState.OPEN
+
+    def start(self) -> None:
+        if self._state is SourceState.CLOSED:
+            raise CameraError(f"{self.info.label}: open it before starting")
+        self._t0 = time.perf_counter()
+        self._k = 0
+        self._times: list[float] = []
+        self._state = SourceState.RUNNING
+
+    def stop(self) -> None:
+        if self._state is SourceState.RUNNING:
+            self._state = SourceState.OPEN
+
+    def close(self) -> None:
+        if self._video is not None:
+            self._video.release()
+            self._video = None
+        self._files = []
+        self._state = SourceState.CLOSED
+
+    def stats(self) -> SourceStats:
+        s = SourceStats(**self._stats.to_dict())
+        t = getattr(self, "_times", [])
+        if len(t) >= 2 and t[-1] > t[0]:
+            s.fps = (len(t) - 1) / (t[-1] - t[0])
+        return s
+
+    def settings(self) -> dict[str, Any]:
+        return {"frame_rate": self.fps, "loop": self.loop}
+
+    def configure(self, **settings: Any) -> dict[str, Any]:
+        applied: dict[str, Any] = {}
+        for key, value in settings.items():
+            if key == "frame_rate":
+                if float(value) < 0:
+                    raise CameraError(f"replay frame rate must be >= 0, got {value}")
+                self.fps = float(value)
+            elif key == "loop":
+                self.loop = bool(value)
+            else:
+                raise CameraError(f"{self.info.label}: cannot set {key}")
+            applied[key] = value
+        return applied
+
+    def __len__(self) -> int:
+        if self._video is not None:
+            return max(int(self._video.get(cv2.CAP_PROP_FRAME_COUNT)), 0)
+        return len(self._files)
+
+    def _next_image(self) -> tuple[np.ndarray, dict[str, Any]] | None:
+        """The next image and its meta, or None at the end of the recording."""
+        if self._video is not None:
+            ok, bgr = self._video.read()
+            if not ok:
+                return None
+            pos = int(self._video.get(cv2.CAP_PROP_POS_FRAMES)) - 1
+            img = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+            if np.array_equal(img[::7, ::7, 0], img[::7, ::7, 1]):  # grey video stored as colour
+                img = np.ascontiguousarray(img[:, :, 0])
+            return img, {"file": str(self.path), "index": pos}
+        if self._index >= len(self._files):
+            return None
+        f = self._files[self._index]
+        self._index += 1
+        try:
+            img = imread(f)
+        except DataError as exc:
+            raise CameraError(f"replay: {exc}") from None
+        return img, {"file": str(f), "index": self._index - 1}
+
+    def _rewind(self) -> None:
+        if self._video is not None:
+            self._video.set(cv2.CAP_PROP_POS_FRAMES, 0)
+        self._index = 0
+
+    def read(self, timeout_s: float = 1.0) -> Frame:
+        if self._state is not SourceState.RUNNING:
+            raise CameraError(f"{self.info.label} is {self._state}, not running: call start() first")
+        if self.fps > 0:
+            due = self._k / self.fps
+            now = time.perf_counter() - self._t0
+            if due - now > timeout_s:
+                time.sleep(max(timeout_s, 0.0))
+                self._stats.timeouts += 1
+                raise CameraTimeout(f"{self.info.label}: no frame within {timeout_s:.3f} s")
+            if due > now:
+                time.sleep(due - now)
+        item = self._next_image()
+        if item is None and self.loop:
+            self._rewind()
+            item = self._next_image()
+        if item is None:
+            raise EndOfStream(f"{self.info.label}: end of recording after {self._stats.delivered} frames")
+        img, meta = item
+        meta.update(pixel_format="Mono8" if img.ndim == 2 else "RGB8", incomplete=False)
+        if img.dtype == np.uint16:
+            meta["pixel_format"] = "Mono16" if img.ndim == 2 else "RGB16"
+        frame = Frame(
+            image=img, frame_id=self._k, timestamp_ns=time.time_ns(), source=self.info.spec, meta=meta
+        )
+        self._k += 1
+        self._stats.delivered += 1
+        self._times.append(time.perf_counter())
+        if len(self._times) > 64:
+            self._times.pop(0)
+        return frame
