@@ -180,8 +180,9 @@ def test_training_on_a_fixed_batch_lowers_the_loss() -> None:
 
 
 def test_lr_schedule_warms_up_then_decays() -> None:
-    f = [lr_factor(s, 100) for s in range(100)]
-    assert f[0] < f[4] <= 1.0 and f[-1] < 0.1 and max(f) == pytest.approx(1.0)
+    f = [lr_factor(s / 100) for s in range(101)]
+    assert f[0] < f[4] <= 1.0 and f[-1] == pytest.approx(0.05) and max(f) == pytest.approx(1.0)
+    assert all(a >= b for a, b in zip(f[5:], f[6:], strict=False)), "not decaying after warmup"
 
 
 # --- fit / predict / save ----------------------------------------------------------------------
@@ -197,6 +198,15 @@ def test_fit_reports_progress_with_loss_and_leaves_eval_mode() -> None:
     maps, scores = m.predict(torch.rand(3, 3, 64, 64))
     assert maps.shape == (3, 64, 64) and scores.shape == (3,)
     assert torch.allclose(scores, maps.flatten(1).max(1).values)
+
+
+def test_max_seconds_stops_training_early() -> None:
+    m = create_model("bfdf", **{**TINY, "steps": 10_000, "max_seconds": 0.5})
+    events = []
+    m.fit(torch.rand(4, 3, 64, 64), FitContext(progress=events.append))
+    train = [e for e in events if e.stage == "train"]
+    assert 1 <= len(m.losses) < 10_000 and train[-1].step == len(m.losses)
+    assert train[-1].step == train[-1].total, "the last event must show 100 %"
 
 
 def test_fit_can_be_cancelled() -> None:

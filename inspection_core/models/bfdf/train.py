@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+import cv2
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
@@ -111,13 +112,12 @@ class _PairStream(IterableDataset):
             yield sampler.batch()
 
 
-def lr_factor(step: int, total: int, warmup_frac: float = 0.05) -> float:
-    """Linear warmup then cosine decay to 5 % of the peak."""
-    warm = max(1, int(total * warmup_frac))
-    if step < warm:
-        return (step + 1) / warm
-    t = (step - warm) / max(1, total - warm)
-    return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
+def lr_factor(progress: float, warmup: float = 0.05) -> float:
+    """Linear warmup over the first `warmup` of training, then cosine decay to 5 % of the peak."""
+    if progress < warmup:
+        return max(progress / warmup, 0.01)
+    t = min(1.0, (progress - warmup) / (1 - warmup))
+    return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * t))
 
 
 def total_steps(n_images: int, batch_size: int, epochs: int, steps: int) -> int:
@@ -125,8 +125,16 @@ def total_steps(n_images: int, batch_size: int, epochs: int, steps: int) -> int:
     return steps if steps > 0 else max(1, epochs * math.ceil(n_images / batch_size))
 
 
+def _worker_init(_: int) -> None:
+    cv2.setNumThreads(1)  # many workers × OpenCV's own pool would oversubscribe the CPU
+
+
 def train_bfdf(model: BFDF, images: torch.Tensor, nearest_ref: np.ndarray, ctx: FitContext) -> list[float]:
-    """Train the fusion head (and the encoder when asked). Returns the loss of every step."""
+    """Train the fusion head (and the encoder when asked). Returns the loss of every step.
+
+    Training ends after the planned steps or after `max_seconds`, whichever comes first; the learning
+    rate follows whichever of the two is further along, so a time-boxed run still finishes its decay.
+    """
     cfg = model.config
     dev = ctx.device
     use_amp = bool(cfg.amp) and dev.type == "cuda"
@@ -135,8 +143,9 @@ def train_bfdf(model: BFDF, images: torch.Tensor, nearest_ref: np.ndarray, ctx: 
     groups = [{"params": list(model.head.parameters()), "lr": cfg.lr}]
     if cfg.train_encoder:
         groups.append({"params": list(model.encoder.parameters()), "lr": cfg.lr * cfg.encoder_lr_scale})
+    for g in groups:
+        g["base_lr"] = g["lr"]
     opt = torch.optim.AdamW(groups, weight_decay=1e-4)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, total))
     kwargs = dict(
         images=images.contiguous(),
         nearest_ref=nearest_ref,
@@ -152,32 +161,41 @@ def train_bfdf(model: BFDF, images: torch.Tensor, nearest_ref: np.ndarray, ctx: 
         num_workers=cfg.workers,
         pin_memory=dev.type == "cuda",
         prefetch_factor=4 if cfg.workers else None,
+        worker_init_fn=_worker_init if cfg.workers else None,
     )
     model.train()
     losses: list[float] = []
     pending: list[torch.Tensor] = []
-    last = time.perf_counter()
     it = iter(loader)
+    t0 = last = time.perf_counter()
+    progress = 0.0
     try:
-        for step in range(1, total + 1):
+        step = 0
+        while step < total and progress < 1.0:
             ctx.cancel.check()
             pos, neg, mask = (t.to(dev, non_blocking=True) for t in next(it))
+            for g in opt.param_groups:
+                g["lr"] = g["base_lr"] * lr_factor(progress)
             with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_amp):
                 logits = model.forward_pair(neg, pos)
             loss, _ = bfdf_loss(logits, mask, cfg.w_focal, cfg.w_l1, cfg.w_dice)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            sched.step()
+            step += 1
             pending.append(loss.detach())
             now = time.perf_counter()
-            if dev.type == "cpu" or now - last > 0.5 or step == total:  # report without syncing every step
+            progress = step / total
+            if cfg.max_seconds > 0:
+                progress = max(progress, (now - t0) / cfg.max_seconds)
+            if dev.type == "cpu" or now - last > 0.5 or progress >= 1.0:  # no device sync every step
                 vals = torch.stack(pending).float().cpu().tolist()
                 losses.extend(vals)
                 pending.clear()
                 last = now
                 epoch = (step - 1) // steps_per_epoch + 1
-                ctx.report("train", step, total, f"epoch {epoch}", loss=float(np.mean(vals)))
+                shown_total = total if cfg.max_seconds <= 0 else max(step, round(step / max(progress, 1e-9)))
+                ctx.report("train", step, shown_total, f"epoch {epoch}", loss=float(np.mean(vals)))
     finally:
         del it  # shuts DataLoader workers down, also on cancel
         model.eval()
