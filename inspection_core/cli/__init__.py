@@ -15,6 +15,7 @@ from inspection_core.errors import AoiError
 # modules that add sub-commands; each has register(subparsers) -> None
 COMMAND_MODULES = (
     "inspection_core.cli.model_commands",
+    "inspection_core.cli.recipe_commands",
 )
 
 

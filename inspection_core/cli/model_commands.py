@@ -32,6 +32,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--holdout", type=float, default=0.2, help="fraction of good images kept to calibrate thresholds")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--limit", type=int, default=0, help="use only the first N training images")
+    p.add_argument("--recipe", default=None, help="create or update this product recipe to use the new model")
+    p.add_argument("--recipes-dir", default=None, help="recipe store folder (default: $AOI_RECIPES_DIR)")
     p.set_defaults(func=cmd_train, accepts_extra=True)
 
     p = sub.add_parser("eval", help="evaluate a model on a labelled MVTec-layout folder")
@@ -155,6 +157,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     bar.close()
     out = bundle.save(args.out)
     print(f"saved {out} in {time.perf_counter() - t0:.1f}s (fit {bundle.info['fit_seconds']:.1f}s)")
+    if args.recipe:
+        from inspection_core.cli.recipe_commands import recipe_after_train
+
+        recipe_after_train(args.recipe, out, args.recipes_dir)
     return 0
 
 
