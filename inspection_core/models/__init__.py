@@ -7,6 +7,7 @@ from inspection_core.models.registry import create_model, get_model_info, list_m
 # built-in models (each import registers one)
 from inspection_core.models import patchcore  # noqa: E402,F401,I001
 from inspection_core.models import sclvi  # noqa: E402,F401,I001
+from inspection_core.models import ndpnet  # noqa: E402,F401,I001
 from inspection_core.models import bfdf  # noqa: E402,F401,I001
 from inspection_core.models import sidn  # noqa: E402,F401,I001
 

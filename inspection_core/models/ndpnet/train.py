@@ -1,0 +1,340 @@
+"""NDP-Net's training recipe: artificial defects on the fly, the paper's losses, two phases.
+
+Phase 1 trains encoder + decoder (100·MSE + perceptual + pixel-level defect perception); then the
+reference image is chosen; phase 2 freezes the encoder and trains RBAM + decoder + MSDSM
+(100·MSE + perceptual + feature repair + focal segmentation).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, RandomSampler, get_worker_info
+
+from inspection_core.data.synthesis import DefectSynthesizer
+from inspection_core.errors import DataError
+from inspection_core.models.backbones import EfficientNetLite0Features
+from inspection_core.models.ndpnet.model import RBAM_LAYERS, NDPNet, NDPNetConfig
+from inspection_core.training.context import FitContext
+
+PERCEPTUAL_BLOCKS = (2, 4, 10)  # EfficientNet-Lite0 outputs at stride 4, 8, 16 (stand-in for VGG-16)
+
+
+# --- data ------------------------------------------------------------------------------------
+class _HWCView(Sequence[np.ndarray]):
+    """The training tensor seen as HxWx3 numpy images (no copy): the synthesizer's foreign pool."""
+
+    def __init__(self, images: torch.Tensor) -> None:
+        self.images = images
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: int) -> np.ndarray:  # type: ignore[override]
+        return self.images[i].permute(1, 2, 0).numpy()
+
+
+class DefectPairs(Dataset[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]):
+    """(good, artificially defective, mask) triples; each worker process owns its synthesizer."""
+
+    def __init__(self, images: torch.Tensor, seed: int, anomaly_prob: float, augment: bool) -> None:
+        self.images = images
+        self.seed = seed
+        self.anomaly_prob = anomaly_prob
+        self.augment = augment
+        self._synth: DefectSynthesizer | None = None
+        self._pid = -1
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def synth(self) -> DefectSynthesizer:
+        if self._synth is None or self._pid != os.getpid():
+            info = get_worker_info()
+            wid = info.id if info is not None else 0
+            self._synth = DefectSynthesizer(pool=_HWCView(self.images), seed=self.seed * 1009 + wid)
+            self._pid = os.getpid()
+        return self._synth
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        syn = self.synth()
+        img = np.ascontiguousarray(self.images[i].permute(1, 2, 0).numpy())
+        if self.augment:
+            if syn.rng.random() < 0.5:
+                img = img[:, ::-1]
+            if syn.rng.random() < 0.5:
+                img = img[::-1]
+            img = np.ascontiguousarray(img)
+        if syn.rng.random() < self.anomaly_prob:
+            bad, mask = syn(img)
+        else:
+            bad, mask = img, np.zeros(img.shape[:2], np.float32)
+        to_t = lambda a: torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1)))  # noqa: E731
+        return to_t(img), to_t(bad), torch.from_numpy(mask)[None]
+
+
+def batches(
+    images: torch.Tensor, cfg: NDPNetConfig, n_steps: int, seed: int, device: torch.device
+) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """n_steps batches sampled with replacement; synthesis runs in worker processes on CUDA hosts."""
+    workers = cfg.workers
+    if workers < 0:
+        workers = 0 if device.type != "cuda" else max(0, min(8, (os.cpu_count() or 1) - 2))
+    ds = DefectPairs(images, seed, cfg.anomaly_prob, cfg.augment)
+    g = torch.Generator().manual_seed(seed)
+    sampler = RandomSampler(ds, replacement=True, num_samples=n_steps * cfg.batch_size, generator=g)
+    loader = DataLoader(
+        ds,
+        batch_size=cfg.batch_size,
+        sampler=sampler,
+        num_workers=workers,
+        drop_last=True,
+        pin_memory=device.type == "cuda",
+        prefetch_factor=4 if workers else None,
+    )
+    nb = device.type == "cuda"
+    for good, bad, mask in loader:
+        yield (
+            good.to(device, non_blocking=nb),
+            bad.to(device, non_blocking=nb),
+            mask.to(device, non_blocking=nb),
+        )
+
+
+# --- losses ----------------------------------------------------------------------------------
+def resize_mask(mask: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Area-averaged mask at a feature resolution (soft values at defect borders)."""
+    return mask if mask.shape[-2:] == size else F.interpolate(mask, size=size, mode="area")
+
+
+def defect_perception_loss(
+    feats_good: Sequence[torch.Tensor], feats_bad: Sequence[torch.Tensor], mask: torch.Tensor
+) -> torch.Tensor:
+    """Eq. 2: per layer, channel-mean squared feature difference, normalised by its per-image max,
+    regressed (MSE) onto the resized defect mask; averaged over the layers."""
+    losses = []
+    for fg, fb in zip(feats_good, feats_bad, strict=True):
+        d = (fg.float() - fb.float()).pow(2).mean(1, keepdim=True)
+        d = d / (d.flatten(1).amax(1).view(-1, 1, 1, 1) + 1e-6)
+        losses.append(F.mse_loss(d, resize_mask(mask, (d.shape[-2], d.shape[-1]))))
+    return torch.stack(losses).mean()
+
+
+def repair_loss(repaired: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Eq. 9, MSE between repaired and good features, divided by the good features' mean square so the
+    term keeps its weight whatever the feature scale (deep-layer activations can be tiny or large)."""
+    target = target.float()
+    return F.mse_loss(repaired.float(), target) / (target.pow(2).mean() + 1e-6)
+
+
+def focal_loss(logits: torch.Tensor, target: torch.Tensor, gamma: float = 2.0) -> torch.Tensor:
+    """Binary focal loss (Lin et al.) with soft targets: BCE down-weighted on easy pixels."""
+    logits = logits.float()
+    ce = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
+    p = torch.sigmoid(logits)
+    p_t = p * target + (1 - p) * (1 - target)
+    return (ce * (1 - p_t).pow(gamma)).mean()
+
+
+def segmentation_loss(logits: Sequence[torch.Tensor], mask: torch.Tensor, gamma: float) -> torch.Tensor:
+    """Focal loss of each DSM head against the mask at its resolution, averaged."""
+    return torch.stack(
+        [focal_loss(lg, resize_mask(mask, (lg.shape[-2], lg.shape[-1])), gamma) for lg in logits]
+    ).mean()
+
+
+class PerceptualLoss(nn.Module):
+    """Distance between frozen pretrained features of two images (the paper uses VGG-16; we ship Lite0).
+
+    Features are unit-normalised along channels first (as LPIPS does): raw Lite0 activations are in
+    the hundreds and would drown the 100·MSE term at the paper's weight of 1.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = EfficientNetLite0Features(PERCEPTUAL_BLOCKS)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        feats = [F.normalize(f.float(), dim=1) for f in self.net(torch.cat([x, y]))]
+        n = len(x)
+        return torch.stack([(f[:n] - f[n:]).pow(2).sum(1).mean() for f in feats]).sum()
+
+
+@dataclass
+class Losses:
+    """One step's weighted total and its terms (for the progress plot)."""
+
+    total: torch.Tensor
+    terms: dict[str, torch.Tensor]
+
+
+def phase1_losses(
+    model: NDPNet, perc: PerceptualLoss | None, good: torch.Tensor, bad: torch.Tensor, mask: torch.Tensor
+) -> Losses:
+    """Encoder + decoder: reconstruct the good image from the defective one; perceive the defect."""
+    cfg: NDPNetConfig = model.config  # type: ignore[assignment]
+    n = len(good)
+    feats = model.encoder(torch.cat([good, bad]))  # one pass: identical inputs give identical features
+    f_good, f_bad = [f[:n] for f in feats], [f[n:] for f in feats]
+    recon, _ = model.reconstruct(f_bad, use_rbam=False)
+    terms = {
+        "mse": F.mse_loss(recon.float(), good),
+        "perception": defect_perception_loss(f_good, f_bad, mask),
+    }
+    if perc is not None:
+        terms["perceptual"] = perc(recon, good)
+    w = {"mse": cfg.mse_weight, "perception": cfg.perception_weight, "perceptual": cfg.perceptual_weight}
+    return Losses(sum(w[k] * v for k, v in terms.items()), terms)  # type: ignore[arg-type]
+
+
+def phase2_losses(
+    model: NDPNet, perc: PerceptualLoss | None, good: torch.Tensor, bad: torch.Tensor, mask: torch.Tensor
+) -> Losses:
+    """Frozen encoder: repair deep features with RBAM, reconstruct, segment input vs reconstruction."""
+    cfg: NDPNetConfig = model.config  # type: ignore[assignment]
+    n = len(good)
+    with torch.no_grad():
+        feats = model.encoder(torch.cat([good, bad]))
+    f_good, f_bad = [f[:n] for f in feats], [f[n:] for f in feats]
+    recon, repaired = model.reconstruct(f_bad, use_rbam=True)
+    repair = torch.stack(
+        [repair_loss(r, f_good[l - 1]) for r, l in zip(repaired, RBAM_LAYERS, strict=True)]
+    ).mean()
+    logits = model.segment(f_bad, recon.detach())
+    terms = {
+        "mse": F.mse_loss(recon.float(), good),
+        "repair": repair,
+        "seg": segmentation_loss(logits, mask, cfg.focal_gamma),
+    }
+    if perc is not None:
+        terms["perceptual"] = perc(recon, good)
+    w = {
+        "mse": cfg.mse_weight,
+        "repair": cfg.repair_weight,
+        "seg": cfg.seg_weight,
+        "perceptual": cfg.perceptual_weight,
+    }
+    return Losses(sum(w[k] * v for k, v in terms.items()), terms)  # type: ignore[arg-type]
+
+
+# --- phases ----------------------------------------------------------------------------------
+def start_phase2(model: NDPNet) -> list[nn.Parameter]:
+    """Freeze the encoder (weights and BN statistics); return the parameters phase 2 trains."""
+    model.encoder.requires_grad_(False)
+    model.encoder.eval()
+    model._ref_cache = None
+    return [*model.rbam.parameters(), *model.decoder.parameters(), *model.msdsm.parameters()]
+
+
+@torch.no_grad()
+def choose_reference(model: NDPNet, images: torch.Tensor, ctx: FitContext, max_images: int = 256) -> int:
+    """Index of the good image whose pooled deep features (layers 3…5) are closest to the mean."""
+    model.encoder.eval()
+    idx = np.unique(np.linspace(0, len(images) - 1, min(len(images), max_images)).round().astype(int))
+    bs = max(1, model.config.batch_size)  # type: ignore[attr-defined]
+    emb = []
+    for s in range(0, len(idx), bs):
+        x = images[torch.from_numpy(idx[s : s + bs])].to(ctx.device)
+        feats = model.encoder(x)
+        emb.append(torch.cat([feats[l - 1].float().mean((2, 3)) for l in RBAM_LAYERS], 1))
+        ctx.report("reference", min(len(idx), s + bs), len(idx), "choosing the reference image")
+    e = torch.cat(emb)
+    best = int(idx[int(torch.cdist(e, e.mean(0, keepdim=True))[:, 0].argmin())])
+    model.set_reference(images[best], best)
+    return best
+
+
+def _autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContextManager[None]:
+    if enabled and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def _run_phase(
+    model: NDPNet,
+    phase: int,
+    images: torch.Tensor,
+    ctx: FitContext,
+    perc: PerceptualLoss | None,
+    n_steps: int,
+    progress: list[int],
+    deadline: float,
+) -> int:
+    """Train one phase for n_steps (or until the deadline); returns the steps done.
+
+    progress = [steps done before this phase, planned total] (the total shrinks if a phase ends early).
+    """
+    cfg: NDPNetConfig = model.config  # type: ignore[assignment]
+    if n_steps <= 0:
+        return 0
+    dev = ctx.device
+    model.train()
+    params = [*model.encoder.parameters(), *model.decoder.parameters()] if phase == 1 else start_phase2(model)
+    opt = torch.optim.Adam(params, cfg.lr, weight_decay=cfg.weight_decay)
+    spe = math.ceil(len(images) / cfg.batch_size)
+    losses_fn = phase1_losses if phase == 1 else phase2_losses
+    stream = batches(images, cfg, n_steps, ctx.seed + phase, dev)
+    done = 0
+    try:
+        for good, bad, mask in stream:
+            with _autocast(dev, cfg.amp):
+                out = losses_fn(model, perc, good, bad, mask)
+            opt.zero_grad(set_to_none=True)
+            out.total.backward()
+            opt.step()
+            done += 1
+            stop = time.monotonic() > deadline
+            if stop:  # the plan shrinks before the last report, so progress ends at 100 %
+                progress[1] -= n_steps - done
+            ctx.report(
+                f"phase{phase}",
+                progress[0] + done,
+                progress[1],
+                f"phase {phase}, epoch {(done - 1) // spe + 1}",
+                loss=float(out.total.detach()),
+                **{k: float(v.detach()) for k, v in out.terms.items()},
+            )
+            if stop:
+                break
+    finally:
+        stream.close()  # shuts the synthesis workers down, also on cancel
+    progress[0] += done
+    return done
+
+
+def fit_ndpnet(model: NDPNet, images: torch.Tensor, ctx: FitContext) -> None:
+    """The full two-phase recipe; progress and loss every step, cancel at every step."""
+    cfg: NDPNetConfig = model.config  # type: ignore[assignment]
+    if images.ndim != 4 or images.shape[1] != 3 or len(images) == 0:
+        raise DataError(f"NDP-Net trains on (N, 3, H, W) good images, got {tuple(images.shape)}")
+    if min(images.shape[-2:]) < 16:
+        raise DataError("NDP-Net needs images of at least 16x16 pixels")
+    if cfg.epochs < 0 or cfg.phase2_epochs < 0 or cfg.batch_size < 1 or cfg.time_budget_s < 0:
+        raise DataError("epochs, phase2_epochs and time_budget_s must be >= 0, batch_size >= 1")
+    dev = ctx.device
+    model.to(dev)
+    model.requires_grad_(True)
+    pad = (-images.shape[-2]) % 16, (-images.shape[-1]) % 16
+    if any(pad):  # the encoder halves the size four times; replicate-pad like predict() does
+        images = F.pad(images, (0, pad[1], 0, pad[0]), mode="replicate")
+    perc = PerceptualLoss().to(dev) if cfg.perceptual_weight > 0 else None
+    spe = math.ceil(len(images) / cfg.batch_size)
+    n1, n2 = cfg.epochs * spe, cfg.phase2_epochs * spe
+    progress = [0, n1 + n2]
+    t0 = time.monotonic()
+    budget = cfg.time_budget_s if cfg.time_budget_s > 0 else math.inf
+    share1 = n1 / max(1, n1 + n2)
+    _run_phase(model, 1, images, ctx, perc, n1, progress, t0 + budget * share1)
+    choose_reference(model, images, ctx)
+    _run_phase(model, 2, images, ctx, perc, n2, progress, t0 + budget)
+    start_phase2(model)  # also when phase 2 had no steps: encoder frozen, reference cache fresh
+    model.eval()
