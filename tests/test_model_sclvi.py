@@ -194,6 +194,7 @@ def test_fit_reports_progress_and_predicts() -> None:
     assert all(e.loss is not None and np.isfinite(e.loss) for e in train)
     assert any(e.stage == "memory" for e in events)
     assert not m.training
+    assert m.extra_state()["train_steps"] == 3
     assert m.memory32.shape == (6 * 81, 16) and m.memory64.shape == (6, 16)
     good, bad = stripes(2, seed=5), stripes(2, seed=5)
     bad[:, :, 20:40, 20:40] = 1.0  # a bright square breaks the texture
@@ -209,6 +210,7 @@ def test_time_limit_and_cancel() -> None:
     m = tiny(epochs=50, time_limit_s=1e-6)
     m.fit(stripes(3), FitContext(progress=events.append))
     assert [e.step for e in events if e.stage == "train"] == [1]
+    assert m.extra_state()["train_steps"] == 1
     ctx = FitContext()
     ctx.cancel.cancel()
     with pytest.raises(CancelledError):
@@ -244,3 +246,4 @@ def test_save_load_roundtrip(tmp_path) -> None:
     torch.testing.assert_close(m1, m2)
     torch.testing.assert_close(s1, s2)
     assert loaded.model.memory32.shape == bundle.model.memory32.shape
+    assert loaded.model.extra_state() == bundle.model.extra_state() != {}

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -100,6 +101,7 @@ class SCLVI(AnomalyModel):
         self.register_buffer("pixel_mean", torch.zeros(3))
         self.register_buffer("memory32", torch.zeros(0, cfg.embed_dim))
         self.register_buffer("memory64", torch.zeros(0, cfg.embed_dim))
+        self.train_info: dict[str, Any] = {}
 
     def _autocast(self) -> contextlib.AbstractContextManager:
         cfg: SCLVIConfig = self.config  # type: ignore[assignment]
@@ -161,14 +163,22 @@ class SCLVI(AnomalyModel):
         self.memory32 = torch.cat(m32)[: cfg.memory_size].contiguous()
         self.memory64 = torch.cat(m64)[: cfg.memory_size].contiguous()
 
+    def extra_state(self) -> dict[str, Any]:
+        """How much training the encoders got (with a time limit the step count varies by GPU)."""
+        return dict(self.train_info)
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        self.train_info = dict(state)
+
     def fit(self, images: torch.Tensor, ctx: FitContext) -> None:
         if images.ndim != 4 or images.shape[1] != 3:
             raise ValueError(f"expected (N, 3, H, W) images, got {tuple(images.shape)}")
         self.to(ctx.device)
         self.pixel_mean = images.mean((0, 2, 3)).to(ctx.device)
         data = self.standardize(images.to(ctx.device))
-        train_encoder(self, data, ctx)
+        log = train_encoder(self, data, ctx)
         del data
+        self.train_info = {"train_steps": log.steps, "train_seconds": round(log.seconds, 2)}
         self.eval()
         self.build_memory(images, ctx)
 

@@ -48,9 +48,9 @@ def pair_table() -> torch.Tensor:
 def crop(images: torch.Tensor, idx: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor, k: int) -> torch.Tensor:
     """(B, C, k, k) patches images[idx[i], :, ys[i]:ys[i]+k, xs[i]:xs[i]+k], gathered on the device."""
     ar = torch.arange(k, device=images.device)
-    rows = (ys.to(images.device)[:, None] + ar)[:, :, None]
-    cols = (xs.to(images.device)[:, None] + ar)[:, None, :]
-    out = images[idx.to(images.device)[:, None, None], :, rows, cols]  # (B, k, k, C)
+    rows = (ys[:, None] + ar)[:, :, None]
+    cols = (xs[:, None] + ar)[:, None, :]
+    out = images[idx[:, None, None], :, rows, cols]  # (B, k, k, C)
     return out.permute(0, 3, 1, 2)
 
 
@@ -72,39 +72,47 @@ def sample_pretext(
     grey_shift: float = 0.05,
     noise_std: float = 0.02,
 ) -> PretextBatch:
-    """Sample one batch of both pretext tasks at patch size k from (N, 3, H, W) images (any device)."""
+    """Sample one batch of both pretext tasks at patch size k from (N, 3, H, W) images.
+
+    `gen` must live on the images' device: every random number is drawn there, so a CUDA training
+    step never waits on a host-to-device copy.
+    """
     n, _, h, w = images.shape
     if h < k or w < k:
         raise ValueError(f"images of {h}x{w} px are smaller than the {k}px patch")
-    pairs = pair_table()[torch.randint(36, (batch,), generator=gen)]
-    idx = torch.randint(n, (batch,), generator=gen)
+    dev = images.device
+
+    def rand(lo: int, hi: int) -> torch.Tensor:  # integers in [lo, hi)
+        return torch.randint(lo, hi, (batch,), generator=gen, device=dev)
+
+    pairs = pair_table().to(dev)[rand(0, 36)]
+    idx = rand(0, n)
     step, jit = 3 * k // 4, max(1, int(round(k * jitter_frac)))
 
     def centre(size: int) -> torch.Tensor:
         lo, hi = step + jit // 2, size - k - step - jit // 2
         if hi < lo:  # image too small for the whole grid: cells get clipped at the border
-            return torch.full((batch,), (size - k) // 2)
-        return torch.randint(lo, hi + 1, (batch,), generator=gen)
+            return torch.full((batch,), (size - k) // 2, device=dev)
+        return rand(lo, hi + 1)
 
     cy, cx = centre(h), centre(w)
     patches = []
     for col in (0, 1):
         cell = pairs[:, col]
-        ys = cy + (cell // 3 - 1) * step + torch.randint(jit, (batch,), generator=gen) - jit // 2
-        xs = cx + (cell % 3 - 1) * step + torch.randint(jit, (batch,), generator=gen) - jit // 2
+        ys = cy + (cell // 3 - 1) * step + rand(0, jit) - jit // 2
+        xs = cx + (cell % 3 - 1) * step + rand(0, jit) - jit // 2
         p = crop(images, idx, ys.clamp(0, h - k), xs.clamp(0, w - k), k)
-        shift = torch.randn(batch, 1, 1, 1, device=p.device) * grey_shift  # against low-level shortcuts
-        patches.append(p + shift + torch.randn_like(p) * noise_std)
+        shift = torch.randn(batch, 1, 1, 1, generator=gen, device=dev) * grey_shift  # against shortcuts
+        noise = torch.randn(p.shape, generator=gen, device=dev) * noise_std
+        patches.append(p + shift + noise)
 
     j = max(1, k // 32)
-    sy = torch.randint(0, h - k + 1, (batch,), generator=gen)
-    sx = torch.randint(0, w - k + 1, (batch,), generator=gen)
-    dy = torch.randint(-j, j + 1, (batch,), generator=gen)
-    dx = torch.randint(-j, j + 1, (batch,), generator=gen)
+    sy, sx = rand(0, h - k + 1), rand(0, w - k + 1)
+    dy, dx = rand(-j, j + 1), rand(-j, j + 1)
     dx = torch.where((dy == 0) & (dx == 0), torch.ones_like(dx), dx)  # never the very same patch
     s1 = crop(images, idx, sy, sx, k)
     s2 = crop(images, idx, (sy + dy).clamp(0, h - k), (sx + dx).clamp(0, w - k), k)
-    return PretextBatch(patches[0], patches[1], pairs[:, 2].to(images.device), s1, s2)
+    return PretextBatch(patches[0], patches[1], pairs[:, 2], s1, s2)
 
 
 class PretextHeads(nn.Module):
@@ -137,8 +145,15 @@ def pretext_losses(
     return {"total": total, "ce64": ce64, "ce32": ce32, "svdd64": sv64, "svdd32": sv32}
 
 
-def train_encoder(model: SCLVI, images: torch.Tensor, ctx: FitContext) -> list[float]:
-    """Optimise the encoders on the pretext tasks; returns the total loss at each reported step.
+@dataclass
+class TrainLog:
+    losses: list[float]  # total loss at each reported step
+    steps: int  # optimiser steps done (fewer than planned when the time limit hit)
+    seconds: float
+
+
+def train_encoder(model: SCLVI, images: torch.Tensor, ctx: FitContext) -> TrainLog:
+    """Optimise the encoders on the pretext tasks.
 
     `images` are already standardised and on ctx.device. Reports progress (and honours cancel)
     every 10 steps or every second, whichever comes first; stops early at `time_limit_s`.
@@ -148,13 +163,14 @@ def train_encoder(model: SCLVI, images: torch.Tensor, ctx: FitContext) -> list[f
     heads = PretextHeads(cfg.embed_dim).to(dev)
     params = [*model.encoder.parameters(), *model.head.parameters(), *heads.parameters()]
     opt = torch.optim.Adam(params, lr=cfg.lr)
-    gen = torch.Generator().manual_seed(ctx.seed)
+    gen = torch.Generator(device=dev).manual_seed(ctx.seed)
     use_amp = cfg.amp and dev.type == "cuda"
     total = cfg.epochs * cfg.steps_per_epoch
     model.train()
     heads.train()
     history: list[float] = []
     t0 = last = time.perf_counter()
+    step = 0
     for step in range(1, total + 1):
         aug = (cfg.jitter_frac, cfg.grey_shift, cfg.noise_std)
         b64 = sample_pretext(images, cfg.batch_size, 2 * PATCH, gen, *aug)
@@ -179,4 +195,4 @@ def train_encoder(model: SCLVI, images: torch.Tensor, ctx: FitContext) -> list[f
         if out_of_time:
             break
     model.eval()
-    return history
+    return TrainLog(history, step, time.perf_counter() - t0)
