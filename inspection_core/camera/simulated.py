@@ -111,7 +111,7 @@ class SimulatedWeb(FrameSource):
             surf = np.tile(surf, (1, -(-self._width // web_cols)))
         self._surface = np.ascontiguousarray(np.clip(surf[:, : self._width], 0, 255).astype(np.uint8))
         self._level = float(np.mean(self._surface))
-        others = [t for t in TEXTURES if t != self._texture_name]
+        others = [t for t in TEXTURES if t not in (self._texture_name, "procedural")]  # photos: cheap to load
         self._foreign = load_texture(others[int(rng.integers(len(others)))], rng)
         y = np.linspace(-1, 1, self._height, dtype=np.float32)[:, None]
         x = np.linspace(-1, 1, self._width, dtype=np.float32)[None, :]

@@ -8,6 +8,8 @@ periodic in both axes by blending with a half-period roll. Blends are variance-p
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from inspection_core.data.synthesis import procedural_texture
@@ -33,15 +35,22 @@ def load_texture(name: str, rng: np.random.Generator) -> np.ndarray:
     if name == "procedural":
         tex = procedural_texture((512, 512), rng).mean(axis=2)
     elif name in TEXTURES:
-        import skimage.data
-
-        tex = getattr(skimage.data, name)().astype(np.float32)
-        if tex.ndim == 3:
-            tex = tex.mean(axis=2)
+        tex = _photo(name)
     else:
         raise CameraError(f"unknown texture {name!r}; choose one of {', '.join(TEXTURES)}")
     tex = tex.astype(np.float32)
     return (tex - tex.mean()) / max(float(tex.std()), 1e-6)
+
+
+@functools.lru_cache(maxsize=8)
+def _photo(name: str) -> np.ndarray:
+    """scikit-image's bundled photograph as float32 grey (cached: decoding costs ~0.2 s)."""
+    import skimage.data
+
+    tex = getattr(skimage.data, name)().astype(np.float32)
+    tex = tex.mean(axis=2) if tex.ndim == 3 else tex
+    tex.flags.writeable = False
+    return tex
 
 
 def _blend(a: np.ndarray, b: np.ndarray, wa: np.ndarray) -> np.ndarray:

@@ -16,6 +16,7 @@ from inspection_core.errors import AoiError
 COMMAND_MODULES = (
     "inspection_core.cli.model_commands",
     "inspection_core.cli.recipe_commands",
+    "inspection_core.cli.camera_commands",
 )
 
 
@@ -29,7 +30,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args, extra = parser.parse_known_args(argv)
+    args.command_line = " ".join(["aoi", *argv])
     if extra and not getattr(args, "accepts_extra", False):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     args.extra = extra
