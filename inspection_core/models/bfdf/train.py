@@ -92,9 +92,18 @@ class PairSampler:
         return pos, neg, mask
 
     def batch(self) -> Batch:
+        """(pos, neg) (B, 3, H, W) and mask (B, 1, H, W), all uint8 (×255 for images).
+
+        uint8 quarters what crosses process boundaries (shared memory is small in many containers)
+        and the host→GPU copy; the images were 8-bit to begin with.
+        """
         pos, neg, mask = zip(*(self.sample() for _ in range(self.batch_size)), strict=True)
-        to_t = lambda a: torch.from_numpy(np.ascontiguousarray(np.stack(a).transpose(0, 3, 1, 2)))  # noqa: E731
-        return to_t(pos), to_t(neg), torch.from_numpy(np.stack(mask))[:, None]
+
+        def to_u8(a: tuple[np.ndarray, ...]) -> torch.Tensor:
+            x = np.rint(np.stack(a).transpose(0, 3, 1, 2) * 255).astype(np.uint8)
+            return torch.from_numpy(np.ascontiguousarray(x))
+
+        return to_u8(pos), to_u8(neg), torch.from_numpy(np.stack(mask).astype(np.uint8))[:, None]
 
 
 class _PairStream(IterableDataset):
@@ -160,7 +169,7 @@ def train_bfdf(model: BFDF, images: torch.Tensor, nearest_ref: np.ndarray, ctx: 
         batch_size=None,
         num_workers=cfg.workers,
         pin_memory=dev.type == "cuda",
-        prefetch_factor=4 if cfg.workers else None,
+        prefetch_factor=2 if cfg.workers else None,
         worker_init_fn=_worker_init if cfg.workers else None,
     )
     model.train()
@@ -174,6 +183,7 @@ def train_bfdf(model: BFDF, images: torch.Tensor, nearest_ref: np.ndarray, ctx: 
         while step < total and progress < 1.0:
             ctx.cancel.check()
             pos, neg, mask = (t.to(dev, non_blocking=True) for t in next(it))
+            pos, neg, mask = pos.float().div_(255), neg.float().div_(255), mask.float()
             for g in opt.param_groups:
                 g["lr"] = g["base_lr"] * lr_factor(progress)
             with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_amp):
