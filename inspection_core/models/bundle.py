@@ -62,7 +62,9 @@ def save_bundle(bundle: ModelBundle, directory: str | os.PathLike[str]) -> Path:
     }
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
-        save_file(model.tensors_to_save(), str(tmp / WEIGHTS), metadata={"format": FORMAT, "model": model.name})
+        save_file(
+            model.tensors_to_save(), str(tmp / WEIGHTS), metadata={"format": FORMAT, "model": model.name}
+        )
         (tmp / META).write_text(json.dumps(meta, indent=2))
         if target.exists():
             old = target.with_name(f".{target.name}.old")

@@ -45,7 +45,9 @@ class Normalization:
 
     def raw_score(self, normalised: float) -> float:
         """Inverse of score(): the raw value a normalised image threshold corresponds to."""
-        return float(self.image_threshold + (normalised - 0.5) * 2 * (self.image_threshold - self.image_reference))
+        return float(
+            self.image_threshold + (normalised - 0.5) * 2 * (self.image_threshold - self.image_reference)
+        )
 
     @classmethod
     def identity(cls) -> Normalization:

@@ -48,7 +48,9 @@ class RoiShape:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> RoiShape:
-        return cls(d["kind"], tuple((float(x), float(y)) for x, y in d["points"]), bool(d.get("ignore", False)))
+        return cls(
+            d["kind"], tuple((float(x), float(y)) for x, y in d["points"]), bool(d.get("ignore", False))
+        )
 
 
 @dataclass(frozen=True)

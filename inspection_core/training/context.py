@@ -92,11 +92,19 @@ class FitContext:
     _t0: float = field(default_factory=time.perf_counter)
 
     def report(
-        self, stage: str, step: int, total: int, message: str = "", loss: float | None = None, **metrics: float
+        self,
+        stage: str,
+        step: int,
+        total: int,
+        message: str = "",
+        loss: float | None = None,
+        **metrics: float,
     ) -> None:
         """Send a progress event (and honour cancel: every report is a cancel point)."""
         self.cancel.check()
         if self.progress is not None:
             self.progress(
-                ProgressEvent(stage, step, total, message, loss, dict(metrics), time.perf_counter() - self._t0)
+                ProgressEvent(
+                    stage, step, total, message, loss, dict(metrics), time.perf_counter() - self._t0
+                )
             )

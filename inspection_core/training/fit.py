@@ -22,7 +22,9 @@ from inspection_core.training.context import FitContext, device_label
 ImageLike = np.ndarray | str
 
 
-def load_images(items: Sequence[ImageLike], size: tuple[int, int], ctx: FitContext | None = None) -> torch.Tensor:
+def load_images(
+    items: Sequence[ImageLike], size: tuple[int, int], ctx: FitContext | None = None
+) -> torch.Tensor:
     """(N, 3, H, W) float32 tensor in [0, 1] from arrays or paths; unreadable files are clear errors."""
     out = np.empty((len(items), 3, size[0], size[1]), np.float32)
     for i, it in enumerate(items):

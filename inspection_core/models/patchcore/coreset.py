@@ -28,7 +28,10 @@ def greedy_coreset(
     g = torch.Generator(device="cpu").manual_seed(seed)
     d = features.shape[1]
     if projection_dim and projection_dim < d:
-        proj = torch.randn(d, projection_dim, generator=g).to(features.device, features.dtype) / projection_dim**0.5
+        proj = (
+            torch.randn(d, projection_dim, generator=g).to(features.device, features.dtype)
+            / projection_dim**0.5
+        )
         z = features @ proj
     else:
         z = features

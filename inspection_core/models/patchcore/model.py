@@ -21,13 +21,25 @@ from inspection_core.training.context import FitContext
 
 @dataclass
 class PatchCoreConfig(ModelConfig):
-    blocks: tuple[int, ...] = option((4, 10), "EfficientNet-Lite0 block outputs to use (0-15; 4=stride 8, 10=stride 16)")
+    blocks: tuple[int, ...] = option(
+        (4, 10), "EfficientNet-Lite0 block outputs to use (0-15; 4=stride 8, 10=stride 16)"
+    )
     aggregation: int = option(3, "neighbourhood (px of the feature map) averaged into each patch feature")
     coreset_size: int = option(8000, "patches kept in the memory bank (more = slower, usually a bit better)")
     max_patches: int = option(400_000, "random subsample of patches before the coreset (bounds fit time)")
     projection_dim: int = option(128, "random projection used only to speed up coreset selection")
     smoothing_sigma: float = option(4.0, "Gaussian smoothing of the anomaly map, px at model input size")
     batch_size: int = option(32, "images per feature-extraction batch")
+    flip_augment: bool = option(False, "also store features of flipped good images (more normal variation)")
+    intensity_norm: bool = option(False, "standardise each image's brightness and contrast before features")
+    score_topk: int = option(1, "image score = mean of the k highest patch distances (1 = max)")
+
+
+def standardise(x: torch.Tensor, target_mean: float = 0.5, target_std: float = 0.2) -> torch.Tensor:
+    """Per-image brightness/contrast normalisation: lighting drift between batches stops looking anomalous."""
+    mean = x.mean(dim=(1, 2, 3), keepdim=True)
+    std = x.std(dim=(1, 2, 3), keepdim=True).clamp_min(1e-3)
+    return ((x - mean) / std * target_std + target_mean).clamp(0, 1)
 
 
 def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
@@ -43,8 +55,12 @@ def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     return F.conv2d(x, k.view(1, 1, -1, 1))
 
 
-@register_model("patchcore", "pretrained EfficientNet-Lite0 features + coreset memory bank; fits in seconds", fast=True,
-                paper="Roth et al., CVPR 2022")
+@register_model(
+    "patchcore",
+    "pretrained EfficientNet-Lite0 features + coreset memory bank; fits in seconds",
+    fast=True,
+    paper="Roth et al., CVPR 2022",
+)
 class PatchCore(AnomalyModel):
     Config = PatchCoreConfig
     version = 1
@@ -63,13 +79,17 @@ class PatchCore(AnomalyModel):
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """(N, 3, H, W) → (N, D, h, w) patch features at the finest selected stride."""
         cfg: PatchCoreConfig = self.config  # type: ignore[assignment]
+        if cfg.intensity_norm:
+            x = standardise(x)
         feats = self.backbone(x)
         k = cfg.aggregation
         if k > 1:
             feats = [F.avg_pool2d(f, k, stride=1, padding=k // 2, count_include_pad=False) for f in feats]
         size = feats[0].shape[-2:]
-        feats = [f if f.shape[-2:] == size else F.interpolate(f, size=size, mode="bilinear", align_corners=False)
-                 for f in feats]
+        feats = [
+            f if f.shape[-2:] == size else F.interpolate(f, size=size, mode="bilinear", align_corners=False)
+            for f in feats
+        ]
         return torch.cat(feats, 1)
 
     @torch.no_grad()
@@ -79,8 +99,11 @@ class PatchCore(AnomalyModel):
         n = len(images)
         chunks = []
         for i in range(0, n, cfg.batch_size):
-            emb = self.embed(images[i : i + cfg.batch_size].to(ctx.device, non_blocking=True))
-            chunks.append(emb.permute(0, 2, 3, 1).reshape(-1, emb.shape[1]))
+            x = images[i : i + cfg.batch_size].to(ctx.device, non_blocking=True)
+            views = [x, x.flip(-1), x.flip(-2)] if cfg.flip_augment else [x]
+            for v in views:
+                emb = self.embed(v)
+                chunks.append(emb.permute(0, 2, 3, 1).reshape(-1, emb.shape[1]))
             ctx.report("features", min(n, i + cfg.batch_size), n, "extracting features")
         feats = torch.cat(chunks)
         del chunks
@@ -89,7 +112,10 @@ class PatchCore(AnomalyModel):
             sel = torch.randperm(feats.shape[0], generator=g)[: cfg.max_patches].to(feats.device)
             feats = feats[sel]
         idx = greedy_coreset(
-            feats, cfg.coreset_size, cfg.projection_dim, ctx.seed,
+            feats,
+            cfg.coreset_size,
+            cfg.projection_dim,
+            ctx.seed,
             progress=lambda k, t: ctx.report("coreset", k, t, "selecting memory bank"),
         )
         self.memory_bank = feats[idx].contiguous()
@@ -114,7 +140,9 @@ class PatchCore(AnomalyModel):
         emb = self.embed(batch)
         _, d, fh, fw = emb.shape
         dist = self.nearest_distance(emb.permute(0, 2, 3, 1).reshape(-1, d)).view(n, 1, fh, fw)
-        scores = dist.flatten(1).max(1).values
+        flat = dist.flatten(1)
+        k = max(1, min(cfg.score_topk, flat.shape[1]))
+        scores = flat.max(1).values if k == 1 else flat.topk(k, dim=1).values.mean(1)
         amap = F.interpolate(dist, size=(h, w), mode="bilinear", align_corners=False)
         amap = gaussian_blur(amap, cfg.smoothing_sigma)
         return amap[:, 0], scores

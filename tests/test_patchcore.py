@@ -1,0 +1,151 @@
+"""The default model: detects planted defects, localises them, survives save/load, rejects bad files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from _tiny_data import SIZE, defective, texture
+
+from inspection_core.errors import ModelFileError, UnknownModelError
+from inspection_core.inspector import Inspector, Preprocessing
+from inspection_core.models import create_model, list_models, load_bundle
+from inspection_core.models.patchcore.coreset import greedy_coreset
+from inspection_core.training import CancelToken, FitContext
+from inspection_core.training.fit import train_model
+
+
+@pytest.fixture(scope="module")
+def bundle():  # noqa: ANN201
+    rng = np.random.default_rng(5)
+    return train_model(
+        "patchcore",
+        [texture(rng) for _ in range(12)],
+        holdout=0.25,
+        options={"image_size": (SIZE, SIZE), "coreset_size": 300},
+    )
+
+
+def test_registry_lists_patchcore_first_and_rejects_unknown_names() -> None:
+    assert list_models()[0].name == "patchcore" and list_models()[0].fast
+    with pytest.raises(UnknownModelError, match="unknown model 'nope'.*patchcore"):
+        create_model("nope")
+    with pytest.raises(UnknownModelError, match="unknown option"):
+        create_model("patchcore", coreset_sise=3)
+
+
+def test_planted_defect_scores_above_good_and_mask_overlaps(bundle) -> None:  # noqa: ANN001
+    rng = np.random.default_rng(99)
+    insp = Inspector(bundle)
+    good = [insp.inspect(texture(rng)) for _ in range(6)]
+    bad_imgs = [defective(rng) for _ in range(6)]
+    bad = [insp.inspect(img) for img, _ in bad_imgs]
+    assert min(r.score for r in bad) > max(r.score for r in good)
+    assert all(r.verdict == "NG" for r in bad)
+    assert sum(r.verdict == "OK" for r in good) >= 5
+    for r, (_, m) in zip(bad, bad_imgs, strict=True):
+        inter = (r.mask & m).sum()
+        assert inter > 0.3 * m.sum(), "mask must cover the planted defect"
+        x0, y0, x1, y1 = r.defects[0].bbox
+        cy, cx = np.argwhere(m).mean(0)
+        assert x0 <= cx < x1 and y0 <= cy < y1
+
+
+def test_save_load_round_trip_gives_identical_maps(bundle, tmp_path: Path) -> None:  # noqa: ANN001
+    rng = np.random.default_rng(1)
+    img, _ = defective(rng)
+    path = bundle.save(tmp_path / "m")
+    assert sorted(p.name for p in path.iterdir()) == ["model.json", "model.safetensors"]
+    assert (path / "model.safetensors").stat().st_size < 2_000_000, "pretrained backbone must not be copied"
+    loaded = load_bundle(path)
+    a, b = Inspector(bundle).inspect(img), Inspector(loaded).inspect(img)
+    assert np.array_equal(a.anomaly_map, b.anomaly_map)
+    assert a.score == b.score
+    assert loaded.normalization == bundle.normalization
+
+
+def test_load_errors_are_clear(bundle, tmp_path: Path) -> None:  # noqa: ANN001
+    good = bundle.save(tmp_path / "good")
+    with pytest.raises(ModelFileError, match="not found"):
+        load_bundle(tmp_path / "missing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ModelFileError, match="no model.json"):
+        load_bundle(tmp_path / "empty")
+
+    def variant(name: str, edit) -> Path:  # noqa: ANN001
+        d = tmp_path / name
+        d.mkdir()
+        (d / "model.safetensors").write_bytes((good / "model.safetensors").read_bytes())
+        meta = json.loads((good / "model.json").read_text())
+        edit(meta)
+        (d / "model.json").write_text(json.dumps(meta))
+        return d
+
+    with pytest.raises(ModelFileError, match="newer"):
+        load_bundle(variant("newer", lambda m: m.update(format_version=99)))
+    with pytest.raises(ModelFileError, match="version 0"):
+        load_bundle(variant("oldmodel", lambda m: m.update(model_version=0)))
+    with pytest.raises(ModelFileError, match="unknown model"):
+        load_bundle(variant("other", lambda m: m.update(model="mystery")))
+    with pytest.raises(ModelFileError, match="not an aoi-station model"):
+        load_bundle(variant("foreign", lambda m: m.update(format="something-else")))
+    corrupt = variant("corrupt", lambda m: None)
+    (corrupt / "model.safetensors").write_bytes(b"\x00" * 100)
+    with pytest.raises(ModelFileError, match="corrupt"):
+        load_bundle(corrupt)
+    badjson = variant("badjson", lambda m: None)
+    (badjson / "model.json").write_text("{ not json")
+    with pytest.raises(ModelFileError, match="corrupt"):
+        load_bundle(badjson)
+
+
+def test_fit_reports_progress_and_cancels() -> None:
+    rng = np.random.default_rng(0)
+    imgs = [texture(rng) for _ in range(6)]
+    events = []
+    train_model(
+        "patchcore",
+        imgs,
+        FitContext(progress=events.append),
+        holdout=0.3,
+        options={"image_size": (SIZE, SIZE), "coreset_size": 50},
+    )
+    stages = {e.stage for e in events}
+    assert {"features", "coreset", "calibrate"} <= stages
+    token = CancelToken()
+
+    def cancel_on_coreset(ev) -> None:  # noqa: ANN001
+        if ev.stage == "coreset":
+            token.cancel()
+
+    from inspection_core.errors import CancelledError
+
+    with pytest.raises(CancelledError):
+        train_model(
+            "patchcore",
+            imgs,
+            FitContext(progress=cancel_on_coreset, cancel=token),
+            holdout=0.3,
+            options={"image_size": (SIZE, SIZE), "coreset_size": 50},
+        )
+
+
+def test_greedy_coreset_spreads_out() -> None:
+    g = torch.Generator().manual_seed(0)
+    # two tight clusters far apart: a coreset of 2 must take one point from each
+    a = torch.randn(500, 8, generator=g) * 0.01
+    b = torch.randn(500, 8, generator=g) * 0.01 + 10
+    idx = greedy_coreset(torch.cat([a, b]), 2, projection_dim=4)
+    assert sorted(int(i) // 500 for i in idx) == [0, 1]
+    assert len(set(greedy_coreset(torch.cat([a, b]), 50).tolist())) == 50
+
+
+def test_tiled_inspection_of_a_large_frame_is_seamless(bundle) -> None:  # noqa: ANN001
+    rng = np.random.default_rng(3)
+    frame = np.tile(texture(rng, 64), (3, 4))[:150, :230]
+    res = Inspector(bundle, preprocessing=Preprocessing(tile=True, overlap=0.25)).inspect(frame)
+    assert res.anomaly_map.shape == frame.shape
+    assert np.isfinite(res.anomaly_map).all()
