@@ -61,15 +61,19 @@ def test_enumerates_the_three_viky_devices(cam: GenICamSource) -> None:
 
 
 def test_grab_50_frames(cam: GenICamSource) -> None:
+    cam.configure(frame_rate=50.0)  # 8 buffers = 160 ms of slack for a busy 2-core CI machine
     before = cam.stats()
-    frames = [cam.read(timeout_s=2.0) for _ in range(50)]
+    try:
+        frames = [cam.read(timeout_s=2.0) for _ in range(50)]
+    finally:
+        cam.configure(frame_rate=200.0)
     assert all(f.image.shape == (240, 320) and f.image.dtype == np.uint8 for f in frames)
     ids = [f.frame_id for f in frames]
     assert ids == sorted(ids) and len(set(ids)) == 50
     assert frames[0].meta["pixel_format"] == "Mono8" and frames[0].source == cam.info.spec
     after = cam.stats()
     assert after.delivered - before.delivered == 50 and after.lost == before.lost
-    assert after.fps > 50  # viky at 200 Hz
+    assert after.fps > 30  # viky paced at 50 Hz
     frames[0].image[:] = 0  # the caller owns the array: writable, not the driver buffer
     assert frames[1].image.flags.writeable
 
