@@ -21,9 +21,14 @@ elif command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; the
     "${PIP[@]}" install -q "torch>=2.4,<2.15"
 else
     echo "no NVIDIA GPU: installing the CPU build of torch"
-    if ! "${PIP[@]}" install -q --no-index "$CPU_TORCH" 2>/dev/null; then
-        "${PIP[@]}" install -q "$CPU_TORCH" --index-url https://download.pytorch.org/whl/cpu
+    tmp=$(mktemp -d)
+    if "${PIP[@]}" download -q --no-deps --no-index -d "$tmp" "$CPU_TORCH" 2>/dev/null; then
+        "${PIP[@]}" install -q "$tmp"/torch-*.whl   # the local CPU wheel; its dependencies from the index
+    else
+        "${PIP[@]}" install -q "$CPU_TORCH" --index-url https://download.pytorch.org/whl/cpu \
+            --extra-index-url https://pypi.org/simple
     fi
+    rm -rf "$tmp"
 fi
 "${PIP[@]}" install -q -e ".[dev]"
 echo "installed into $VENV ($("$VENV/bin/python" -c 'import torch; print("torch", torch.__version__, "cuda" if torch.cuda.is_available() else "cpu")'))"
