@@ -33,7 +33,9 @@ def decomposition_loss(zt: torch.Tensor, zd: torch.Tensor) -> torch.Tensor:
     return cos.abs().mean()
 
 
-def soft_assignment(z: torch.Tensor, centres: torch.Tensor, alpha: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+def soft_assignment(
+    z: torch.Tensor, centres: torch.Tensor, alpha: float = 1.0
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Student-t soft assignment Q (M, K) of rows z (M, D) to centres (K, D), and distances (M, K).
 
     q_ik ∝ (1 + ||z_i - c_k||² / α)^(-(α+1)/2), rows sum to 1 (DEC, Xie et al. 2016; SIDN eqs. 11-12).
@@ -54,19 +56,19 @@ def target_distribution(q: torch.Tensor) -> torch.Tensor:
 def hypersphere_radii(dist: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
     """r_k = mean + 3σ of the distances of the rows hard-assigned to centre k (eq. 14), (K,).
 
-    Centres without members get +inf (every row counts as inside them).
+    Vectorised (no per-cluster loop, no host sync). A centre with one member gets that member's
+    distance; one without members gets +inf (every row counts as inside it).
     """
     k = q.shape[1]
     hard = q.argmax(1)
-    d = dist.gather(1, hard[:, None])[:, 0].detach()
-    r = torch.full((k,), float("inf"), device=dist.device)
-    for j in range(k):
-        dj = d[hard == j]
-        if dj.numel() >= 2:
-            r[j] = dj.mean() + 3 * dj.std()
-        elif dj.numel() == 1:
-            r[j] = dj[0]
-    return r
+    d = dist.gather(1, hard[:, None])[:, 0].detach().float()
+    zeros = torch.zeros(k, device=d.device)
+    cnt = zeros.index_add(0, hard, torch.ones_like(d))
+    mean = zeros.index_add(0, hard, d) / cnt.clamp_min(1)
+    sq = zeros.index_add(0, hard, (d - mean[hard]) ** 2)
+    std = (sq / (cnt - 1).clamp_min(1)).sqrt()
+    r = mean + 3 * std
+    return torch.where(cnt > 0, r, torch.full_like(r, float("inf")))
 
 
 def clustering_loss(
@@ -84,7 +86,8 @@ def clustering_loss(
     hard = q.argmax(1)
     inside = dist.gather(1, hard[:, None])[:, 0] <= radii[hard]
     kl = (p * (p.clamp_min(1e-12).log() - q.clamp_min(1e-12).log())).sum(1)
-    loss = kl[inside].mean() if bool(inside.any()) else kl.mean()
+    w = inside.float()  # never all zero: the row nearest each used centre is within mean + 3σ
+    loss = (kl * w).sum() / w.sum().clamp_min(1.0)
     return loss, q, radii
 
 

@@ -13,6 +13,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+import cv2
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -54,7 +56,9 @@ def _bn_act(c: int) -> nn.Sequential:
 
 
 class ResBlock(nn.Module):
-    """Basic 3×3 residual block (He et al.); a 1×1 projection on the shortcut when shape changes."""
+    """Basic 3×3 residual block (He et al.) with a ResNet-D shortcut (2×2 average pool, then 1×1 conv)
+    when the shape changes. Besides keeping all pixels, this avoids a strided 1×1 convolution, whose
+    channels-last backward pass crashes (segfault) in torch 2.13 on CPU."""
 
     def __init__(self, cin: int, cout: int, stride: int = 1) -> None:
         super().__init__()
@@ -64,7 +68,8 @@ class ResBlock(nn.Module):
         self.bn2 = nn.BatchNorm2d(cout)
         self.short: nn.Module = nn.Identity()
         if stride != 1 or cin != cout:
-            self.short = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+            pool: nn.Module = nn.AvgPool2d(stride, ceil_mode=True) if stride > 1 else nn.Identity()
+            self.short = nn.Sequential(pool, nn.Conv2d(cin, cout, 1, bias=False), nn.BatchNorm2d(cout))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = F.relu(self.bn1(self.conv1(x)), inplace=True)
@@ -90,7 +95,9 @@ class FSEMBranch(nn.Module):
 
     def __init__(self, c: int) -> None:
         super().__init__()
-        self.blocks = nn.Sequential(ResBlock(2 * c, 4 * c, 2), ResBlock(4 * c, 8 * c, 2), ResBlock(8 * c, 16 * c, 2))
+        self.blocks = nn.Sequential(
+            ResBlock(2 * c, 4 * c, 2), ResBlock(4 * c, 8 * c, 2), ResBlock(8 * c, 16 * c, 2)
+        )
         self.proj = nn.Conv2d(16 * c, 16 * c, 1)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
@@ -143,18 +150,28 @@ def to_gray(x: torch.Tensor) -> torch.Tensor:
 
 
 def median_filter(x: torch.Tensor, k: int) -> torch.Tensor:
-    """k×k median of (N, 1, H, W) with replicated borders (no OpenCV round trip: stays on the device)."""
+    """k×k median of (N, 1, H, W) float maps with replicated borders.
+
+    On CPU, OpenCV's float median (k ≤ 5 only) is ~80× faster than the unfold+median used elsewhere.
+    """
     if k <= 1:
         return x
     n, c, h, w = x.shape
+    if x.device.type == "cpu" and k <= 5:
+        a = x.detach().float().reshape(n * c, h, w).numpy()
+        out = np.stack([cv2.medianBlur(np.ascontiguousarray(m), k) for m in a])
+        return torch.from_numpy(out).view(n, c, h, w)
     r = k // 2
     xp = F.pad(x, (r, r, r, r), mode="replicate")
     cols = F.unfold(xp, k)  # (N, C·k², H·W)
     return cols.view(n, c, k * k, h * w).median(2).values.view(n, c, h, w)
 
 
-@register_model("sidn", "segments synthetic defects directly; grayscale, ~4 M params, the CPU-station model",
-                paper="Yang et al., IEEE TII 2023 (SIDN)")
+@register_model(
+    "sidn",
+    "segments synthetic defects directly; grayscale, ~4 M params, the CPU-station model",
+    paper="Yang et al., IEEE TII 2023 (SIDN)",
+)
 class SIDN(AnomalyModel):
     Config = SIDNConfig
     version = 1
@@ -181,6 +198,8 @@ class SIDN(AnomalyModel):
         self.register_buffer("defect_radii", torch.zeros(cfg.clusters))
         self.train_info: dict[str, Any] = {}
         self.history: list[dict[str, float]] = []  # per-step losses of the last fit (not saved)
+        # channels-last convolutions are ~25 % faster on CPU (oneDNN) and what cuDNN prefers for bf16
+        self.to(memory_format=torch.channels_last)
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Gray (N, 1, H, W) in [0, 1] → features Z_t, Z_d and texture/defect logits at (H, W)."""
@@ -188,7 +207,7 @@ class SIDN(AnomalyModel):
         ph, pw = (-h) % STRIDE, (-w) % STRIDE
         if ph or pw:
             x = F.pad(x, (0, pw, 0, ph), mode="replicate")
-        z = self.fem((x - 0.5) / 0.25)
+        z = self.fem(((x - 0.5) / 0.25).contiguous(memory_format=torch.channels_last))
         zt, zd = self.texture_branch(z), self.defect_branch(z)
         lt = self.texture_head(self.texture_gsrm(zt, self.texture_centres))
         ld = self.defect_head(self.defect_gsrm(zd, self.defect_centres))

@@ -26,10 +26,11 @@ from inspection_core.models.sidn.losses import (
     decomposition_loss,
     weighted_bce,
 )
-from inspection_core.models.sidn.model import SIDN, SIDNConfig, to_gray
+from inspection_core.models.sidn.model import LUMA, SIDN, SIDNConfig, to_gray
 from inspection_core.training.context import FitContext
 
 RADIUS_MOMENTUM = 0.9
+LOG_EVERY_CUDA = 10
 
 
 def parse_fills(text: str) -> tuple[str, ...]:
@@ -77,7 +78,8 @@ class SyntheticBatches:
         synth.rng = rng  # this batch's stream (DefectSynthesizer draws everything from .rng)
         rgb = np.repeat(imgs[..., None], 3, axis=3)
         out, masks = synth.batch(rgb, p_anomaly=self.cfg.p_anomaly)
-        x = torch.from_numpy(np.ascontiguousarray(out.mean(3)))[:, None]  # fills may be coloured: back to gray
+        # fills may be coloured: back to gray the way the model sees a colour camera
+        x = torch.from_numpy(np.ascontiguousarray(out @ np.asarray(LUMA, np.float32)))[:, None]
         m = torch.from_numpy(np.ascontiguousarray(masks))[:, None]
         return x, m
 
@@ -142,10 +144,12 @@ def fit_sidn(model: SIDN, images: torch.Tensor, ctx: FitContext) -> None:
     steps_per_epoch = math.ceil(n / source.bs)
     total = cfg.epochs * steps_per_epoch
     use_amp = cfg.amp and device.type == "cuda"
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, foreach=True)
     deadline = time.monotonic() + cfg.max_minutes * 60 if cfg.max_minutes > 0 else math.inf
     model.history = []
     model.train()
+    # reading a loss value waits for the GPU; on CUDA do it every few steps so the host can queue ahead
+    log_every = LOG_EVERY_CUDA if device.type == "cuda" else 1
     step = 0
     t0 = time.perf_counter()
     ctx.report("train", 0, total, "preparing the first synthetic batch")
@@ -164,20 +168,27 @@ def fit_sidn(model: SIDN, images: torch.Tensor, ctx: FitContext) -> None:
         kl_d, _, r_d = clustering_loss(out["zd"], model.defect_centres, cfg.alpha)
         l_td = centre_separation_loss(model.texture_centres, model.defect_centres)
         loss = l_s + cfg.weight_z * l_z + cfg.weight_kl * (kl_t + kl_d) + cfg.weight_td * l_td
-        if not torch.isfinite(loss):
-            raise AoiError(f"sidn: training diverged at step {step + 1} (loss {float(loss)}); try a lower --lr")
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         _update_radii(model.texture_radii, r_t, step == 0)
         _update_radii(model.defect_radii, r_d, step == 0)
         step += 1
-        rec = {"loss": float(loss), "seg": float(l_s), "z": float(l_z), "kl": float(kl_t + kl_d), "td": float(l_td)}
-        model.history.append(rec)
+        done = step >= total or time.monotonic() >= deadline
         epoch = (step - 1) // steps_per_epoch + 1
-        ctx.report("train", step, total, f"epoch {epoch}/{cfg.epochs}", loss=rec["loss"],
-                   seg=rec["seg"], kl=rec["kl"])
-        if step >= total or time.monotonic() >= deadline:
+        msg = f"epoch {epoch}/{cfg.epochs}"
+        if step % log_every == 0 or step == 1 or done:
+            parts = (("loss", loss), ("seg", l_s), ("z", l_z), ("kl", kl_t + kl_d), ("td", l_td))
+            rec = {k: float(v.detach()) for k, v in parts}
+            if not math.isfinite(rec["loss"]):
+                raise AoiError(
+                    f"sidn: training diverged at step {step} (loss {rec['loss']}); try a lower --lr"
+                )
+            model.history.append({"step": step, **rec})
+            ctx.report("train", step, total, msg, loss=rec["loss"], seg=rec["seg"], kl=rec["kl"])
+        else:
+            ctx.report("train", step, total, msg)
+        if done:
             break
     model.eval()
     model.train_info = {
