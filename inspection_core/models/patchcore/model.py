@@ -26,8 +26,13 @@ class PatchCoreConfig(ModelConfig):
     )
     aggregation: int = option(3, "neighbourhood (px of the feature map) averaged into each patch feature")
     coreset_size: int = option(8000, "patches kept in the memory bank (more = slower, usually a bit better)")
-    max_patches: int = option(400_000, "random subsample of patches before the coreset (bounds fit time)")
-    projection_dim: int = option(128, "random projection used only to speed up coreset selection")
+    max_patches: int = option(
+        0,
+        "random subsample of patches before the coreset, bounds fit time (0 = auto: 400k on GPU, 100k on CPU)",
+    )
+    projection_dim: int = option(
+        0, "random projection dims for coreset selection only (0 = auto: 128 GPU, 32 CPU)"
+    )
     smoothing_sigma: float = option(4.0, "Gaussian smoothing of the anomaly map, px at model input size")
     batch_size: int = option(32, "images per feature-extraction batch")
     flip_augment: bool = option(False, "also store features of flipped good images (more normal variation)")
@@ -108,13 +113,16 @@ class PatchCore(AnomalyModel):
         feats = torch.cat(chunks)
         del chunks
         g = torch.Generator(device="cpu").manual_seed(ctx.seed)
-        if feats.shape[0] > cfg.max_patches:
-            sel = torch.randperm(feats.shape[0], generator=g)[: cfg.max_patches].to(feats.device)
+        on_gpu = feats.device.type == "cuda"
+        max_patches = cfg.max_patches or (400_000 if on_gpu else 100_000)
+        proj = cfg.projection_dim or (128 if on_gpu else 32)
+        if feats.shape[0] > max_patches:
+            sel = torch.randperm(feats.shape[0], generator=g)[:max_patches].to(feats.device)
             feats = feats[sel]
         idx = greedy_coreset(
             feats,
             cfg.coreset_size,
-            cfg.projection_dim,
+            proj,
             ctx.seed,
             progress=lambda k, t: ctx.report("coreset", k, t, "selecting memory bank"),
         )
