@@ -23,7 +23,7 @@ def affinity_weights(dist: torch.Tensor, cap: float = 20.0) -> torch.Tensor:
     return torch.softmax(gamma, dim=-1)
 
 
-def knn_distances(query: torch.Tensor, memory: torch.Tensor, k: int, chunk: int = 4096) -> torch.Tensor:
+def knn_distances(query: torch.Tensor, memory: torch.Tensor, k: int, chunk: int = 2048) -> torch.Tensor:
     """Euclidean distances (Q, k) of each query row to its k nearest memory rows, ascending.
 
     Exact brute force with ‖q‖² − 2q·m + ‖m‖² in fp32 matmuls, in chunks of queries so memory stays
@@ -37,7 +37,7 @@ def knn_distances(query: torch.Tensor, memory: torch.Tensor, k: int, chunk: int 
     out = []
     for s in range(0, query.shape[0], chunk):
         q = query[s : s + chunk].float()
-        d2 = (q * q).sum(1, keepdim=True) - 2 * (q @ mem.T) + m_sq
+        d2 = (q @ mem.T).mul_(-2).add_((q * q).sum(1, keepdim=True)).add_(m_sq)  # one (chunk, M) buffer
         out.append(torch.topk(d2, k, dim=1, largest=False).values)
     if not out:
         return torch.zeros(0, k, device=query.device)
@@ -45,7 +45,7 @@ def knn_distances(query: torch.Tensor, memory: torch.Tensor, k: int, chunk: int 
 
 
 def affinity_scores(
-    query: torch.Tensor, memory: torch.Tensor, neighbours: int = 10, cap: float = 20.0, chunk: int = 4096
+    query: torch.Tensor, memory: torch.Tensor, neighbours: int = 10, cap: float = 20.0, chunk: int = 2048
 ) -> torch.Tensor:
     """Patch scores (Q,): distance to the affinity-fused pattern of the η nearest normal embeddings.
 
