@@ -1,0 +1,110 @@
+"""`python -m app` / `aoi-station`: the operator's window, or a headless timed run with a JSON report.
+
+python -m app                                  # the embedded demo (simulated web + demo model)
+python -m app --source simulated --run-for 30 --report run.json   # soak / station check
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="aoi-station", description="aoi-station live inspection window")
+    p.add_argument(
+        "--source",
+        default="simulated",
+        help="source spec: simulated, simulated:WxH, genicam[:ID], replay:PATH (default: simulated)",
+    )
+    p.add_argument("--model", default="demo", help="model folder, or 'demo' for the embedded demo model")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument("--no-start", action="store_true", help="open the window without starting acquisition")
+    p.add_argument(
+        "--run-for",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="inspect for this long (counted from the first inspected frame), then close",
+    )
+    p.add_argument(
+        "--report", type=Path, default=None, metavar="FILE.json", help="write the counters here on exit"
+    )
+    p.add_argument(
+        "--max-wait",
+        type=float,
+        default=600.0,
+        metavar="SECONDS",
+        help="with --run-for: give up if nothing is inspected within this time (default 600)",
+    )
+    return p
+
+
+def report_dict(window: Any, args: argparse.Namespace, started: float) -> dict[str, Any]:
+    snap = window.state.snapshot().to_dict()
+    return {
+        "command": "python -m app " + " ".join(sys.argv[1:]),
+        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "machine": f"{platform.node()} {platform.machine()} {os.cpu_count()} CPUs, {platform.python_version()}",
+        "qt_platform": os.environ.get("QT_QPA_PLATFORM", ""),
+        "source": args.source,
+        "model": window.state.model_name,
+        "device": window.state.device,
+        "run_for_s": args.run_for,
+        "wall_s": round(time.perf_counter() - started, 3),
+        **snap,
+        "display_dropped": window.display_dropped,
+        "gui_heartbeat_max_gap_ms": round(window.heartbeat.max_gap_ms, 2),
+        "gui_blocked_max_ms": round(window.heartbeat.max_block_ms, 2),
+        "notifications": [f"{lvl}: {msg}" for lvl, msg in window.state.notifications],
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    import pyqtgraph as pg
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from app.main_window import MainWindow
+
+    pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    window = MainWindow(device=args.device)
+    window.show()
+    window.load_model(args.model)
+    if not args.no_start:
+        window.start(args.source)
+    started = time.perf_counter()
+    result: dict[str, Any] = {}
+
+    if args.run_for is not None:
+
+        def first_result(_item: object) -> None:
+            window.state.currentChanged.disconnect(first_result)
+            window.state.reset_counters()  # count only the timed window
+            window.heartbeat.reset()
+            QTimer.singleShot(int(args.run_for * 1000), window.close)
+
+        window.state.currentChanged.connect(first_result)
+        QTimer.singleShot(int((args.run_for + args.max_wait) * 1000), window.close)
+
+    # read the counters once the workers are stopped, before the window is deleted
+    window.closed.connect(lambda: result.update(report_dict(window, args, started)))
+    rc = app.exec()
+    if args.report is not None:
+        args.report.parent.mkdir(parents=True, exist_ok=True)
+        args.report.write_text(json.dumps(result, indent=2))
+        print(f"report written to {args.report}")
+    return int(rc)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

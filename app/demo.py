@@ -1,0 +1,123 @@
+"""The embedded demo's model: fitted on good frames of the simulated web at first start, then cached.
+
+GUI-free (runs in a worker thread and in tests). The model sees what the live inspector will feed it:
+with tiling, it is fitted on tiles cut exactly as `Inspector` cuts frames, and its thresholds are
+calibrated on whole held-out frames through the same `Inspector`, so the image score (max over
+tiles) of a good frame lands below 0.5.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+
+from inspection_core.camera.base import CameraTimeout, FrameSource
+from inspection_core.data.imageio import to_rgb_float
+from inspection_core.data.tiling import TileGrid
+from inspection_core.errors import DataError, ModelFileError
+from inspection_core.inspector import Inspector, Preprocessing
+from inspection_core.models.bundle import ModelBundle, load_bundle
+from inspection_core.postprocess.normalization import fit_normalization
+from inspection_core.training.context import FitContext
+from inspection_core.training.fit import train_model
+
+DEMO_MODEL = "patchcore"
+DEMO_OPTIONS: dict[str, Any] = {"image_size": (256, 256), "coreset_size": 2000, "max_patches": 60_000}
+DEMO_PREPROCESSING = Preprocessing(tile=True, overlap=0.25, scale=0.5)
+DEMO_FRAMES = 20
+DEMO_HOLDOUT = 4
+
+
+def grab_frames(
+    source: FrameSource, n: int, ctx: FitContext | None = None, timeout_s: float = 2.0
+) -> list[np.ndarray]:
+    """n images from a started source (timeouts are retried a few times, then a clear error)."""
+    out: list[np.ndarray] = []
+    misses = 0
+    while len(out) < n:
+        try:
+            frame = source.read(timeout_s)
+        except CameraTimeout:
+            misses += 1
+            if misses > 5:
+                raise DataError(
+                    f"{source.info.label}: no frames for the demo model ({len(out)}/{n})"
+                ) from None
+            continue
+        if not frame.meta.get("incomplete"):
+            out.append(frame.image)
+        if ctx is not None:
+            ctx.report("grab", len(out), n, "grabbing good frames")
+    return out
+
+
+def model_inputs(images: Sequence[np.ndarray], size: tuple[int, int], pre: Preprocessing) -> torch.Tensor:
+    """(N, 3, H, W) float tensor: the tiles (or resized frames) the Inspector would feed the model."""
+    chunks = []
+    for img in images:
+        if not pre.tile:
+            chunks.append(to_rgb_float(img, size)[None])
+            continue
+        im = img
+        if pre.scale != 1.0:
+            h, w = img.shape[:2]
+            im = cv2.resize(
+                img,
+                (max(1, round(w * pre.scale)), max(1, round(h * pre.scale))),
+                interpolation=cv2.INTER_AREA,
+            )
+        chunks.append(TileGrid(im.shape[:2], size, pre.overlap).split(to_rgb_float(im)))
+    return torch.from_numpy(np.ascontiguousarray(np.concatenate(chunks).transpose(0, 3, 1, 2)))
+
+
+def fit_on_frames(
+    images: Sequence[np.ndarray],
+    ctx: FitContext | None = None,
+    preprocessing: Preprocessing = DEMO_PREPROCESSING,
+    options: dict[str, Any] | None = None,
+    holdout: int = DEMO_HOLDOUT,
+    model_name: str = DEMO_MODEL,
+) -> ModelBundle:
+    """Fit on all but `holdout` frames, calibrate thresholds on those through the live Inspector."""
+    if len(images) < holdout + 1 or holdout < 1:
+        raise DataError(f"need at least {holdout + 1} good frames to fit and calibrate (got {len(images)})")
+    ctx = ctx or FitContext()
+    opts = dict(DEMO_OPTIONS if options is None else options)
+    size = tuple(opts.get("image_size", (256, 256)))
+    t0 = time.perf_counter()
+    train = model_inputs(images[:-holdout], size, preprocessing)  # type: ignore[arg-type]
+    bundle = train_model(model_name, train, ctx, holdout=0.0, options=opts)
+    ctx.report("calibrate", 0, 1, "calibrating on held-out frames")
+    raws = Inspector(bundle, preprocessing=preprocessing).predict_raw(list(images[-holdout:]))
+    norm = fit_normalization(np.array([r.raw_score for r in raws]), np.stack([r.raw_map for r in raws]))
+    ctx.report("calibrate", 1, 1, "done")
+    info = {
+        **bundle.info,
+        "purpose": "embedded demo (simulated web)",
+        "n_frames": len(images),
+        "n_holdout_frames": holdout,
+        "fit_seconds": round(time.perf_counter() - t0, 3),
+        "preprocessing": preprocessing.to_dict(),
+    }
+    return ModelBundle(bundle.model, norm, info)
+
+
+def load_cached(directory: Path, device: str | torch.device = "cpu") -> ModelBundle | None:
+    """The cached demo model, or None when there is none or it no longer loads (it is then refitted)."""
+    if not (directory / "model.json").is_file():
+        return None
+    try:
+        return load_bundle(directory, device)
+    except ModelFileError:
+        return None
+
+
+def preprocessing_of(bundle: ModelBundle) -> Preprocessing:
+    """How frames must be cut for this model (saved in its info by the demo fit; whole-frame otherwise)."""
+    return Preprocessing.from_dict(bundle.info.get("preprocessing"))

@@ -1,0 +1,340 @@
+"""The operator's window: composes the view and panels, and runs the workers.
+
+Threads: acquisition (its own QThread) → LatestFrameSlot → inference (its own QThread) → queued
+signal → this window, which coalesces results and draws at most one per screen refresh.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
+from PySide6.QtWidgets import QDockWidget, QGroupBox, QMainWindow, QVBoxLayout, QWidget
+
+from app import paths, sources
+from app.demo import load_cached, preprocessing_of
+from app.display_data import InspectedFrame
+from app.heartbeat import Heartbeat
+from app.panels import (
+    CountersPanel,
+    NgStrip,
+    NotificationArea,
+    OverlayPanel,
+    SourcePanel,
+    StationStatusBar,
+    VerdictPanel,
+)
+from app.snapshot import save_snapshot
+from app.state import SessionState
+from app.views import LiveView
+from app.workers import AcquisitionWorker, InferenceWorker, LatestFrameSlot, WorkerThread
+from app.workers.fit import DemoFitWorker
+from inspection_core.camera.base import FrameSource
+from inspection_core.errors import AoiError
+from inspection_core.inspector import Inspector
+from inspection_core.models.bundle import ModelBundle, load_bundle
+from inspection_core.postprocess.settings import PostprocessSettings
+from inspection_core.training.context import device_label, resolve_device
+
+SourceOpener = Callable[[], FrameSource]
+MIN_DRAW_INTERVAL_S = 1 / 60
+
+
+def _boxed(title: str, widget: QWidget) -> QGroupBox:
+    box = QGroupBox(title)
+    lay = QVBoxLayout(box)
+    lay.addWidget(widget)
+    return box
+
+
+class MainWindow(QMainWindow):
+    """`opener_for(spec)` turns a picker entry into a source opener (tests inject stand-in sources)."""
+
+    closed = Signal()  # after every worker stopped, before the window is deleted
+
+    def __init__(
+        self,
+        state: SessionState | None = None,
+        opener_for: Callable[[str], SourceOpener] | None = None,
+        device: str = "auto",
+        demo_fit: DemoFitWorker | None = None,
+    ) -> None:
+        super().__init__()
+        self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.setWindowTitle("aoi-station — live inspection")
+        self.state = state or SessionState()
+        self.state.setParent(self)
+        self._opener_for = opener_for or (lambda spec: lambda: sources.open_source(spec))
+        self.device = resolve_device(device)
+        self.state.set_device(device_label(self.device))
+        self.slot = LatestFrameSlot()
+        self.acq: WorkerThread | None = None
+        self.inf: WorkerThread | None = None
+        self.fit: WorkerThread | None = None
+        self._demo_fit = demo_fit
+        self.bundle: ModelBundle | None = None
+        self.inspector: Inspector | None = None
+        self.settings = PostprocessSettings()
+        self._spec: str | None = None
+        self._opener: SourceOpener | None = None
+        self._start_when_ready = False
+        self._pending: InspectedFrame | None = None
+        self._draw_scheduled = False
+        self._last_draw = 0.0
+        self.display_dropped = 0
+        self.heartbeat = Heartbeat(parent=self)
+        self._build()
+        self._shortcuts()
+        self.heartbeat.start()
+
+    # --- layout --------------------------------------------------------------------------------
+    def _build(self) -> None:
+        s = self.state
+        self.live_view = LiveView(s)
+        self.setCentralWidget(self.live_view)
+        self.verdict_panel = VerdictPanel(s)
+        self.counters_panel = CountersPanel(s)
+        self.source_panel = SourcePanel(s)
+        self.overlay_panel = OverlayPanel(s)
+        side = QWidget()
+        lay = QVBoxLayout(side)
+        lay.addWidget(self.verdict_panel)
+        lay.addWidget(_boxed("Production", self.counters_panel))
+        lay.addWidget(_boxed("Source and model", self.source_panel))
+        lay.addWidget(_boxed("View", self.overlay_panel))
+        lay.addStretch(1)
+        dock = QDockWidget("Operator", self)
+        dock.setObjectName("operator_dock")
+        dock.setFeatures(QDockWidget.DockWidgetFeature.NoDockWidgetFeatures)
+        dock.setWidget(side)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
+        self.ng_strip = NgStrip(s)
+        self.notifications = NotificationArea(s)
+        bottom = QWidget()
+        bl = QVBoxLayout(bottom)
+        bl.setContentsMargins(4, 0, 4, 0)
+        bl.addWidget(_boxed("Last NG frames (click to view)", self.ng_strip))
+        bl.addWidget(self.notifications)
+        bdock = QDockWidget("Messages", self)
+        bdock.setObjectName("messages_dock")
+        bdock.setFeatures(QDockWidget.DockWidgetFeature.NoDockWidgetFeatures)
+        bdock.setTitleBarWidget(QWidget())
+        bdock.setWidget(bottom)
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, bdock)
+        self.setStatusBar(StationStatusBar(s))
+        self.source_panel.set_sources(sources.list_sources())
+        # wiring: panels say what the operator wants, this window does it
+        self.source_panel.startRequested.connect(self.start)
+        self.source_panel.stopRequested.connect(self.stop)
+        self.source_panel.refreshRequested.connect(
+            lambda: self.source_panel.set_sources(sources.list_sources())
+        )
+        self.source_panel.modelRequested.connect(self.load_model)
+        self.source_panel.snapshotRequested.connect(self.snapshot)
+        self.overlay_panel.fitRequested.connect(self.live_view.fit)
+        self.overlay_panel.oneToOneRequested.connect(self.live_view.one_to_one)
+        self.overlay_panel.roiRequested.connect(self.toggle_roi)
+        self.live_view.roiDrawn.connect(self.set_roi)
+        self.ng_strip.picked.connect(lambda item: self.state.show(item, count=False))
+        self.notifications.reconnectRequested.connect(self.reconnect)
+        self.resize(1400, 900)
+
+    def _shortcuts(self) -> None:
+        keys = {
+            "Space": self.source_panel.toggle,
+            "S": self.snapshot,
+            "F": self.live_view.fit,
+            "1": self.live_view.one_to_one,
+            "O": lambda: self.state.update_overlay(raw_only=not self.state.overlay.raw_only),
+        }
+        self.shortcuts = {}
+        for key, fn in keys.items():
+            sc = QShortcut(QKeySequence(key), self)
+            sc.setContext(Qt.ShortcutContext.WindowShortcut)
+            sc.activated.connect(fn)
+            self.shortcuts[key] = sc
+
+    # --- model -----------------------------------------------------------------------------------
+    def set_bundle(self, bundle: ModelBundle, settings: PostprocessSettings | None = None) -> None:
+        """Switch the live model between two frames (the inference worker swaps atomically)."""
+        bundle.model.to(self.device).eval()
+        self.bundle = bundle
+        if settings is not None:
+            self.settings = settings
+            self.state.set_roi(settings.roi)
+        self.inspector = Inspector(bundle, self.settings, preprocessing_of(bundle))
+        if self.inf is not None:
+            self.inf.worker.set_inspector(self.inspector)  # type: ignore[attr-defined]
+        self.state.set_model(f"{bundle.name} ({bundle.info.get('purpose', 'custom')})")
+        self.state.set_thresholds(self.settings.image_threshold, self.settings.pixel_threshold)
+        if self._start_when_ready and self._spec:
+            self._start_when_ready = False
+            self.start(self._spec)
+
+    def load_model(self, which: str) -> None:
+        if which == "demo":
+            self.ensure_demo_model()
+            return
+        try:
+            self.set_bundle(load_bundle(Path(which), self.device))
+            self.state.notify("info", f"model loaded: {which}")
+        except AoiError as exc:
+            self.state.notify("error", str(exc))
+
+    def ensure_demo_model(self, directory: Path | None = None) -> None:
+        """Use the cached demo model, or fit it on good simulated frames in a worker (first start)."""
+        directory = directory or paths.demo_model_dir()
+        cached = load_cached(directory, self.device)
+        if cached is not None:
+            self.set_bundle(cached)
+            return
+        if self.fit is not None and self.fit.is_running():
+            return
+        worker = self._demo_fit or DemoFitWorker(lambda: sources.open_demo_source(defect_rate=0.0), directory)
+        self._demo_fit = None
+        worker.progress.connect(self._fit_progress)
+        worker.done.connect(self._fit_done)
+        worker.error.connect(lambda m: self.state.notify("error", m))
+        self.state.set_model("fitting demo model…")
+        self.state.notify("info", "first start: fitting the demo model on good simulated frames")
+        self.fit = WorkerThread(worker, "demo-fit")
+        self.fit.start()
+
+    def _fit_progress(self, stage: str, step: int, total: int) -> None:
+        self.statusBar().showMessage(f"demo model: {stage} {step}/{total}")
+
+    def _fit_done(self, bundle: ModelBundle) -> None:
+        self.statusBar().showMessage(f"demo model ready ({bundle.info.get('fit_seconds', '?')} s)", 5000)
+        self.state.notify("info", f"demo model fitted in {bundle.info.get('fit_seconds', '?')} s and cached")
+        self.set_bundle(bundle)
+
+    def set_roi(self, roi) -> None:  # noqa: ANN001 - Roi
+        self.settings = self.settings.with_(roi=roi)
+        self.state.set_roi(roi)
+        if self.bundle is not None:
+            self.inspector = Inspector(self.bundle, self.settings, preprocessing_of(self.bundle))
+            if self.inf is not None:
+                self.inf.worker.set_inspector(self.inspector)  # type: ignore[attr-defined]
+
+    def toggle_roi(self) -> None:
+        if self.live_view.editing_roi:
+            self.live_view.finish_roi()
+            self.overlay_panel.buttons["Draw ROI"].setText("Draw ROI")
+        else:
+            self.live_view.begin_roi()
+            if self.live_view.editing_roi:
+                self.overlay_panel.buttons["Draw ROI"].setText("Apply ROI")
+
+    # --- acquisition + inference -----------------------------------------------------------------
+    def start(self, spec: str, opener: SourceOpener | None = None) -> None:
+        """Start acquiring from `spec`; inspection begins as soon as a model is loaded."""
+        if self.state.running:
+            return
+        self._spec = spec
+        self._opener = opener or self._opener_for(spec)
+        self.source_panel.select_source(spec)
+        if self.inspector is None and self.fit is not None and self.fit.is_running():
+            self._start_when_ready = True
+            self.state.notify("info", "will start once the demo model is ready")
+            return
+        self._start_threads()
+
+    def _start_threads(self) -> None:
+        assert self._opener is not None
+        self.slot.reopen()
+        inf = InferenceWorker(self.slot, self.inspector)
+        inf.resultReady.connect(self._on_result)
+        inf.error.connect(lambda m: self.state.notify("error", m))
+        acq = AcquisitionWorker(self._opener, self.slot)
+        acq.opened.connect(self.state.set_source)
+        acq.stateChanged.connect(self._on_camera_state)
+        acq.lost.connect(lambda m: self.state.notify("error", f"camera lost: {m}"))
+        acq.error.connect(lambda m: self.state.notify("error", m))
+        self.inf = WorkerThread(inf, "inference")
+        self.acq = WorkerThread(acq, "acquisition")
+        self.state.set_camera_state("starting")
+        self.state.set_running(True)
+        self.inf.start()
+        self.acq.start()
+
+    def _on_camera_state(self, s: str) -> None:
+        self.state.set_camera_state(s)
+        if s in ("stopped", "lost") and self.state.running:
+            self._stop_threads()
+            self.state.set_camera_state(s)
+
+    def _stop_threads(self) -> None:
+        for wt in (self.acq, self.inf):
+            if wt is not None:
+                wt.worker.request_stop()
+        self.slot.close()
+        for wt in (self.acq, self.inf):
+            if wt is not None and not wt.stop():
+                self.state.notify("warning", f"{wt.thread.objectName()} thread did not stop in time")
+        self.acq = self.inf = None
+        self.state.set_running(False)
+
+    def stop(self) -> None:
+        self._start_when_ready = False
+        if self.state.running:
+            self._stop_threads()
+            self.state.set_camera_state("stopped")
+
+    def reconnect(self) -> None:
+        if self._opener is None or self.state.running:
+            return
+        self.state.set_camera_state("reconnecting")
+        self._start_threads()
+
+    # --- drawing ---------------------------------------------------------------------------------
+    def _on_result(self, item: InspectedFrame) -> None:
+        """Coalesce: keep only the newest result; draw it at most once per screen refresh."""
+        if self._pending is not None:
+            self.display_dropped += 1
+            item = replace(item, skipped=item.skipped + self._pending.skipped + 1)
+        self._pending = item
+        if not self._draw_scheduled:
+            self._draw_scheduled = True
+            wait = MIN_DRAW_INTERVAL_S - (time.perf_counter() - self._last_draw)
+            QTimer.singleShot(max(0, int(wait * 1000)), self._draw)
+
+    def _draw(self) -> None:
+        self._draw_scheduled = False
+        item, self._pending = self._pending, None
+        if item is None:
+            return
+        self._last_draw = time.perf_counter()
+        self.state.show(item)
+
+    def snapshot(self) -> dict[str, Path] | None:
+        item = self.state.current
+        if item is None:
+            self.state.notify("warning", "nothing to snapshot yet")
+            return None
+        try:
+            files = save_snapshot(item, paths.snapshot_dir(), self.state.pixel_threshold)
+        except (AoiError, OSError) as exc:
+            self.state.notify("error", f"snapshot failed: {exc}")
+            return None
+        self.state.notify("info", f"snapshot saved: {files['raw'].parent / files['raw'].stem}")
+        return files
+
+    # --- shutdown ----------------------------------------------------------------------------------
+    def shutdown(self) -> None:
+        """Stop every worker and wait for its thread (idempotent)."""
+        self.heartbeat.stop()
+        self._start_when_ready = False
+        if self.state.running:
+            self._stop_threads()
+        if self.fit is not None:
+            self.fit.stop(30_000)
+            self.fit = None
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt API
+        self.shutdown()
+        self.closed.emit()
+        super().closeEvent(event)

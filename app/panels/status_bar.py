@@ -1,0 +1,35 @@
+"""Status bar: camera state, compute device, model."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import QLabel, QStatusBar, QWidget
+
+from app.state import SessionState
+
+CAMERA_COLORS = {"running": "#3fb950", "lost": "#ff6b6b", "reconnecting": "#e8c25b"}
+
+
+class StationStatusBar(QStatusBar):
+    def __init__(self, state: SessionState, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.camera = QLabel()
+        self.device = QLabel()
+        self.model = QLabel()
+        for w in (self.camera, self.device, self.model):
+            self.addPermanentWidget(w)
+        self._camera(state.camera_state)
+        self._device(state.device)
+        self._model(state.model_name)
+        state.cameraStateChanged.connect(self._camera)
+        state.deviceChanged.connect(self._device)
+        state.modelChanged.connect(self._model)
+
+    def _camera(self, s: str) -> None:
+        self.camera.setText(f"Camera: {s}")
+        self.camera.setStyleSheet(f"color:{CAMERA_COLORS.get(s, '#cccccc')}; padding:0 8px;")
+
+    def _device(self, d: str) -> None:
+        self.device.setText(f"Device: {d or '—'}")
+
+    def _model(self, m: str) -> None:
+        self.model.setText(f"Model: {m or '—'}")

@@ -1,0 +1,50 @@
+"""The big OK/NG for the frame on screen, with its image score against the image threshold."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+
+from app.display_data import InspectedFrame
+from app.state import SessionState
+
+STYLE = {
+    "OK": "background:#1b7f2a; color:white;",
+    "NG": "background:#c0181f; color:white;",
+    "": "background:#444; color:#ddd;",
+}
+
+
+class VerdictPanel(QWidget):
+    def __init__(self, state: SessionState, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.state = state
+        self.verdict = QLabel("—")
+        self.verdict.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.verdict.setMinimumHeight(90)
+        self.score = QLabel("score — / threshold —")
+        self.score.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(self.verdict)
+        lay.addWidget(self.score)
+        self._set("", "—")
+        state.currentChanged.connect(self.show_item)
+
+    def _set(self, key: str, text: str) -> None:
+        self.verdict.setText(text)
+        self.verdict.setStyleSheet(STYLE[key] + "font-size:48px; font-weight:bold; border-radius:6px;")
+
+    def show_item(self, item: InspectedFrame) -> None:
+        r = item.result
+        v = str(r.verdict)
+        self._set(v, v)
+        n = len(r.defects)
+        self.score.setText(
+            f"score {r.score:.3f} / threshold {self.state.image_threshold:.2f}  ·  "
+            f"{n} defect{'s' if n != 1 else ''}  ·  frame {r.frame_id}"
+        )
+
+    @property
+    def text(self) -> str:
+        return self.verdict.text()

@@ -1,0 +1,125 @@
+"""One evented model of the session; widgets bind to its signals instead of to each other.
+
+Only the GUI thread touches it. Workers talk to the MainWindow (queued signals), which feeds this.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+
+from app.counters import Counters, CounterSnapshot
+from app.display_data import InspectedFrame
+from inspection_core.postprocess.roi import Roi
+
+
+@dataclass(frozen=True)
+class OverlaySettings:
+    """What the live view draws over the frame. `raw_only` hides every overlay (the raw/overlay toggle)."""
+
+    heatmap: bool = True
+    outlines: bool = True
+    boxes: bool = True
+    roi: bool = True
+    opacity: float = 0.5
+    raw_only: bool = False
+
+    def with_(self, **kw: Any) -> OverlaySettings:
+        return replace(self, **kw)
+
+
+class SessionState(QObject):
+    cameraStateChanged = Signal(str)  # idle | starting | running | stopped | lost | reconnecting
+    sourceChanged = Signal(str)
+    modelChanged = Signal(str)
+    deviceChanged = Signal(str)
+    runningChanged = Signal(bool)
+    currentChanged = Signal(object)  # InspectedFrame now shown
+    ngAdded = Signal(object)  # InspectedFrame with verdict NG
+    countersChanged = Signal(object)  # CounterSnapshot
+    overlayChanged = Signal(object)  # OverlaySettings
+    thresholdsChanged = Signal(float, float)  # image, pixel (normalised)
+    roiChanged = Signal(object)  # Roi
+    notified = Signal(str, str)  # level ("info" | "warning" | "error"), message
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.counters = Counters()
+        self.camera_state = "idle"
+        self.source_label = ""
+        self.model_name = ""
+        self.device = ""
+        self.running = False
+        self.current: InspectedFrame | None = None
+        self.overlay = OverlaySettings()
+        self.image_threshold = 0.5
+        self.pixel_threshold = 0.5
+        self.roi = Roi()
+        self.notifications: list[tuple[str, str]] = []
+
+    # --- setters that emit only on change ----------------------------------------------------
+    def set_camera_state(self, state: str) -> None:
+        if state != self.camera_state:
+            self.camera_state = state
+            self.cameraStateChanged.emit(state)
+
+    def set_source(self, label: str) -> None:
+        self.source_label = label
+        self.sourceChanged.emit(label)
+
+    def set_model(self, name: str) -> None:
+        self.model_name = name
+        self.modelChanged.emit(name)
+
+    def set_device(self, label: str) -> None:
+        self.device = label
+        self.deviceChanged.emit(label)
+
+    def set_running(self, running: bool) -> None:
+        if running != self.running:
+            self.running = running
+            self.runningChanged.emit(running)
+
+    def set_overlay(self, overlay: OverlaySettings) -> None:
+        if overlay != self.overlay:
+            self.overlay = overlay
+            self.overlayChanged.emit(overlay)
+
+    def update_overlay(self, **kw: Any) -> None:
+        self.set_overlay(self.overlay.with_(**kw))
+
+    def set_thresholds(self, image: float, pixel: float) -> None:
+        self.image_threshold, self.pixel_threshold = float(image), float(pixel)
+        self.thresholdsChanged.emit(self.image_threshold, self.pixel_threshold)
+
+    def set_roi(self, roi: Roi) -> None:
+        self.roi = roi
+        self.roiChanged.emit(roi)
+
+    def notify(self, level: str, message: str) -> None:
+        self.notifications.append((level, message))
+        del self.notifications[:-200]
+        self.notified.emit(level, message)
+
+    # --- results ------------------------------------------------------------------------------
+    def show(self, item: InspectedFrame, count: bool = True) -> None:
+        """Make `item` current; `count=False` re-shows an old frame (NG strip) without counting it."""
+        self.current = item
+        self.currentChanged.emit(item)
+        if not count:
+            return
+        latency_ms = (time.perf_counter() - item.t_grab) * 1e3
+        self.counters.add(item.result.is_ng, latency_ms, item.inference_ms, item.skipped)
+        if item.result.is_ng:
+            self.ngAdded.emit(item)
+        self.countersChanged.emit(self.counters.snapshot())
+
+    def reset_counters(self) -> None:
+        self.counters.reset()
+        self.countersChanged.emit(self.counters.snapshot())
+
+    def snapshot(self) -> CounterSnapshot:
+        return self.counters.snapshot()

@@ -1,0 +1,5 @@
+"""pyqtgraph views."""
+
+from app.views.live_view import LiveView
+
+__all__ = ["LiveView"]

@@ -1,0 +1,75 @@
+"""Inference thread: always the newest frame, one Inspector at a time, display data prepared here."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from PySide6.QtCore import Signal
+
+from app.display_data import prepare
+from app.workers.latest import LatestFrameSlot
+from app.workers.threads import LoopWorker
+from inspection_core.errors import AoiError
+from inspection_core.inspector import Inspector
+
+
+class InferenceWorker(LoopWorker):
+    """Takes frames from the slot, inspects them and emits `resultReady(InspectedFrame)`.
+
+    `set_inspector` may be called from any thread; the swap happens between two frames, so no frame
+    is ever inspected half by the old and half by the new model.
+    """
+
+    resultReady = Signal(object)
+
+    def __init__(
+        self, slot: LatestFrameSlot, inspector: Inspector | None = None, error_every_s: float = 5.0
+    ) -> None:
+        super().__init__()
+        self.slot = slot
+        self._inspector = inspector
+        self._lock = threading.Lock()
+        self._error_every_s = error_every_s
+        self._last_error: dict[str, float] = {}
+        self.inspected = 0
+
+    def set_inspector(self, inspector: Inspector | None) -> None:
+        with self._lock:
+            self._inspector = inspector
+
+    @property
+    def inspector(self) -> Inspector | None:
+        with self._lock:
+            return self._inspector
+
+    def _report(self, message: str) -> None:
+        """Emit an error at most once per `error_every_s` per message: a broken model must not flood."""
+        now = time.monotonic()
+        if now - self._last_error.get(message, -1e9) >= self._error_every_s:
+            self._last_error[message] = now
+            self.error.emit(message)
+
+    def run(self) -> None:
+        try:
+            while not self.stop_requested:
+                item = self.slot.take(0.1)
+                if item is None:
+                    continue
+                frame, t_grab, skipped = item
+                inspector = self.inspector
+                if inspector is None:
+                    continue
+                try:
+                    result = inspector.inspect(frame)
+                    data = prepare(frame, result, t_grab, time.perf_counter(), skipped)
+                except AoiError as exc:
+                    self._report(str(exc))
+                    continue
+                except Exception as exc:  # noqa: BLE001 - report, keep inspecting the next frames
+                    self._report(f"inference failed: {type(exc).__name__}: {exc}")
+                    continue
+                self.inspected += 1
+                self.resultReady.emit(data)
+        finally:
+            self.finished.emit()
