@@ -184,6 +184,8 @@ def train_bfdf(model: BFDF, images: torch.Tensor, nearest_ref: np.ndarray, ctx: 
             ctx.cancel.check()
             pos, neg, mask = (t.to(dev, non_blocking=True) for t in next(it))
             pos, neg, mask = pos.float().div_(255), neg.float().div_(255), mask.float()
+            if step == 0:  # the time box starts once workers deliver, not while they start up
+                t0 = time.perf_counter()
             for g in opt.param_groups:
                 g["lr"] = g["base_lr"] * lr_factor(progress)
             with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_amp):
