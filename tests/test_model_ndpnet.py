@@ -261,3 +261,14 @@ def test_bad_input_is_a_clear_error() -> None:
         model.predict(torch.rand(1, 1, 32, 32))
     with pytest.raises(DataError, match="16x16"):
         model.fit(torch.rand(2, 3, 8, 8), FitContext())
+
+
+def test_cosine_lr_schedule_and_its_validation() -> None:
+    from inspection_core.models.ndpnet.train import cosine_lr
+
+    lrs = [cosine_lr(1e-3, f) for f in np.linspace(0, 1, 11)]
+    assert lrs[0] == pytest.approx(1e-3) and lrs[-1] == pytest.approx(5e-5)
+    assert all(a > b for a, b in zip(lrs, lrs[1:], strict=False))
+    model = create_model("ndpnet", **TINY, lr_schedule="linear")
+    with pytest.raises(DataError, match="lr_schedule"):
+        model.fit(textures(2), FitContext())

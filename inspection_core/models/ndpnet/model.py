@@ -36,6 +36,9 @@ class NDPNetConfig(ModelConfig):
     phase2_epochs: int = option(30, "phase-2 epochs: frozen encoder, RBAM + decoder + MSDSM (paper: 200)")
     batch_size: int = option(16, "images per training step")
     lr: float = option(1e-4, "Adam learning rate (paper: 1e-4)")
+    lr_schedule: str = option(
+        "cosine", "constant (paper) or cosine: decay to 5 % within each phase, following the time budget"
+    )
     weight_decay: float = option(1e-5, "Adam weight decay (paper: 1e-5)")
     width: int = option(32, "channels of encoder layer 1; layers 2-5 use 2x, 4x, 8x, 8x")
     mse_weight: float = option(100.0, "weight of the pixel MSE reconstruction loss (paper: 100)")
@@ -52,7 +55,7 @@ class NDPNetConfig(ModelConfig):
     anomaly_prob: float = option(0.7, "share of training images that get an artificial defect")
     augment: bool = option(True, "random flips of training images")
     amp: bool = option(True, "bfloat16 autocast on CUDA (training and inference); CPU always runs fp32")
-    workers: int = option(-1, "processes making artificial defects (-1: auto, 0 on CPU, up to 8 on CUDA)")
+    workers: int = option(-1, "processes making artificial defects (-1: auto, 0 on CPU, up to 12 on CUDA)")
     time_budget_s: float = option(
         0.0,
         "cap on training seconds (0 = run all epochs); phase 1 gets its epoch share of it, phase 2 the rest",

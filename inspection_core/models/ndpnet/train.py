@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -82,13 +83,18 @@ class DefectPairs(Dataset[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]):
         return to_t(img), to_t(bad), torch.from_numpy(mask)[None]
 
 
+def _single_threaded_worker(_: int) -> None:
+    """Each synthesis worker uses one OpenCV thread: the workers already fill the cores."""
+    cv2.setNumThreads(1)
+
+
 def batches(
     images: torch.Tensor, cfg: NDPNetConfig, n_steps: int, seed: int, device: torch.device
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
     """n_steps batches sampled with replacement; synthesis runs in worker processes on CUDA hosts."""
     workers = cfg.workers
     if workers < 0:
-        workers = 0 if device.type != "cuda" else max(0, min(8, (os.cpu_count() or 1) - 2))
+        workers = 0 if device.type != "cuda" else max(0, min(12, (os.cpu_count() or 1) - 2))
     ds = DefectPairs(images, seed, cfg.anomaly_prob, cfg.augment)
     g = torch.Generator().manual_seed(seed)
     sampler = RandomSampler(ds, replacement=True, num_samples=n_steps * cfg.batch_size, generator=g)
@@ -100,6 +106,7 @@ def batches(
         drop_last=True,
         pin_memory=device.type == "cuda",
         prefetch_factor=4 if workers else None,
+        worker_init_fn=_single_threaded_worker if workers else None,
     )
     nb = device.type == "cuda"
     for good, bad, mask in loader:
@@ -259,6 +266,12 @@ def _autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContext
     return contextlib.nullcontext()
 
 
+def cosine_lr(base: float, frac: float, floor: float = 0.05) -> float:
+    """Cosine decay from base to floor·base as the phase goes from 0 to 1 (of its steps or its time)."""
+    frac = min(1.0, max(0.0, frac))
+    return base * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * frac)))
+
+
 def _run_phase(
     model: NDPNet,
     phase: int,
@@ -284,8 +297,15 @@ def _run_phase(
     losses_fn = phase1_losses if phase == 1 else phase2_losses
     stream = batches(images, cfg, n_steps, ctx.seed + phase, dev)
     done = 0
+    t_start = time.monotonic()
     try:
         for good, bad, mask in stream:
+            if cfg.lr_schedule == "cosine":
+                frac = done / n_steps
+                if math.isfinite(deadline):
+                    frac = max(frac, (time.monotonic() - t_start) / max(1e-9, deadline - t_start))
+                for group in opt.param_groups:
+                    group["lr"] = cosine_lr(cfg.lr, frac)
             with _autocast(dev, cfg.amp):
                 out = losses_fn(model, perc, good, bad, mask)
             opt.zero_grad(set_to_none=True)
@@ -320,6 +340,8 @@ def fit_ndpnet(model: NDPNet, images: torch.Tensor, ctx: FitContext) -> None:
         raise DataError("NDP-Net needs images of at least 16x16 pixels")
     if cfg.epochs < 0 or cfg.phase2_epochs < 0 or cfg.batch_size < 1 or cfg.time_budget_s < 0:
         raise DataError("epochs, phase2_epochs and time_budget_s must be >= 0, batch_size >= 1")
+    if cfg.lr_schedule not in ("constant", "cosine"):
+        raise DataError(f"lr_schedule must be 'constant' or 'cosine', not {cfg.lr_schedule!r}")
     dev = ctx.device
     model.to(dev)
     model.requires_grad_(True)
