@@ -50,15 +50,24 @@ def synthetic_raw_map(seed: int = 0) -> np.ndarray:
 
 
 def timeit(fn: Callable[[], object], iters: int) -> dict[str, float]:
+    """Wall time and this process's CPU time per call. On a loaded shared machine the wall time
+    includes waiting for a core; the CPU time is close to the wall time the call takes on an idle one."""
     fn()  # warm-up (allocations, OpenCV thread pool)
-    t = []
+    wall, cpu = [], []
     for _ in range(iters):
-        t0 = time.perf_counter()
+        c0, t0 = time.process_time(), time.perf_counter()
         fn()
-        t.append((time.perf_counter() - t0) * 1e3)
-    a = np.array(t)
-    return {"median_ms": float(np.median(a)), "p95_ms": float(np.percentile(a, 95)), "min_ms": float(a.min()),
-            "iters": iters}  # fmt: skip
+        wall.append((time.perf_counter() - t0) * 1e3)
+        cpu.append((time.process_time() - c0) * 1e3)
+    a, c = np.array(wall), np.array(cpu)
+    return {
+        "median_ms": float(np.median(a)),
+        "p95_ms": float(np.percentile(a, 95)),
+        "min_ms": float(a.min()),
+        "cpu_median_ms": float(np.median(c)),
+        "cpu_p95_ms": float(np.percentile(c, 95)),
+        "iters": iters,
+    }
 
 
 def sweep(ff: FrozenFrame, base: PostprocessSettings, thresholds: np.ndarray) -> Callable[[], object]:
@@ -71,6 +80,13 @@ def sweep(ff: FrozenFrame, base: PostprocessSettings, thresholds: np.ndarray) ->
         return ff.apply(base.with_(pixel_threshold=t))
 
     return step
+
+
+def _line(r: dict[str, float]) -> str:
+    return (
+        f"wall median {r['median_ms']:7.2f} ms  p95 {r['p95_ms']:7.2f} ms  |  "
+        f"cpu median {r['cpu_median_ms']:6.2f} ms  p95 {r['cpu_p95_ms']:6.2f} ms"
+    )
 
 
 def load_legacy() -> Callable | None:
@@ -130,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, fn in cases.items():
         r = {"case": name, **timeit(fn, args.iters)}
         results.append(r)
-        print(f"{name:<50} median {r['median_ms']:7.2f} ms   p95 {r['p95_ms']:7.2f} ms")
+        print(f"{name:<50} {_line(r)}")
     n_regions = [len(ff.apply(PostprocessSettings(pixel_threshold=float(t))).defects) for t in slider]
     amap = ff.norm_map
     legacy = load_legacy() if args.legacy else None
@@ -147,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
 
             r = {"case": label, **timeit(one, args.iters)}
             results.append(r)
-            print(f"{label:<50} median {r['median_ms']:7.2f} ms   p95 {r['p95_ms']:7.2f} ms")
+            print(f"{label:<50} {_line(r)}")
     target = 30.0
     core = [r for r in results if r["case"].startswith("threshold slider")]
     report = {
@@ -167,15 +183,21 @@ def main(argv: list[str] | None = None) -> int:
         "slider_positions": [round(float(t), 3) for t in slider],
         "regions_per_position": n_regions,
         "target_ms": target,
-        "meets_target": all(r["p95_ms"] <= target for r in core),
+        "meets_target_wall_p95": all(r["p95_ms"] <= target for r in core),
+        "meets_target_cpu_p95": all(r["cpu_p95_ms"] <= target for r in core),
         "results": results,
-        "notes": "Shared 2-core machine with other jobs running: numbers are upper bounds. 'first apply' "
-        "includes normalising the raw map, done once per frozen frame, not per slider move.",
+        "notes": "Shared 2-core machine with other engineers' jobs running (see load_avg_1m): wall times "
+        "include waiting for a core and are upper bounds; cpu_* is this process's CPU time per call. "
+        "'first apply' normalises the raw map, done once per frozen frame, not per slider move; ROI and "
+        "smoothing are cached per (sigma, ROI) by FrozenFrame.",
     }
     out = Path(args.json)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2))
-    print(f"wrote {out}; meets {target:g} ms target (p95, slider cases): {report['meets_target']}")
+    print(
+        f"wrote {out}; {target:g} ms target (p95, slider cases): wall {report['meets_target_wall_p95']}, "
+        f"cpu {report['meets_target_cpu_p95']} (load average {report['machine']['load_avg_1m']:.1f})"
+    )
     return 0
 
 

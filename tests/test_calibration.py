@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -317,3 +318,17 @@ def test_model_thresholds_history(tmp_path, bundle) -> None:  # noqa: ANN001
     from inspection_core.models import load_bundle
 
     assert load_bundle(d).info["postprocess"]["image_threshold"] == 0.7  # the model still loads
+
+
+def test_extract_defects_matches_skimage_on_scattered_regions() -> None:
+    # many regions side by side and in separate row bands: exercises the block-wise labelling
+    rng = np.random.default_rng(11)
+    amap = (cv2.GaussianBlur(rng.random((180, 260), dtype=np.float32), (0, 0), 2.0) - 0.5) * 8 + 0.3
+    amap = np.clip(amap, 0, 1).astype(np.float32)
+    mask, defects = extract_defects(amap, 0.6, min_area=3, morphology_radius=0)
+    props = [p for p in regionprops(label(amap >= 0.6, connectivity=2)) if p.area >= 3]
+    assert len(props) > 10
+    ours = sorted((d.bbox, d.area_px) for d in defects)
+    ref = sorted(((p.bbox[1], p.bbox[0], p.bbox[3], p.bbox[2]), int(p.area)) for p in props)
+    assert ours == ref
+    assert mask.sum() == sum(a for _, a in ref)

@@ -1,8 +1,9 @@
 """A frozen frame: one cached raw prediction that re-applies post-processing settings at slider speed.
 
-The tuning workspace freezes a frame and calls `apply(settings)` on every slider move. Normalising
-and smoothing a 5-MP map costs more than thresholding it, so those results are cached per smoothing
-sigma; only the ROI, threshold, morphology and regions are recomputed.
+The tuning workspace freezes a frame and calls `apply(settings)` on every slider move. Normalising,
+smoothing and ROI-masking a 5-MP map cost more than thresholding it, so that threshold-independent
+half (`prepare_map`) is cached per (smoothing, ROI); a threshold or min-area move re-runs only the
+threshold, morphology, regions and verdict (`threshold_map`) — the same code the live Inspector runs.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ import numpy as np
 from inspection_core.inspector import RawPrediction
 from inspection_core.postprocess.normalization import Normalization
 from inspection_core.postprocess.regions import smooth_map
-from inspection_core.postprocess.settings import PostprocessSettings, postprocess_map
+from inspection_core.postprocess.roi import Roi
+from inspection_core.postprocess.settings import PostprocessSettings, PreparedMap, prepare_map, threshold_map
 from inspection_core.types import InspectionResult
 
 
@@ -30,6 +32,7 @@ class FrozenFrame:
         self.model_name = model_name
         self._norm = normalization.map(raw.raw_map)
         self._smoothed: dict[float, np.ndarray] = {0.0: self._norm}
+        self._prepared: dict[tuple[float, Roi], PreparedMap] = {}
 
     @property
     def norm_map(self) -> np.ndarray:
@@ -44,17 +47,26 @@ class FrozenFrame:
             self._smoothed[key] = smooth_map(self._norm, key)
         return self._smoothed[key]
 
+    def prepared(self, settings: PostprocessSettings) -> PreparedMap:
+        """The cached threshold-independent map for these smoothing and ROI settings."""
+        key = (round(max(float(settings.smoothing_sigma), 0.0), 3), settings.roi)
+        if key not in self._prepared:
+            if len(self._prepared) > 4:
+                self._prepared.clear()
+            amap = self.smoothed(key[0])
+            self._prepared[key] = prepare_map(
+                self.raw.raw_map,
+                self.raw.raw_score,
+                self.normalization,
+                settings.with_(smoothing_sigma=0.0),
+                amap,
+            )
+        return self._prepared[key]
+
     def apply(self, settings: PostprocessSettings) -> InspectionResult:
         """The InspectionResult these settings give (same rules as the live Inspector)."""
         t0 = time.perf_counter()
-        amap = self.smoothed(settings.smoothing_sigma)
-        out = postprocess_map(
-            self.raw.raw_map,
-            self.raw.raw_score,
-            self.normalization,
-            settings.with_(smoothing_sigma=0.0),
-            amap,
-        )
+        out = threshold_map(self.prepared(settings), settings)
         timings = dict(self.raw.timings)
         timings["postprocess"] = (time.perf_counter() - t0) * 1e3
         return InspectionResult(

@@ -16,6 +16,38 @@ def smooth_map(anomaly_map: np.ndarray, sigma: float) -> np.ndarray:
     return cv2.GaussianBlur(anomaly_map.astype(np.float32, copy=False), (k, k), sigma)
 
 
+def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
+    """[start, end) of each run of True in a 1-D bool array."""
+    on = np.flatnonzero(flags)
+    if on.size == 0:
+        return []
+    cut = np.flatnonzero(np.diff(on) > 1)
+    return list(zip(np.r_[on[0], on[cut + 1]].tolist(), (np.r_[on[cut], on[-1]] + 1).tolist(), strict=True))
+
+
+def _label_pixels(m8: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Flat indices of the set pixels (block by block) and their connected-component labels (8-conn).
+
+    Components cannot cross an empty row or column, so labelling runs per block: bands of non-empty
+    rows, each split at its empty columns. A sparse 5-MP mask then labels in a few ms instead of the
+    ~10 ms a full-frame pass costs (that pass also writes a 20-MB label image).
+    """
+    w = m8.shape[1]
+    view = m8.view(bool)
+    idx_parts, lab_parts, offset = [], [], 0
+    for r0, r1 in _runs(view.any(axis=1)):
+        for c0, c1 in _runs(view[r0:r1].any(axis=0)):
+            sub = np.ascontiguousarray(m8[r0:r1, c0:c1])
+            n, labels = cv2.connectedComponents(sub, connectivity=8, ltype=cv2.CV_32S)
+            ys, xs = np.nonzero(sub)
+            idx_parts.append((ys + r0) * w + (xs + c0))
+            lab_parts.append(labels[ys, xs] + offset)
+            offset += n - 1
+    if not idx_parts:
+        return np.zeros(0, np.intp), np.zeros(0, np.int32)
+    return np.concatenate(idx_parts), np.concatenate(lab_parts)
+
+
 def extract_defects(
     anomaly_map: np.ndarray,
     pixel_threshold: float,
@@ -37,11 +69,9 @@ def extract_defects(
     if morphology_radius > 0 and m8.any():
         k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * morphology_radius + 1,) * 2)
         m8 = cv2.morphologyEx(m8, cv2.MORPH_OPEN, k)
-    idx = np.flatnonzero(m8.view(bool))
+    idx, lab = _label_pixels(m8)
     if idx.size == 0:
         return np.zeros(anomaly_map.shape, bool), []
-    _, labels = cv2.connectedComponents(m8, connectivity=8, ltype=cv2.CV_32S)
-    lab = labels.ravel()[idx]
     order = np.argsort(lab, kind="stable")
     idx, lab = idx[order], lab[order]
     starts = np.r_[0, np.flatnonzero(np.diff(lab)) + 1]

@@ -63,6 +63,49 @@ def _masked_max(values: np.ndarray, mask: np.ndarray) -> float:
     return float(cv2.minMaxLoc(v, mask=mask.view(np.uint8))[1])
 
 
+@dataclass(frozen=True)
+class PreparedMap:
+    """The threshold-independent half of post-processing: cache it while only thresholds change."""
+
+    anomaly_map: np.ndarray  # normalised, smoothed, zero outside the ROI
+    roi_mask: np.ndarray | None
+    score: float  # normalised image score (ROI applied)
+
+
+def prepare_map(
+    raw_map: np.ndarray,
+    raw_score: float,
+    norm: Normalization,
+    settings: PostprocessSettings,
+    norm_map: np.ndarray | None = None,
+) -> PreparedMap:
+    """Normalise (unless `norm_map` is given), smooth and apply the ROI; see postprocess_map."""
+    amap = norm.map(raw_map) if norm_map is None else norm_map
+    amap = smooth_map(amap, settings.smoothing_sigma)
+    roi_mask = settings.roi.mask(amap.shape[:2])
+    score = float(norm.score(raw_score))
+    if roi_mask is not None:
+        amap = np.where(roi_mask, amap, np.float32(0.0))
+        score = float(norm.score(_masked_max(raw_map, roi_mask))) if roi_mask.any() else 0.0
+    return PreparedMap(amap, roi_mask, score)
+
+
+def threshold_map(prep: PreparedMap, settings: PostprocessSettings) -> PostprocessOutput:
+    """Thresholds, morphology, regions and verdict on a prepared map (what a threshold slider re-runs)."""
+    mask, defects = extract_defects(
+        prep.anomaly_map,
+        settings.pixel_threshold,
+        settings.min_defect_area,
+        prep.roi_mask,
+        settings.morphology_radius,
+        settings.pixel_size_mm,
+    )
+    ng = prep.score >= settings.image_threshold
+    if ng and (settings.min_defect_area > 0 or prep.roi_mask is not None):
+        ng = bool(defects)
+    return PostprocessOutput(prep.anomaly_map, mask, defects, prep.score, Verdict.NG if ng else Verdict.OK)
+
+
 def postprocess_map(
     raw_map: np.ndarray,
     raw_score: float,
@@ -77,22 +120,4 @@ def postprocess_map(
     never count. The part is NG when the score reaches the image threshold and, if a minimum defect
     area or an ROI is set, at least one region survives — tolerated small defects do not reject it.
     """
-    amap = norm.map(raw_map) if norm_map is None else norm_map
-    amap = smooth_map(amap, settings.smoothing_sigma)
-    roi_mask = settings.roi.mask(amap.shape[:2])
-    score = float(norm.score(raw_score))
-    if roi_mask is not None:
-        amap = np.where(roi_mask, amap, np.float32(0.0))
-        score = float(norm.score(_masked_max(raw_map, roi_mask))) if roi_mask.any() else 0.0
-    mask, defects = extract_defects(
-        amap,
-        settings.pixel_threshold,
-        settings.min_defect_area,
-        roi_mask,
-        settings.morphology_radius,
-        settings.pixel_size_mm,
-    )
-    ng = score >= settings.image_threshold
-    if ng and (settings.min_defect_area > 0 or roi_mask is not None):
-        ng = bool(defects)
-    return PostprocessOutput(amap, mask, defects, score, Verdict.NG if ng else Verdict.OK)
+    return threshold_map(prepare_map(raw_map, raw_score, norm, settings, norm_map), settings)
