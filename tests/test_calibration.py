@@ -232,6 +232,8 @@ def test_validation_run_caches_and_rethresholds(tmp_path, bundle) -> None:  # no
     assert [e.step for e in events] == [0, 4, 8, 10] and events[-1].total == 10
     assert run.n_good == 5 and run.n_defective == 5 and run.has_masks
     assert run.items[0].raw_map.shape == (SIZE, SIZE)
+    tm = run.timings
+    assert tm["inference_s"] > 0 and tm["read_s"] + tm["inference_s"] + tm["cache_s"] <= tm["total_s"] + 1e-3
     assert run.roc().auroc >= 0.9  # dark blobs on a fine texture are easy
     for t in (0.3, 0.5, 1.0):
         c = run.confusion(t)

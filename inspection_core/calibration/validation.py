@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -127,6 +128,8 @@ class ValidationRun:
         self.labels = np.array([it.label for it in items], np.int64)
         self.scores = np.array([it.score for it in items], np.float64)
         self.map_size = items[0].raw_map.shape
+        # seconds spent reading images, in the model (incl. its pre/post resize) and caching results
+        self.timings: dict[str, float] = {}
 
     # --- building -------------------------------------------------------------------------
     @classmethod
@@ -152,10 +155,16 @@ class ValidationRun:
         mh, mw = map_size  # type: ignore[misc]
         norm, settings = inspector.bundle.normalization, inspector.settings
         n, out = len(items_in), []
+        spent = {"read": 0.0, "inference": 0.0, "cache": 0.0}
+        t_start = time.perf_counter()
         ctx.report("validate", 0, n, "validating")
         for i in range(0, n, max(1, batch_size)):
             chunk = items_in[i : i + batch_size]
-            preds = inspector.predict_raw([s.load() for s in chunk])
+            t0 = time.perf_counter()
+            images = [s.load() for s in chunk]
+            t1 = time.perf_counter()
+            preds = inspector.predict_raw(images)
+            t2 = time.perf_counter()
             for smp, pred in zip(chunk, preds, strict=True):
                 h, w = pred.raw_map.shape
                 roi = settings.roi.mask((h, w))
@@ -169,8 +178,14 @@ class ValidationRun:
                         smp.path, smp.label, smp.defect_type, float(norm.score(raw)), raw, small, gt, (h, w)
                     )
                 )
+            spent["read"] += t1 - t0
+            spent["inference"] += t2 - t1
+            spent["cache"] += time.perf_counter() - t2
             ctx.report("validate", min(n, i + batch_size), n, "validating")
-        return cls(out, norm, settings, inspector.bundle.name)
+        run = cls(out, norm, settings, inspector.bundle.name)
+        run.timings = {f"{k}_s": round(v, 4) for k, v in spent.items()}
+        run.timings["total_s"] = round(time.perf_counter() - t_start, 4)
+        return run
 
     # --- image level ----------------------------------------------------------------------
     @property
@@ -258,6 +273,7 @@ class ValidationRun:
             else float("nan"),
             **self.pixel_metrics(),
             "confusion": c.to_dict(),
+            "timings": dict(self.timings),
         }
 
     # --- persistence (so the GUI can reopen a validation without re-inference) ----------

@@ -172,6 +172,11 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         f"(at the current image threshold {current.image_threshold:.4f}: "
         f"{cur.fp} false rejects, {cur.fn} false accepts)"
     )
+    tm = run.timings
+    print(
+        f"time             {tm['total_s']:.2f}s for {len(run.items)} images: read {tm['read_s']:.2f}s, "
+        f"inference {tm['inference_s']:.2f}s, caching {tm['cache_s']:.2f}s ({inspector.device})"
+    )
     for w in img.warnings + pix.warnings:
         print(f"warning: {w}", file=sys.stderr)
     note = f"aoi calibrate --strategy {img.strategy} on {Path(args.data).name}"
