@@ -83,9 +83,11 @@ class MainWindow(QMainWindow):
         self._opener: SourceOpener | None = None
         self._start_when_ready = False
         self._pending: InspectedFrame | None = None
-        self._draw_scheduled = False
         self._last_draw = 0.0
         self.display_dropped = 0
+        self._draw_timer = QTimer(self)  # owned: it cannot fire into a deleted window
+        self._draw_timer.setSingleShot(True)
+        self._draw_timer.timeout.connect(self._draw)
         self.heartbeat = Heartbeat(parent=self)
         self._build()
         self._shortcuts()
@@ -297,13 +299,11 @@ class MainWindow(QMainWindow):
             self.display_dropped += 1
             item = replace(item, skipped=item.skipped + self._pending.skipped + 1)
         self._pending = item
-        if not self._draw_scheduled:
-            self._draw_scheduled = True
+        if not self._draw_timer.isActive():
             wait = MIN_DRAW_INTERVAL_S - (time.perf_counter() - self._last_draw)
-            QTimer.singleShot(max(0, int(wait * 1000)), self._draw)
+            self._draw_timer.start(max(0, int(wait * 1000)))
 
     def _draw(self) -> None:
-        self._draw_scheduled = False
         item, self._pending = self._pending, None
         if item is None:
             return
@@ -327,12 +327,14 @@ class MainWindow(QMainWindow):
     def shutdown(self) -> None:
         """Stop every worker and wait for its thread (idempotent)."""
         self.heartbeat.stop()
+        self._draw_timer.stop()
         self._start_when_ready = False
         if self.state.running:
             self._stop_threads()
         if self.fit is not None:
             self.fit.stop(30_000)
             self.fit = None
+        self._pending = None
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt API
         self.shutdown()
