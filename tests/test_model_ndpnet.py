@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from inspection_core.data import DefectSynthesizer
-from inspection_core.errors import CancelledError, DataError
+from inspection_core.errors import AoiError, CancelledError, DataError
 from inspection_core.models import create_model, get_model_info, load_bundle
 from inspection_core.models.ndpnet import NDPNet
 from inspection_core.models.ndpnet.layers import RBFRM, mean_filter, median_filter
@@ -261,6 +261,8 @@ def test_bad_input_is_a_clear_error() -> None:
         model.predict(torch.rand(1, 1, 32, 32))
     with pytest.raises(DataError, match="16x16"):
         model.fit(torch.rand(2, 3, 8, 8), FitContext())
+    with pytest.raises(AoiError, match="width"):
+        create_model("ndpnet", width=0)
 
 
 def test_cosine_lr_schedule_and_its_validation() -> None:

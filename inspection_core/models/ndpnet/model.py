@@ -14,7 +14,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from inspection_core.errors import DataError
+from inspection_core.errors import AoiError, DataError
 from inspection_core.models.base import AnomalyModel, ModelConfig, option
 from inspection_core.models.ndpnet.layers import (
     MSDSM,
@@ -76,7 +76,7 @@ class NDPNet(AnomalyModel):
         super().__init__(config)
         cfg: NDPNetConfig = self.config  # type: ignore[assignment]
         if cfg.width < 1 or cfg.filter_size < 1:
-            raise ValueError("width and filter_size must be >= 1")
+            raise AoiError("ndpnet: --width and --filter-size must be >= 1")
         w = cfg.width
         self.widths = (w, 2 * w, 4 * w, 8 * w, 8 * w)
         self.encoder = Encoder(self.widths)
