@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 import torch
@@ -173,10 +175,11 @@ def test_cancel_stops_training() -> None:
         if ev.step >= 2:
             token.cancel()
 
-    model = create_model("sidn", **TINY, epochs=50)
+    model = create_model("sidn", **TINY, epochs=50, workers=2)
     with pytest.raises(CancelledError):
         model.fit(textures(4), FitContext(progress=progress, cancel=token))
     assert len(model.history) <= 3  # stops at the first report after the cancel, not after 50 steps
+    assert not [t for t in threading.enumerate() if t.name.startswith("sidn-dgm")]  # synthesis threads gone
 
 
 def test_time_limit_stops_training_early() -> None:

@@ -129,31 +129,23 @@ def _update_radii(buf: torch.Tensor, radii: torch.Tensor, first: bool) -> None:
     buf.copy_(r if first else RADIUS_MOMENTUM * buf + (1 - RADIUS_MOMENTUM) * r)
 
 
-def fit_sidn(model: SIDN, images: torch.Tensor, ctx: FitContext) -> None:
-    """Train end to end with L = L_s + λz·L_z + λkl·L_kl + λtd·L_td; leaves the model in eval mode."""
-    cfg: SIDNConfig = model.config  # type: ignore[assignment]
-    n = len(images)
-    if n == 0:
-        raise DataError("sidn: no good images to train on")
-    if cfg.epochs < 1 or cfg.batch_size < 1:
-        raise AoiError("sidn: epochs and batch_size must be ≥ 1")
+def _train_loop(
+    model: SIDN,
+    cfg: SIDNConfig,
+    ctx: FitContext,
+    batches: Iterator[tuple[torch.Tensor, torch.Tensor]],
+    total: int,
+    steps_per_epoch: int,
+    deadline: float,
+) -> int:
+    """Run the optimisation steps; returns how many were done."""
     device = ctx.device
-    model.to(device)
-    gray = to_gray(images.float())[:, 0].numpy()
-    source = SyntheticBatches(gray, cfg, ctx.seed, resolve_workers(cfg, device))
-    steps_per_epoch = math.ceil(n / source.bs)
-    total = cfg.epochs * steps_per_epoch
     use_amp = cfg.amp and device.type == "cuda"
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, foreach=True)
-    deadline = time.monotonic() + cfg.max_minutes * 60 if cfg.max_minutes > 0 else math.inf
-    model.history = []
-    model.train()
     # reading a loss value waits for the GPU; on CUDA do it every few steps so the host can queue ahead
     log_every = LOG_EVERY_CUDA if device.type == "cuda" else 1
     step = 0
-    t0 = time.perf_counter()
-    ctx.report("train", 0, total, "preparing the first synthetic batch")
-    for x, m in source:
+    for x, m in batches:
         x = x.to(device, non_blocking=True)
         m = m.to(device, non_blocking=True)
         if step == 0:
@@ -190,6 +182,33 @@ def fit_sidn(model: SIDN, images: torch.Tensor, ctx: FitContext) -> None:
             ctx.report("train", step, total, msg)
         if done:
             break
+    return step
+
+
+def fit_sidn(model: SIDN, images: torch.Tensor, ctx: FitContext) -> None:
+    """Train end to end with L = L_s + λz·L_z + λkl·L_kl + λtd·L_td; leaves the model in eval mode."""
+    cfg: SIDNConfig = model.config  # type: ignore[assignment]
+    n = len(images)
+    if n == 0:
+        raise DataError("sidn: no good images to train on")
+    if cfg.epochs < 1 or cfg.batch_size < 1:
+        raise AoiError("sidn: epochs and batch_size must be ≥ 1")
+    device = ctx.device
+    model.to(device)
+    gray = to_gray(images.float())[:, 0].numpy()
+    source = SyntheticBatches(gray, cfg, ctx.seed, resolve_workers(cfg, device))
+    steps_per_epoch = math.ceil(n / source.bs)
+    total = cfg.epochs * steps_per_epoch
+    deadline = time.monotonic() + cfg.max_minutes * 60 if cfg.max_minutes > 0 else math.inf
+    model.history = []
+    model.train()
+    t0 = time.perf_counter()
+    ctx.report("train", 0, total, "preparing the first synthetic batch")
+    batches = iter(source)  # a generator: close() shuts its thread pool down
+    try:
+        step = _train_loop(model, cfg, ctx, batches, total, steps_per_epoch, deadline)
+    finally:
+        batches.close()  # stops the synthesis threads now, also on cancel or error
     model.eval()
     model.train_info = {
         "steps": step,
