@@ -44,8 +44,6 @@ def open_source(spec: str, **kw: Any) -> FrameSource:
     """Open (not start) the source named by `spec`; any failure is a CameraError with one clear line."""
     mod = _camera_module()
     opener = getattr(mod, "open_source", None)
-    if opener is None and spec.split(":", 1)[0] == "simulated":
-        opener = _open_simulated  # the camera package's front door is not there yet; its web is
     if opener is None:
         raise CameraError("camera sources are not available (inspection_core.camera.open_source missing)")
     try:
@@ -57,22 +55,6 @@ def open_source(spec: str, **kw: Any) -> FrameSource:
     if src.state.value == "closed":
         src.open()
     return src
-
-
-def _open_simulated(spec: str, **kw: Any) -> FrameSource:
-    from inspection_core.camera.simulated import SimulatedWeb
-
-    size = spec.split(":", 1)[1] if ":" in spec else ""
-    if size:
-        try:
-            w, h = (int(v) for v in size.lower().split("x"))
-        except ValueError:
-            raise CameraError(
-                f"bad simulated size {size!r}; expected WxH, e.g. simulated:1024x1024"
-            ) from None
-        kw.setdefault("width", w)
-        kw.setdefault("height", h)
-    return SimulatedWeb(**kw)
 
 
 def open_demo_source(defect_rate: float | None = None) -> FrameSource:

@@ -107,3 +107,4 @@ class SourcePanel(QWidget):
     def _running(self, running: bool) -> None:
         self.start_button.setText("Stop (Space)" if running else "Start (Space)")
         self.source_combo.setEnabled(not running)
+        self.refresh_button.setEnabled(not running)  # Harvesters must not re-enumerate while acquiring

@@ -1,0 +1,95 @@
+"""The GUI-free parts of the app: the newest-frame mailbox, counters, display data, heat LUT."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from app.counters import Counters
+from app.display_data import heat_to_u8, outlines, prepare, to_display8
+from app.views.heat_lut import heat_lut
+from app.workers.latest import LatestFrameSlot
+from inspection_core.types import Defect, Frame, InspectionResult, Verdict
+
+
+def _frame(i: int, shape: tuple[int, ...] = (8, 8), dtype: type = np.uint8) -> Frame:
+    return Frame(np.zeros(shape, dtype), i, 0, "t")
+
+
+def test_slot_keeps_newest_and_counts_the_skipped() -> None:
+    slot = LatestFrameSlot()
+    for i in range(5):
+        slot.put(_frame(i), t_grab=float(i))
+    frame, t_grab, skipped = slot.take(0.01)
+    assert (frame.frame_id, t_grab, skipped) == (4, 4.0, 4)
+    assert slot.take(0.01) is None
+    slot.put(_frame(5))
+    assert slot.take(0.01)[2] == 0
+    assert slot.dropped_total == 4
+
+
+def test_slot_take_wakes_on_put_and_on_close() -> None:
+    slot = LatestFrameSlot()
+    threading.Timer(0.05, lambda: slot.put(_frame(1))).start()
+    t0 = time.perf_counter()
+    got = slot.take(5.0)
+    assert got is not None and time.perf_counter() - t0 < 2.0
+    threading.Timer(0.05, slot.close).start()
+    t0 = time.perf_counter()
+    assert slot.take(5.0) is None and time.perf_counter() - t0 < 2.0
+
+
+def test_counters() -> None:
+    c = Counters()
+    for i in range(10):
+        c.add(ng=i % 5 == 0, latency_ms=10.0 + i, inference_ms=5.0, skipped=1, now=100.0 + i * 0.1)
+    s = c.snapshot()
+    assert (s.inspected, s.ok, s.ng, s.dropped) == (10, 8, 2, 10)
+    assert s.yield_pct == pytest.approx(80.0)
+    assert s.latency_ms_median == pytest.approx(14.5)
+    assert c.fps(now=101.0) == pytest.approx(10.0)
+    c.reset()
+    assert c.snapshot().inspected == 0 and np.isnan(c.snapshot().yield_pct)
+
+
+def test_display8_fixed_levels() -> None:
+    img16 = np.full((4, 4), 4000, np.uint16)  # a 12-bit camera in 16 bit
+    assert to_display8(img16).max() == 250
+    rgba = np.zeros((4, 4, 4), np.uint8)
+    assert to_display8(rgba).shape == (4, 4, 3)
+
+
+def test_heat_is_downsampled_and_quantised() -> None:
+    amap = np.linspace(0, 1, 2048 * 2448, dtype=np.float32).reshape(2048, 2448)
+    h = heat_to_u8(amap)
+    assert h.dtype == np.uint8 and max(h.shape) == 1024 and h.max() >= 254 and h.min() <= 1
+
+
+def test_outlines_and_boxes_follow_the_mask() -> None:
+    mask = np.zeros((32, 32), bool)
+    mask[4:8, 10:20] = True
+    mask[20:30, 2:5] = True
+    xy = outlines(mask)
+    assert np.isnan(xy).any(axis=1).sum() == 2  # two contours, each closed by a NaN row
+    finite = xy[~np.isnan(xy).any(axis=1)]
+    assert finite[:, 0].min() >= 2 and finite[:, 0].max() <= 20.5
+    res = InspectionResult(
+        1,
+        np.zeros((32, 32), np.float32),
+        0.9,
+        Verdict.NG,
+        mask,
+        (Defect(1, (10, 4, 20, 8), 40, (15.0, 6.0), 0.9, 0.7),),
+    )
+    item = prepare(_frame(1, (32, 32)), res, t_grab=0.0, t_inspected=1.0, skipped=0)
+    assert item.labels == ((10.0, 4.0, "1: 0.90"),) and len(item.box_xy) == 6
+
+
+def test_heat_lut_transparent_below_threshold() -> None:
+    lut = heat_lut(0.5)
+    assert lut.shape == (256, 4) and lut.dtype == np.uint8
+    assert (lut[:127, 3] == 0).all() and (lut[128:, 3] == 255).all()
+    assert not np.array_equal(lut[130, :3], lut[250, :3])  # a colour ramp above the threshold
