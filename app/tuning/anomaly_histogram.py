@@ -12,6 +12,8 @@ import pyqtgraph as pg
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QWidget
 
+from app.tuning.plot_menus import drop_plot_menu
+
 MARKER_COLORS = [(0, 200, 255), (120, 255, 120), (255, 160, 0), (220, 120, 255)]
 
 
@@ -19,12 +21,12 @@ class ThresholdHistogram(pg.PlotWidget):
     thresholdMoved = Signal(float)
 
     def __init__(self, x_label: str, parent: QWidget | None = None, log_y: bool = True) -> None:
-        super().__init__(parent, background="#202020")
+        super().__init__(parent, background="#202020", enableMenu=False)
+        drop_plot_menu(self)
         self.setLabel("bottom", x_label)
         self.setLabel("left", "count")
         self.log_y = log_y
         self.setLogMode(y=log_y)
-        self.setMenuEnabled(False)
         self.addLegend(offset=(-10, 10))
         self.curves: dict[str, pg.PlotDataItem] = {}
         self.line = pg.InfiniteLine(angle=90, movable=True, pen=pg.mkPen((255, 60, 60), width=2),

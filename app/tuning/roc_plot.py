@@ -7,17 +7,18 @@ import pyqtgraph as pg
 from PySide6.QtWidgets import QWidget
 
 from app.tuning.anomaly_histogram import MARKER_COLORS
+from app.tuning.plot_menus import drop_plot_menu
 from inspection_core.calibration.thresholds import Confusion, RocData
 
 
 class RocPlot(pg.PlotWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent, background="#202020")
+        super().__init__(parent, background="#202020", enableMenu=False)
+        drop_plot_menu(self)
         self.setLabel("bottom", "false-reject rate (good parts rejected)")
         self.setLabel("left", "recall (defective parts caught)")
         self.setXRange(0, 1)
         self.setYRange(0, 1.02)
-        self.setMenuEnabled(False)
         self.addLegend(offset=(-10, -10))
         self.plot([0, 1], [0, 1], pen=pg.mkPen((90, 90, 90), style=pg.QtCore.Qt.PenStyle.DotLine))
         self.curve = self.plot([], [], pen=pg.mkPen((230, 230, 230), width=2))
