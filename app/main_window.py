@@ -11,9 +11,9 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QCoreApplication, Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
-from PySide6.QtWidgets import QDockWidget, QGroupBox, QMainWindow, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QDockWidget, QGroupBox, QMainWindow, QSizePolicy, QVBoxLayout, QWidget
 
 from app import paths, sources
 from app.demo import load_cached, preprocessing_of
@@ -121,6 +121,7 @@ class MainWindow(QMainWindow):
         bl.setContentsMargins(4, 0, 4, 0)
         bl.addWidget(_boxed("Last NG frames (click to view)", self.ng_strip))
         bl.addWidget(self.notifications)
+        bottom.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
         bdock = QDockWidget("Messages", self)
         bdock.setObjectName("messages_dock")
         bdock.setFeatures(QDockWidget.DockWidgetFeature.NoDockWidgetFeatures)
@@ -278,6 +279,11 @@ class MainWindow(QMainWindow):
             if wt is not None and not wt.stop():
                 self.state.notify("warning", f"{wt.thread.objectName()} thread did not stop in time")
         self.acq = self.inf = None
+        # results the inference thread emitted before it ended: deliver and draw them now, so the
+        # counters are complete at stop and nothing is drawn after it
+        QCoreApplication.sendPostedEvents(self)
+        self._draw_timer.stop()
+        self._draw()
         self.state.set_running(False)
 
     def stop(self) -> None:

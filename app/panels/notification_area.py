@@ -9,7 +9,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QListWidget, QPushButton, QVB
 
 from app.state import SessionState
 
-COLORS = {"info": "#9cdcfe", "warning": "#e8c25b", "error": "#ff6b6b"}
+COLORS = {"info": "#0969da", "warning": "#9a6700", "error": "#cf222e"}
 
 
 class NotificationArea(QWidget):
@@ -28,7 +28,7 @@ class NotificationArea(QWidget):
         b.addWidget(self.reconnect_button)
         self.banner.setVisible(False)
         self.list = QListWidget()
-        self.list.setMaximumHeight(90)
+        self.list.setFixedHeight(64)
         self.clear_button = QPushButton("Clear")
         self.clear_button.clicked.connect(self.list.clear)
         lay = QVBoxLayout(self)

@@ -6,7 +6,7 @@ from PySide6.QtWidgets import QLabel, QStatusBar, QWidget
 
 from app.state import SessionState
 
-CAMERA_COLORS = {"running": "#3fb950", "lost": "#ff6b6b", "reconnecting": "#e8c25b"}
+CAMERA_COLORS = {"running": "#1a7f37", "lost": "#cf222e", "reconnecting": "#9a6700"}
 
 
 class StationStatusBar(QStatusBar):
@@ -26,7 +26,7 @@ class StationStatusBar(QStatusBar):
 
     def _camera(self, s: str) -> None:
         self.camera.setText(f"Camera: {s}")
-        self.camera.setStyleSheet(f"color:{CAMERA_COLORS.get(s, '#cccccc')}; padding:0 8px;")
+        self.camera.setStyleSheet(f"color:{CAMERA_COLORS.get(s, '#555555')}; padding:0 8px;")
 
     def _device(self, d: str) -> None:
         self.device.setText(f"Device: {d or '—'}")

@@ -1,0 +1,212 @@
+"""Capture a new product's samples from the live frames (button, shortcut, auto every N) or a folder.
+
+Each capture is written at once by `SampleSet` (PNG + JSON sidecar), so a crash loses nothing. Good
+samples are trained on; defective ones are for validation only and never trained on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QDragEnterEvent, QDropEvent, QIcon, QImage, QKeySequence, QPixmap, QShortcut
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QFileDialog,
+    QGridLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QSpinBox,
+    QTabWidget,
+    QWidget,
+)
+
+from app.display_data import to_display8
+from inspection_core.errors import AoiError
+from inspection_core.training.samples import RECOMMENDED_MIN_GOOD, CapturedSample, Kind, SampleSet
+from inspection_core.types import Frame
+
+THUMB = 80
+
+
+def thumbnail(image: np.ndarray, side: int = THUMB) -> QIcon:
+    img = to_display8(image)
+    h, w = img.shape[:2]
+    f = side / max(h, w)
+    small = cv2.resize(img, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
+    small = np.ascontiguousarray(small)
+    fmt = QImage.Format.Format_Grayscale8 if small.ndim == 2 else QImage.Format.Format_RGB888
+    q = QImage(small.data, small.shape[1], small.shape[0], small.strides[0], fmt).copy()
+    return QIcon(QPixmap.fromImage(q))
+
+
+class CapturePanel(QWidget):
+    countsChanged = Signal(int, int)  # good, defective
+    notified = Signal(str, str)  # level, message
+
+    def __init__(
+        self,
+        samples: SampleSet | None = None,
+        latest_frame: Callable[[], Frame | None] | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.samples = samples
+        self._latest_frame = latest_frame or (lambda: None)
+        self._frame: Frame | None = None
+        self._frames_seen = 0
+        self.setAcceptDrops(True)
+        self.good_button = QPushButton("Capture good  [G]")
+        self.bad_button = QPushButton("Capture defective (validation only)")
+        self.auto = QCheckBox("auto-capture good every")
+        self.every = QSpinBox()
+        self.every.setRange(1, 10_000)
+        self.every.setValue(10)
+        self.every.setSuffix(" frames")
+        self.import_button = QPushButton("Import folder…")
+        self.delete_button = QPushButton("Delete selected")
+        self.counter = QLabel("")
+        self.lists: dict[Kind, QListWidget] = {}
+        self.tabs = QTabWidget()
+        for kind in ("good", "defective"):
+            lw = QListWidget()
+            lw.setViewMode(QListWidget.ViewMode.IconMode)
+            lw.setIconSize(QSize(THUMB, THUMB))
+            lw.setResizeMode(QListWidget.ResizeMode.Adjust)
+            lw.setSelectionMode(QListWidget.SelectionMode.ExtendedSelection)
+            self.lists[kind] = lw  # type: ignore[index]
+            self.tabs.addTab(lw, kind)
+        g = QGridLayout(self)
+        g.addWidget(self.good_button, 0, 0)
+        g.addWidget(self.bad_button, 0, 1)
+        g.addWidget(self.auto, 1, 0)
+        g.addWidget(self.every, 1, 1)
+        g.addWidget(self.counter, 2, 0, 1, 2)
+        g.addWidget(self.tabs, 3, 0, 1, 2)
+        g.addWidget(self.import_button, 4, 0)
+        g.addWidget(self.delete_button, 4, 1)
+        self.good_button.clicked.connect(lambda: self.capture("good"))
+        self.bad_button.clicked.connect(lambda: self.capture("defective"))
+        self.import_button.clicked.connect(self._pick_folder)
+        self.delete_button.clicked.connect(self.delete_selected)
+        self.shortcut = QShortcut(QKeySequence("G"), self)
+        self.shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        self.shortcut.activated.connect(lambda: self.capture("good"))
+        QShortcut(QKeySequence.StandardKey.Delete, self, activated=self.delete_selected).setContext(
+            Qt.ShortcutContext.WidgetWithChildrenShortcut
+        )
+        self.reload()
+
+    # --- sample set ------------------------------------------------------------------------
+    def set_sample_set(self, samples: SampleSet | None) -> None:
+        self.samples = samples
+        self.reload()
+
+    def reload(self) -> None:
+        for kind, lw in self.lists.items():
+            lw.clear()
+            for s in self.samples.list(kind) if self.samples is not None else []:
+                try:
+                    from inspection_core.data.imageio import imread
+
+                    self._add_item(s, imread(s.path))
+                except AoiError:
+                    continue
+        self._counts_changed()
+
+    def counts(self) -> tuple[int, int]:
+        return self.lists["good"].count(), self.lists["defective"].count()
+
+    def _counts_changed(self) -> None:
+        good, bad = self.counts()
+        short = "" if good >= RECOMMENDED_MIN_GOOD else f" — {RECOMMENDED_MIN_GOOD - good} more recommended"
+        self.counter.setText(f"good: {good} / {RECOMMENDED_MIN_GOOD}{short};  defective (validation): {bad}")
+        enabled = self.samples is not None
+        for w in (self.good_button, self.bad_button, self.import_button, self.auto):
+            w.setEnabled(enabled)
+        self.countsChanged.emit(good, bad)
+
+    def _add_item(self, s: CapturedSample, image: np.ndarray) -> None:
+        li = QListWidgetItem(thumbnail(image), f"{s.id}")
+        li.setData(Qt.ItemDataRole.UserRole, s)
+        li.setToolTip(f"{s.path}\n{s.meta.get('time', '')} {s.meta.get('source', '')}")
+        self.lists[s.kind].addItem(li)
+
+    # --- capturing -------------------------------------------------------------------------
+    def on_frame(self, frame: Frame) -> None:
+        """Every live frame comes here: it is what 'capture' takes, and auto-capture counts frames."""
+        self._frame = frame
+        self._frames_seen += 1
+        if self.auto.isChecked() and self._frames_seen % max(1, self.every.value()) == 0:
+            self.capture("good")
+
+    def capture(self, kind: Kind) -> CapturedSample | None:
+        frame = self._latest_frame() or self._frame
+        if self.samples is None:
+            self.notified.emit("warning", "enter a product name before capturing")
+            return None
+        if frame is None:
+            self.notified.emit("warning", "no live frame to capture: start the camera first")
+            return None
+        try:
+            s = self.samples.add_frame(frame, kind)
+        except AoiError as exc:
+            self.notified.emit("error", f"capture failed: {exc}")
+            return None
+        self._add_item(s, frame.image)
+        self.lists[kind].scrollToBottom()
+        self._counts_changed()
+        return s
+
+    def import_paths(self, paths: list[str | Path], kind: Kind = "good") -> int:
+        if self.samples is None:
+            self.notified.emit("warning", "enter a product name before importing")
+            return 0
+        try:
+            added = self.samples.import_files(list(paths), kind)
+        except AoiError as exc:
+            self.notified.emit("error", f"import failed: {exc}")
+            return 0
+        from inspection_core.data.imageio import imread
+
+        for s in added:
+            self._add_item(s, imread(s.path))
+        self._counts_changed()
+        self.notified.emit("info", f"imported {len(added)} {kind} sample(s)")
+        return len(added)
+
+    def _pick_folder(self) -> None:
+        d = QFileDialog.getExistingDirectory(self, "Import good samples from a folder")
+        if d:
+            self.import_paths([d], self._current_kind())
+
+    def _current_kind(self) -> Kind:
+        return "good" if self.tabs.currentIndex() == 0 else "defective"
+
+    def delete_selected(self) -> int:
+        lw = self.lists[self._current_kind()]
+        items = lw.selectedItems()
+        for li in items:
+            s: CapturedSample = li.data(Qt.ItemDataRole.UserRole)
+            if self.samples is not None:
+                self.samples.remove(s)
+            lw.takeItem(lw.row(li))
+        if items:
+            self._counts_changed()
+        return len(items)
+
+    # --- drag and drop ---------------------------------------------------------------------
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt API
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt API
+        paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        if paths:
+            self.import_paths(paths, self._current_kind())
+            event.acceptProposedAction()
