@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.display_data import to_display8
+from inspection_core.data.imageio import imread
 from inspection_core.errors import AoiError
 from inspection_core.training.samples import RECOMMENDED_MIN_GOOD, CapturedSample, Kind, SampleSet
 from inspection_core.types import Frame
@@ -112,8 +113,6 @@ class CapturePanel(QWidget):
             lw.clear()
             for s in self.samples.list(kind) if self.samples is not None else []:
                 try:
-                    from inspection_core.data.imageio import imread
-
                     self._add_item(s, imread(s.path))
                 except AoiError:
                     continue
@@ -172,8 +171,6 @@ class CapturePanel(QWidget):
         except AoiError as exc:
             self.notified.emit("error", f"import failed: {exc}")
             return 0
-        from inspection_core.data.imageio import imread
-
         for s in added:
             self._add_item(s, imread(s.path))
         self._counts_changed()

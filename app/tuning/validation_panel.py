@@ -205,8 +205,9 @@ class ValidationPanel(QWidget):
         w = task.worker
         w.progress.connect(self._progress)
         w.done.connect(self.set_run)
-        w.error.connect(lambda m: self.notified.emit("error", f"validation failed: {m}"))
-        w.cancelled.connect(lambda: self.notified.emit("info", "validation cancelled"))
+        # bound methods only: PySide runs a lambda connected to a worker signal in the worker's thread
+        w.error.connect(self._on_error)
+        w.cancelled.connect(self._on_cancelled)
         w.finished.connect(self._task_ended)
         self.task = task
         self.run_button.setEnabled(False)
@@ -215,6 +216,12 @@ class ValidationPanel(QWidget):
         self.progress.setValue(0)
         task.start()
         return True
+
+    def _on_error(self, message: str) -> None:
+        self.notified.emit("error", f"validation failed: {message}")
+
+    def _on_cancelled(self) -> None:
+        self.notified.emit("info", "validation cancelled")
 
     def cancel(self) -> None:
         if self.task is not None:

@@ -1,0 +1,276 @@
+"""Training workspace: product name → capture → model/options → train (worker) → validation → Deploy.
+
+Deploy saves a new recipe version (model copied into the store atomically) and hands the live side an
+Inspector built from it; `deploy` (a callable, e.g. the main window's atomic inspector swap) does the
+switch between two frames. Without one, only the `deployed` signal fires.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.training.capture_panel import CapturePanel
+from app.training.model_form import ModelForm
+from app.training.recipe_bar import RecipeBar
+from app.training.train_progress import TrainProgress
+from app.tuning.messages import show_message
+from app.tuning.session import TuningSession
+from app.tuning.task_worker import make_task
+from app.tuning.validation_panel import ValidationPanel
+from app.workers.threads import WorkerThread
+from inspection_core.errors import AoiError
+from inspection_core.inspector import Inspector
+from inspection_core.recipe import Recipe, check_name
+from inspection_core.recipes.store import RecipeStore
+from inspection_core.training.context import device_label, resolve_device
+from inspection_core.training.product import ProductTraining, deploy_product, train_sample_set
+from inspection_core.training.samples import RECOMMENDED_MIN_GOOD, SampleSet
+from inspection_core.types import Frame
+
+Deployer = Callable[[Recipe, Inspector], None]
+
+
+class TrainingWorkspace(QWidget):
+    trained = Signal(object)  # ProductTraining
+    deployed = Signal(object, object)  # Recipe, Inspector
+    notified = Signal(str, str)  # level, message
+
+    def __init__(
+        self,
+        store: RecipeStore,
+        latest_frame: Callable[[], Frame | None] | None = None,
+        deploy: Deployer | None = None,
+        device: str | torch.device = "auto",
+        parent: QWidget | None = None,
+        dialogs: bool = True,
+        min_good: int = RECOMMENDED_MIN_GOOD,
+    ) -> None:
+        super().__init__(parent)
+        self.store = store
+        self._deploy = deploy
+        self.device = resolve_device(device)
+        self.dialogs = dialogs
+        self.min_good = min_good
+        self.messages: list[tuple[str, str]] = []
+        self.task: WorkerThread | None = None
+        self.result: ProductTraining | None = None
+        self.live_recipe: Recipe | None = None
+        self._build(latest_frame)
+
+    def _build(self, latest_frame: Callable[[], Frame | None] | None) -> None:
+        self.product = QLineEdit()
+        self.product.setPlaceholderText("product name, e.g. tile-42 (recipe and sample folder name)")
+        self.capture = CapturePanel(None, latest_frame)
+        self.form = ModelForm()
+        self.train_button = QPushButton("Train")
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.progress = TrainProgress()
+        self.progress.device.setText(f"device: {device_label(self.device)}")
+        self.result_session = TuningSession()
+        self.result_session.setParent(self)
+        self.result_view = ValidationPanel(self.result_session, lambda: self._result_inspector())
+        self.result_label = QLabel("train a model to see its validation here")
+        self.notes = QLineEdit()
+        self.notes.setPlaceholderText("notes saved with the recipe")
+        self.deploy_button = QPushButton("Deploy")
+        self.deploy_button.setEnabled(False)
+        self.recipes = RecipeBar(self.store)
+
+        left = QWidget()
+        ll = QVBoxLayout(left)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Product"))
+        row.addWidget(self.product, 1)
+        ll.addLayout(row)
+        cap = QGroupBox("1  Capture samples")
+        QVBoxLayout(cap).addWidget(self.capture)
+        ll.addWidget(cap, 1)
+        mid = QWidget()
+        ml = QVBoxLayout(mid)
+        model = QGroupBox("2  Model")
+        QVBoxLayout(model).addWidget(self.form)
+        ml.addWidget(model, 1)
+        tr = QGroupBox("3  Train")
+        tl = QVBoxLayout(tr)
+        br = QHBoxLayout()
+        br.addWidget(self.train_button)
+        br.addWidget(self.cancel_button)
+        tl.addLayout(br)
+        tl.addWidget(self.progress)
+        ml.addWidget(tr)
+        res = QGroupBox("4  Result and deploy")
+        rl = QVBoxLayout(res)
+        rl.addWidget(self.result_label)
+        rl.addWidget(self.result_view, 1)
+        dr = QHBoxLayout()
+        dr.addWidget(self.notes, 1)
+        dr.addWidget(self.deploy_button)
+        rl.addLayout(dr)
+        split = QSplitter()
+        split.addWidget(left)
+        split.addWidget(mid)
+        split.addWidget(res)
+        split.setSizes([380, 360, 700])
+        lay = QVBoxLayout(self)
+        lay.addWidget(split, 1)
+        lay.addWidget(self.recipes)
+
+        self.product.editingFinished.connect(self._product_changed)
+        self.capture.countsChanged.connect(lambda _g, _b: self._update_buttons())
+        self.train_button.clicked.connect(self.start_training)
+        self.cancel_button.clicked.connect(self.cancel_training)
+        self.deploy_button.clicked.connect(self.deploy)
+        self.recipes.switchRequested.connect(self.switch_to)
+        for src in (self.capture, self.recipes, self.result_view):
+            src.notified.connect(self.notify)
+        self._update_buttons()
+
+    # --- product / samples -----------------------------------------------------------------
+    def set_product(self, name: str) -> bool:
+        self.product.setText(name)
+        return self._product_changed()
+
+    def _product_changed(self) -> bool:
+        name = self.product.text().strip()
+        if not name:
+            self.capture.set_sample_set(None)
+            return False
+        try:
+            samples = SampleSet(self.store.product_dir(check_name(name)) / "samples")
+        except AoiError as exc:
+            self.notify("error", str(exc))
+            self.capture.set_sample_set(None)
+            return False
+        if self.capture.samples is None or self.capture.samples.root != samples.root:
+            self.capture.set_sample_set(samples)
+        return True
+
+    def _update_buttons(self) -> None:
+        good, _bad = self.capture.counts()
+        busy = self.task is not None and self.task.is_running()
+        self.train_button.setEnabled(not busy and good >= self.min_good)
+        self.train_button.setToolTip(
+            "" if good >= self.min_good else f"capture at least {self.min_good} good samples"
+        )
+        self.cancel_button.setEnabled(busy)
+        self.deploy_button.setEnabled(not busy and self.result is not None)
+
+    # --- training --------------------------------------------------------------------------
+    def start_training(self) -> bool:
+        samples = self.capture.samples
+        if samples is None or (self.task is not None and self.task.is_running()):
+            return False
+        try:
+            options, pre = self.form.options(), self.form.preprocessing()
+        except AoiError as exc:
+            self.notify("error", str(exc))
+            return False
+        name = self.form.model_name
+        self.result = None
+        task = make_task(
+            lambda ctx: train_sample_set(samples, name, options, pre, ctx), "training", self.device
+        )
+        w = task.worker
+        w.progress.connect(self.progress.on_progress)
+        w.done.connect(self._trained)
+        # bound methods only: PySide runs a lambda connected to a worker signal in the worker's thread
+        w.error.connect(self._on_error)
+        w.cancelled.connect(self._on_cancelled)
+        w.finished.connect(self._update_buttons)
+        self.task = task
+        self.progress.reset(device_label(self.device))
+        task.start()
+        self._update_buttons()
+        return True
+
+    def cancel_training(self) -> None:
+        if self.task is not None:
+            self.task.worker.request_stop()
+
+    def _on_error(self, message: str) -> None:
+        self._failed(f"training failed: {message}")
+
+    def _on_cancelled(self) -> None:
+        self._failed("training cancelled: nothing was saved", "info")
+
+    def _failed(self, message: str, level: str = "error") -> None:
+        self.progress.finish(message)
+        self.notify(level, message)
+
+    def _trained(self, result: ProductTraining) -> None:
+        self.result = result
+        t = result.timings_s
+        self.progress.finish(f"trained in {t.get('total', 0):.1f} s (fit {t.get('fit', 0):.1f} s)")
+        self.result_session.set_settings(result.validation.settings)
+        self.result_view.set_run(result.validation)
+        run = result.validation
+        self.result_label.setText(
+            f"{result.bundle.name}: trained on {result.bundle.info.get('n_train')} good samples; validated on "
+            f"{run.n_good} held-out good and {run.n_defective} defective sample(s). Thresholds 0.5 = calibrated."
+        )
+        self._update_buttons()
+        self.trained.emit(result)
+
+    def _result_inspector(self) -> Inspector | None:
+        return self.result.inspector() if self.result is not None else None
+
+    # --- deploy / switch -------------------------------------------------------------------
+    def deploy(self) -> Recipe | None:
+        """Save the trained model as a new recipe version and switch live inspection to it."""
+        if self.result is None or not self._product_changed():
+            return None
+        try:
+            recipe = deploy_product(self.store, self.product.text().strip(), self.result, self.notes.text())
+        except AoiError as exc:
+            self.notify("error", f"deploy failed: {exc}")
+            return None
+        inspector = Inspector(self.result.bundle, recipe.postprocess, recipe.preprocessing)
+        self._go_live(recipe, inspector)
+        self.recipes.refresh((recipe.name, recipe.version))
+        return recipe
+
+    def switch_to(self, recipe: Recipe) -> bool:
+        """Switch live inspection to a saved recipe (one click in the recipe bar)."""
+        try:
+            inspector = recipe.build_inspector(self.device)
+        except AoiError as exc:
+            self.notify("error", f"cannot switch to {recipe.name} v{recipe.version}: {exc}")
+            return False
+        self._go_live(recipe, inspector)
+        return True
+
+    def _go_live(self, recipe: Recipe, inspector: Inspector) -> None:
+        if self._deploy is not None:
+            self._deploy(recipe, inspector)
+        self.live_recipe = recipe
+        self.recipes.set_active(recipe)
+        self.deployed.emit(recipe, inspector)
+        self.notify("info", f"live inspection now uses recipe {recipe.name} v{recipe.version}")
+
+    # --- misc ------------------------------------------------------------------------------
+    def notify(self, level: str, message: str) -> None:
+        self.messages.append((level, message))
+        self.notified.emit(level, message)
+        if self.dialogs and level == "error":
+            show_message(self, level, message)
+
+    def shutdown(self) -> None:
+        """Cancel and wait for training/validation threads (call before the widget goes away)."""
+        if self.task is not None:
+            self.task.stop(60_000)
+            self.task = None
+        self.result_view.shutdown()
