@@ -82,6 +82,7 @@ class MainWindow(QMainWindow):
         self._spec: str | None = None
         self._opener: SourceOpener | None = None
         self._start_when_ready = False
+        self._stopping = False
         self._pending: InspectedFrame | None = None
         self._last_draw = 0.0
         self.display_dropped = 0
@@ -266,11 +267,18 @@ class MainWindow(QMainWindow):
 
     def _on_camera_state(self, s: str) -> None:
         self.state.set_camera_state(s)
-        if s in ("stopped", "lost") and self.state.running:
+        if s in ("stopped", "lost") and self.state.running and not self._stopping:
             self._stop_threads()
             self.state.set_camera_state(s)
 
     def _stop_threads(self) -> None:
+        self._stopping = True
+        try:
+            self._stop_threads_now()
+        finally:
+            self._stopping = False
+
+    def _stop_threads_now(self) -> None:
         for wt in (self.acq, self.inf):
             if wt is not None:
                 wt.worker.request_stop()
@@ -278,10 +286,10 @@ class MainWindow(QMainWindow):
         for wt in (self.acq, self.inf):
             if wt is not None and not wt.stop():
                 self.state.notify("warning", f"{wt.thread.objectName()} thread did not stop in time")
+        # what the workers emitted before they ended (results, errors, state): deliver it now, while
+        # the workers still exist, so the counters are complete at stop and nothing arrives after it
+        QCoreApplication.sendPostedEvents()
         self.acq = self.inf = None
-        # results the inference thread emitted before it ended: deliver and draw them now, so the
-        # counters are complete at stop and nothing is drawn after it
-        QCoreApplication.sendPostedEvents(self)
         self._draw_timer.stop()
         self._draw()
         self.state.set_running(False)

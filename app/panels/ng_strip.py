@@ -1,8 +1,10 @@
-"""Thumbnails of the last NG frames; clicking one shows it again with its overlay."""
+"""Thumbnails of the last NG frames; clicking one shows it again with its overlay.
+
+The thumbnails are rendered by the inference worker (app.display_data), not here.
+"""
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QIcon, QImage, QPixmap
@@ -14,27 +16,10 @@ from app.state import SessionState
 THUMB = 96
 
 
-def thumbnail(item: InspectedFrame, side: int = THUMB, pixel_threshold: float = 0.5) -> QImage:
-    """Small RGB image with the above-threshold heat and the defect outlines (~1 ms on the GUI thread).
-
-    No text: at thumbnail size a verdict label would hide the defect; the caption carries the score.
-    """
-    img, res = item.image8, item.result
-    h, w = img.shape[:2]
-    f = side / max(h, w)
-    size = (max(1, round(w * f)), max(1, round(h * f)))
-    small = cv2.resize(img, size, interpolation=cv2.INTER_AREA)
-    rgb = cv2.cvtColor(small, cv2.COLOR_GRAY2RGB) if small.ndim == 2 else small.copy()
-    amap = cv2.resize(res.anomaly_map, size, interpolation=cv2.INTER_AREA)
-    heat = cv2.applyColorMap(np.clip(amap * 255, 0, 255).astype(np.uint8), cv2.COLORMAP_JET)[:, :, ::-1]
-    hot = amap >= pixel_threshold
-    rgb[hot] = (0.4 * rgb[hot] + 0.6 * heat[hot]).astype(np.uint8)
-    mask = cv2.resize(res.mask.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST)
-    contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-    cv2.drawContours(rgb, contours, -1, (255, 40, 40), 1)
+def to_qimage(rgb: np.ndarray) -> QImage:
     rgb = np.ascontiguousarray(rgb)
     qimg = QImage(rgb.data, rgb.shape[1], rgb.shape[0], rgb.strides[0], QImage.Format.Format_RGB888)
-    return qimg.copy()  # own the pixels: `rgb` goes away
+    return qimg.copy()  # own the pixels: `rgb` may go away
 
 
 class NgStrip(QListWidget):
@@ -60,7 +45,7 @@ class NgStrip(QListWidget):
         """Newest first; the oldest thumbnail falls off at capacity."""
         self.items.insert(0, item)
         entry = QListWidgetItem(
-            QIcon(QPixmap.fromImage(thumbnail(item, pixel_threshold=self.state.pixel_threshold))),
+            QIcon(QPixmap.fromImage(to_qimage(item.thumbnail))),
             f"#{item.result.frame_id} · {item.result.score:.2f}",
         )
         entry.setToolTip(f"frame {item.result.frame_id}: score {item.result.score:.3f}")

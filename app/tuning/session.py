@@ -42,6 +42,11 @@ class TuningSession(QObject):
             self.settingsChanged.emit(self.settings)
             self.applied.emit(self.settings)
 
+    def set_base(self, settings: PostprocessSettings) -> None:
+        """Start from these committed settings (the live ones) without touching the history."""
+        self.committed = self.settings = settings
+        self.settingsChanged.emit(settings)
+
     def set_settings(self, settings: PostprocessSettings) -> None:
         if settings != self.settings:
             self.settings = settings

@@ -62,7 +62,14 @@ class InferenceWorker(LoopWorker):
                     continue
                 try:
                     result = inspector.inspect(frame)
-                    data = prepare(frame, result, t_grab, time.perf_counter(), skipped)
+                    data = prepare(
+                        frame,
+                        result,
+                        t_grab,
+                        time.perf_counter(),
+                        skipped,
+                        inspector.settings.pixel_threshold,
+                    )
                 except AoiError as exc:
                     self._report(str(exc))
                     continue

@@ -1,0 +1,121 @@
+"""Put the Tune and Train workspaces into the operator's MainWindow, using only its public hooks.
+
+- docks "Tune" and "Train" (tabified, hidden until asked for) and a toolbar: Freeze → Tune, Tune, Train;
+- "Freeze → Tune" (key T) predicts the frame now shown once more (same model, its own Inspector, so
+  the inference thread is not disturbed) and hands the raw prediction to the tuning workspace;
+- "Capture good" (key G) takes the frame now shown; every shown frame feeds auto-capture;
+- Deploy / recipe switch / Apply thresholds go through `MainWindow.set_bundle`, which swaps the
+  inference worker's Inspector between two frames while acquisition keeps running.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtWidgets import QDockWidget, QToolBar
+
+from app import paths
+from app.demo import preprocessing_of
+from app.training.workspace import TrainingWorkspace
+from app.tuning.session import TuningSession
+from app.tuning.workspace import TuningWorkspace
+from inspection_core.errors import AoiError
+from inspection_core.inspector import Inspector
+from inspection_core.recipe import Recipe
+from inspection_core.recipes.store import ENV_DIR, RecipeStore
+
+
+@dataclass
+class Workspaces:
+    tune: TuningWorkspace
+    train: TrainingWorkspace
+    tune_dock: QDockWidget
+    train_dock: QDockWidget
+    toolbar: QToolBar
+    freeze: Callable[[], bool]  # "Freeze → Tune"
+
+    def shutdown(self) -> None:
+        self.tune.shutdown()
+        self.train.shutdown()
+
+
+def install_workspaces(window: Any, store: RecipeStore | None = None) -> Workspaces:
+    """Add the workspaces to `window` (an app.main_window.MainWindow) and wire them to its live side.
+
+    Recipes live in $AOI_RECIPES_DIR, else <station home>/recipes (the `aoi recipe` CLI's default too).
+    """
+    state = window.state
+    store = store or RecipeStore(os.environ.get(ENV_DIR) or paths.station_home() / "recipes")
+
+    def latest_frame():  # noqa: ANN202 - Frame | None
+        return state.current.frame if state.current is not None else None
+
+    def go_live(recipe: Recipe, inspector: Inspector) -> None:
+        bundle = inspector.bundle
+        bundle.info["preprocessing"] = recipe.preprocessing.to_dict()  # set_bundle cuts frames this way
+        window.set_bundle(bundle, recipe.postprocess)
+        tune.session.store = store
+        tune.session.set_recipe(recipe)
+
+    train = TrainingWorkspace(store, latest_frame, go_live, window.device, dialogs=False)
+    tune = TuningWorkspace(TuningSession(window.settings), lambda: window.inspector, dialogs=False)
+    for ws in (train, tune):
+        ws.notified.connect(state.notify)
+    state.currentChanged.connect(lambda item: train.capture.on_frame(item.frame))
+
+    def applied(settings) -> None:  # noqa: ANN001 - PostprocessSettings from Apply / Restore
+        if window.bundle is not None:
+            window.set_bundle(window.bundle, settings)
+
+    tune.applied.connect(applied)
+
+    docks = []
+    for title, widget in (("Tune", tune), ("Train", train)):
+        dock = QDockWidget(title, window)
+        dock.setObjectName(f"{title.lower()}_dock")
+        dock.setWidget(widget)
+        window.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, dock)
+        dock.hide()
+        docks.append(dock)
+    tune_dock, train_dock = docks
+    window.tabifyDockWidget(tune_dock, train_dock)
+
+    def freeze() -> bool:
+        item, bundle = state.current, window.bundle
+        if item is None or bundle is None:
+            state.notify("warning", "nothing to freeze yet: start the camera with a model loaded")
+            return False
+        try:
+            insp = Inspector(bundle, window.settings, preprocessing_of(bundle))
+            (raw,) = insp.predict_raw([item.frame.image])
+        except AoiError as exc:
+            state.notify("error", f"freeze failed: {exc}")
+            return False
+        if tune.session.recipe is None and not tune.session.dirty:
+            tune.session.set_base(window.settings)
+        tune.freeze_prediction(bundle, raw, item.frame.image, item.frame.frame_id)
+        tune_dock.show()
+        tune_dock.raise_()
+        return True
+
+    bar = QToolBar("Workspaces", window)
+    bar.setObjectName("workspaces_toolbar")
+    bar.addAction("Freeze → Tune  [T]", freeze)
+    bar.addAction(tune_dock.toggleViewAction())
+    bar.addAction(train_dock.toggleViewAction())
+    bar.addAction("Capture good  [G]", lambda: train.capture.capture("good"))
+    window.addToolBar(Qt.ToolBarArea.TopToolBarArea, bar)
+    for key, fn in (("T", freeze), ("G", lambda: train.capture.capture("good"))):
+        sc = QShortcut(QKeySequence(key), window)
+        sc.setContext(Qt.ShortcutContext.WindowShortcut)
+        sc.activated.connect(fn)
+        if hasattr(window, "shortcuts"):
+            window.shortcuts[key] = sc
+    out = Workspaces(tune, train, tune_dock, train_dock, bar, freeze)
+    window.closed.connect(out.shutdown)
+    return out
