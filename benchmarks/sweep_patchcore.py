@@ -21,15 +21,12 @@ from inspection_core.training.context import device_label
 from inspection_core.training.fit import train_model
 
 DEFAULT_CONFIGS = [
-    {"aggregation": 5},
     {"aggregation": 5, "flip_augment": True},
     {"aggregation": 5, "intensity_norm": True},
     {"aggregation": 5, "score_topk": 10},
     {"aggregation": 5, "flip_augment": True, "intensity_norm": True, "score_topk": 10},
-    {"aggregation": 3, "intensity_norm": True, "flip_augment": True},
     {"image_size": [320, 320], "aggregation": 5, "intensity_norm": True, "coreset_size": 12000},
-    {"blocks": [4, 10, 14], "aggregation": 5},
-    {"blocks": [2, 4, 10], "aggregation": 5, "intensity_norm": True, "coreset_size": 16000},
+    {"blocks": [4, 10, 14], "aggregation": 5, "intensity_norm": True},
 ]
 
 
