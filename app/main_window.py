@@ -6,11 +6,13 @@ signal → this window, which coalesces results and draws at most one per screen
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
+import torch
 from PySide6.QtCore import QCoreApplication, Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import QDockWidget, QGroupBox, QMainWindow, QSizePolicy, QVBoxLayout, QWidget
@@ -52,7 +54,10 @@ def _boxed(title: str, widget: QWidget) -> QGroupBox:
 
 
 class MainWindow(QMainWindow):
-    """`opener_for(spec)` turns a picker entry into a source opener (tests inject stand-in sources)."""
+    """`opener_for(spec)` turns a picker entry into a source opener (tests inject stand-in sources).
+
+    cpu_threads: torch threads for CPU inference; None = all cores but one, 0 = leave torch's setting.
+    """
 
     closed = Signal()  # after every worker stopped, before the window is deleted
 
@@ -62,6 +67,7 @@ class MainWindow(QMainWindow):
         opener_for: Callable[[str], SourceOpener] | None = None,
         device: str = "auto",
         demo_fit: DemoFitWorker | None = None,
+        cpu_threads: int | None = None,
     ) -> None:
         super().__init__()
         self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
@@ -70,6 +76,10 @@ class MainWindow(QMainWindow):
         self.state.setParent(self)
         self._opener_for = opener_for or (lambda spec: lambda: sources.open_source(spec))
         self.device = resolve_device(device)
+        if self.device.type == "cpu" and cpu_threads != 0:
+            # leave a core to the GUI and acquisition threads: on a 2-core station torch on both cores
+            # starves the event loop (heartbeat gaps of 100 ms at 5 MP); torch's pool is per process
+            torch.set_num_threads(cpu_threads or max(1, (os.cpu_count() or 2) - 1))
         self.state.set_device(device_label(self.device))
         self.slot = LatestFrameSlot()
         self.acq: WorkerThread | None = None

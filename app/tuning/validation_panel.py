@@ -125,11 +125,13 @@ class ValidationPanel(QWidget):
         g = QGridLayout(sug)
         self.max_fr = QDoubleSpinBox()
         self.max_fr.setRange(0.0, 50.0)
-        self.max_fr.setSuffix(" % false rejects at most")
+        self.max_fr.setPrefix("false rejects ≤ ")
+        self.max_fr.setSuffix(" %")
         self.max_fr.setValue(1.0)
         self.min_recall = QDoubleSpinBox()
         self.min_recall.setRange(1.0, 100.0)
-        self.min_recall.setSuffix(" % defects caught at least")
+        self.min_recall.setPrefix("defects caught ≥ ")
+        self.min_recall.setSuffix(" %")
         self.min_recall.setValue(99.0)
         for sb in (self.max_fr, self.min_recall):
             sb.valueChanged.connect(lambda _v: self.update_suggestions())
@@ -144,6 +146,7 @@ class ValidationPanel(QWidget):
             self.sug_labels[key], self.sug_buttons[key] = lab, btn
             g.addWidget(lab, r, 1)
             g.addWidget(btn, r, 2)
+        g.setColumnStretch(1, 1)
         g.addWidget(QLabel("F1-max"), 0, 0)
         g.addWidget(self.max_fr, 1, 0)
         g.addWidget(self.min_recall, 2, 0)
@@ -278,12 +281,16 @@ class ValidationPanel(QWidget):
                 self.sug_labels[key].setText(str(exc))
                 self.sug_buttons[key].setEnabled(False)
                 continue
-            warn = f" ⚠ {'; '.join(s.warnings)}" if s.warnings else ""
-            self.sug_labels[key].setText(f"<b>{s.threshold:.3f}</b> — {s.note}{warn}")
+            c = s.confusion
+            gives = f" → rejects {c.fp}/{c.n_good} good, misses {c.fn}/{c.n_defective}" if c else ""
+            warn = " ⚠" if s.warnings else ""
+            self.sug_labels[key].setText(f"<b>{s.threshold:.3f}</b>{gives}{warn}")
+            self.sug_labels[key].setToolTip("\n".join((s.note, *s.warnings)))
             self.sug_buttons[key].setEnabled(True)
         try:
             px = self.suggestions["pixel"] = run.suggest_pixel()
-            self.sug_labels["pixel"].setText(f"<b>{px.threshold:.3f}</b> — {px.note}")
+            self.sug_labels["pixel"].setText(f"<b>{px.threshold:.3f}</b> ({px.strategy})")
+            self.sug_labels["pixel"].setToolTip(px.note)
             self.sug_buttons["pixel"].setEnabled(True)
         except AoiError as exc:
             self.sug_labels["pixel"].setText(str(exc))

@@ -73,6 +73,7 @@ class LiveView(pg.GraphicsView):
         self._shape: tuple[int, int] | None = None
         self._editor: pg.RectROI | None = None
         self.frames_drawn = 0
+        self.paints = 0  # paint events of the view (benchmarks check every frame was painted)
         self._on_thresholds(state.image_threshold, state.pixel_threshold)
         self.apply_overlay(state.overlay)
         self.set_roi(state.roi)
@@ -138,6 +139,10 @@ class LiveView(pg.GraphicsView):
     def set_roi(self, roi: Roi) -> None:
         self.roi_include.setPath(_roi_path(tuple(s for s in roi.shapes if not s.ignore)))
         self.roi_ignore.setPath(_roi_path(tuple(s for s in roi.shapes if s.ignore)))
+
+    def paintEvent(self, event) -> None:  # noqa: ANN001, N802 - Qt API
+        self.paints += 1
+        super().paintEvent(event)
 
     # --- navigation ----------------------------------------------------------------------------
     def fit(self) -> None:
