@@ -102,6 +102,9 @@ class MainWindow(QMainWindow):
         self.heartbeat = Heartbeat(parent=self)
         self._build()
         self._shortcuts()
+        from app.training.integration import install_workspaces  # Tune / Train docks (issues #5, #6)
+
+        self.workspaces = install_workspaces(self)
         self.heartbeat.start()
 
     # --- layout --------------------------------------------------------------------------------
@@ -212,7 +215,7 @@ class MainWindow(QMainWindow):
         self._demo_fit = None
         worker.progress.connect(self._fit_progress)
         worker.done.connect(self._fit_done)
-        worker.error.connect(lambda m: self.state.notify("error", m))
+        worker.error.connect(self._on_worker_error)
         self.state.set_model("fitting demo model…")
         self.state.notify("info", "first start: fitting the demo model on good simulated frames")
         self.fit = WorkerThread(worker, "demo-fit")
@@ -262,18 +265,26 @@ class MainWindow(QMainWindow):
         self.slot.reopen()
         inf = InferenceWorker(self.slot, self.inspector)
         inf.resultReady.connect(self._on_result)
-        inf.error.connect(lambda m: self.state.notify("error", m))
+        # worker signals go to bound methods of this GUI-thread object (queued); a lambda would run in
+        # the worker's thread and touch widgets from there
+        inf.error.connect(self._on_worker_error)
         acq = AcquisitionWorker(self._opener, self.slot)
         acq.opened.connect(self.state.set_source)
         acq.stateChanged.connect(self._on_camera_state)
-        acq.lost.connect(lambda m: self.state.notify("error", f"camera lost: {m}"))
-        acq.error.connect(lambda m: self.state.notify("error", m))
+        acq.lost.connect(self._on_camera_lost)
+        acq.error.connect(self._on_worker_error)
         self.inf = WorkerThread(inf, "inference")
         self.acq = WorkerThread(acq, "acquisition")
         self.state.set_camera_state("starting")
         self.state.set_running(True)
         self.inf.start()
         self.acq.start()
+
+    def _on_worker_error(self, message: str) -> None:
+        self.state.notify("error", message)
+
+    def _on_camera_lost(self, message: str) -> None:
+        self.state.notify("error", f"camera lost: {message}")
 
     def _on_camera_state(self, s: str) -> None:
         self.state.set_camera_state(s)

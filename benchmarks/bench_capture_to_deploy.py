@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import shlex
 import sys
@@ -100,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
             runs.append(r)
     report = {
         "benchmark": "capture_to_deploy",
+        "load_average_1min_at_end": round(os.getloadavg()[0], 2),
         "command": "python " + " ".join(shlex.quote(a) for a in [sys.argv[0], *(argv or sys.argv[1:])]),
         "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "machine": {
