@@ -111,8 +111,11 @@ class FrameTuner(QWidget):
 
     # --- syncing ---------------------------------------------------------------------------
     def _controls_changed(self) -> None:
-        self.session.set_settings(self.controls.applied_to(self.session.settings))
-        self.refresh()  # opacity is display-only: the session does not change for it
+        new = self.controls.applied_to(self.session.settings)
+        if new != self.session.settings:
+            self.session.set_settings(new)  # → _session_changed → refresh
+        else:
+            self.refresh()  # opacity is display-only: the session does not change for it
 
     def _line_moved(self, value: float) -> None:
         self.session.update(pixel_threshold=round(float(np.clip(value, 0.0, 1.0)), 4))

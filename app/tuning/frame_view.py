@@ -45,6 +45,7 @@ class FrozenFrameView(pg.GraphicsView):
         self.vb.addItem(self.roi_include)
         self.vb.addItem(self.roi_ignore)
         self.shape: tuple[int, int] | None = None
+        self._heat_source: np.ndarray | None = None
         self.editor: pg.ROI | None = None
         self._editor_kind = ""
         self._editor_ignore = False
@@ -59,8 +60,10 @@ class FrozenFrameView(pg.GraphicsView):
 
     def set_result(self, result: InspectionResult, pixel_threshold: float, opacity: float) -> None:
         h, w = result.anomaly_map.shape[:2]
-        self.heat_item.setImage(heat_to_u8(result.anomaly_map), autoLevels=False, levels=(0, 255))
-        self.heat_item.setRect(QRectF(0, 0, w, h))
+        if result.anomaly_map is not self._heat_source:  # the map changes with smoothing/ROI only
+            self._heat_source = result.anomaly_map
+            self.heat_item.setImage(heat_to_u8(result.anomaly_map), autoLevels=False, levels=(0, 255))
+            self.heat_item.setRect(QRectF(0, 0, w, h))
         self.heat_item.setLookupTable(heat_lut(pixel_threshold))
         self.heat_item.setOpacity(float(np.clip(opacity, 0.0, 1.0)))
         xy = outlines(result.mask)
