@@ -3,11 +3,13 @@ the live view, train, deploy without stopping acquisition, and the live results 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from gui_fakes import FakeWeb
+from PySide6.QtWidgets import QApplication
 
 from app.main_window import MainWindow
 from app.training.integration import Workspaces, install_workspaces
@@ -17,6 +19,7 @@ from inspection_core.recipes import RecipeStore
 
 pytestmark = pytest.mark.gui
 WAIT_MS = 60_000
+SHOTS = os.environ.get("AOI_SCREENSHOTS")
 
 
 @pytest.fixture
@@ -85,3 +88,8 @@ def test_capture_train_deploy_from_the_live_view(qtbot, window, tmp_path: Path) 
     expected = RecipeStore(tmp_path / "recipes").load("fake-web").build_inspector().inspect(item.frame)
     assert item.result.raw_score == pytest.approx(expected.raw_score, rel=1e-4)
     assert ws.tune.session.recipe == recipe  # tuning now edits the deployed recipe
+    if SHOTS:
+        ws.train_dock.show()
+        w.resize(1900, 1000)
+        QApplication.processEvents()
+        w.grab().save(str(Path(SHOTS) / "main_window_train_dock.png"))
