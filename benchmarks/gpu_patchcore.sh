@@ -6,7 +6,7 @@ OUT=${1:-docs/benchmarks}
 source benchmarks/gpu_setup.sh
 DATA=.data/magnetic_tile
 python3 benchmarks/sweep_patchcore.py --data $DATA --out $OUT/patchcore_sweep_h100.json --device cuda ${SWEEP_ARGS:-}
-BEST=$(python3 -c "import json,sys;b=json.load(open('$OUT/patchcore_sweep_h100.json'))['best'];print(' '.join('--'+k.replace('_','-')+' '+(','.join(map(str,v)) if isinstance(v,list) else str(v)) for k,v in b.items()))")
+BEST=$(python3 benchmarks/sweep_to_args.py $OUT/patchcore_sweep_h100.json)
 echo "best options: $BEST"
 python3 -m inspection_core train --model patchcore --data $DATA --out runs/patchcore --device cuda $BEST
 python3 -m inspection_core eval --model-dir runs/patchcore --data $DATA --device cuda --json $OUT/patchcore_eval_h100.json
