@@ -211,6 +211,13 @@ def test_max_seconds_stops_training_early() -> None:
     assert train[-1].step == train[-1].total, "the last event must show 100 %"
 
 
+def test_time_box_option_has_the_shared_help_text() -> None:
+    assert (
+        dict((n, h) for n, _, h in get_model_info("bfdf").options)["max_seconds"]
+        == "stop training after this many seconds (0 = run all epochs/steps)"
+    )
+
+
 def test_fit_can_be_cancelled() -> None:
     m = create_model("bfdf", **{**TINY, "steps": 1000})
     ctx = FitContext()

@@ -57,7 +57,7 @@ def defect_batch(n: int = 4, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor,
 def test_registered_with_documented_options() -> None:
     info = get_model_info("ndpnet")
     opts = {name: help_ for name, _, help_ in info.options}
-    for name in ("epochs", "phase2_epochs", "batch_size", "lr", "mse_weight", "seg_weight", "time_budget_s"):
+    for name in ("epochs", "phase2_epochs", "batch_size", "lr", "mse_weight", "seg_weight", "max_seconds"):
         assert opts[name], f"option {name} has no help text"
     assert isinstance(create_model("ndpnet", width=4), NDPNet)
 
@@ -230,13 +230,22 @@ def test_cancel_stops_training() -> None:
         train_model("ndpnet", textures(6), ctx, options={**TINY, "epochs": 5})
 
 
-def test_time_budget_cuts_both_phases() -> None:
+def test_max_seconds_cuts_both_phases() -> None:
     events: list[ProgressEvent] = []
-    opts = {**TINY, "epochs": 50, "phase2_epochs": 50, "time_budget_s": 1e-6}
+    opts = {**TINY, "epochs": 50, "phase2_epochs": 50, "max_seconds": 1e-6}
     train_model("ndpnet", textures(5), FitContext(progress=events.append), options=opts)
     steps = [e for e in events if e.stage.startswith("phase")]
     assert [e.stage for e in steps] == ["phase1", "phase2"]
     assert steps[-1].step == steps[-1].total == 2
+
+
+def test_time_box_option_has_the_shared_name_and_old_files_still_load() -> None:
+    assert (
+        dict((n, h) for n, _, h in get_model_info("ndpnet").options)["max_seconds"]
+        == "stop training after this many seconds (0 = run all epochs/steps)"
+    )
+    cfg = NDPNet.Config.from_dict({"time_budget_s": 140.0, "epochs": 3})  # a model.json from before
+    assert (cfg.max_seconds, cfg.epochs) == (140.0, 3)
 
 
 def test_save_load_round_trip(tmp_path) -> None:

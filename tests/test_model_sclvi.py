@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from inspection_core.errors import AoiError, CancelledError
-from inspection_core.models import create_model, load_bundle
+from inspection_core.models import create_model, get_model_info, load_bundle
 from inspection_core.models.sclvi.affinity import affinity_scores, affinity_weights, knn_distances
 from inspection_core.models.sclvi.model import SCLVI, distribute
 from inspection_core.models.sclvi.networks import forward_hier
@@ -207,7 +207,7 @@ def test_fit_reports_progress_and_predicts() -> None:
 
 def test_time_limit_and_cancel() -> None:
     events = []
-    m = tiny(epochs=50, time_limit_s=1e-6)
+    m = tiny(epochs=50, max_seconds=1e-6)
     m.fit(stripes(3), FitContext(progress=events.append))
     assert [e.step for e in events if e.stage == "train"] == [1]
     assert m.extra_state()["train_steps"] == 1
@@ -215,6 +215,15 @@ def test_time_limit_and_cancel() -> None:
     ctx.cancel.cancel()
     with pytest.raises(CancelledError):
         tiny().fit(stripes(3), ctx)
+
+
+def test_time_box_option_has_the_shared_name_and_old_files_still_load() -> None:
+    assert (
+        dict((n, h) for n, _, h in get_model_info("sclvi").options)["max_seconds"]
+        == "stop training after this many seconds (0 = run all epochs/steps)"
+    )
+    cfg = SCLVI.Config.from_dict({"time_limit_s": 60.0, "epochs": 3})  # a model.json from before
+    assert (cfg.max_seconds, cfg.epochs) == (60.0, 3)
 
 
 def test_bad_config_is_a_clear_error() -> None:

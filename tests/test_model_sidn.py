@@ -183,9 +183,18 @@ def test_cancel_stops_training() -> None:
 
 
 def test_time_limit_stops_training_early() -> None:
-    model = create_model("sidn", **TINY, epochs=100, max_minutes=1e-9)
+    model = create_model("sidn", **TINY, epochs=100, max_seconds=1e-9)
     model.fit(textures(4), FitContext())
     assert model.train_info["steps"] == 1 and model.train_info["stopped_by_time_limit"] is True
+
+
+def test_time_box_option_has_the_shared_name_and_old_files_still_load() -> None:
+    assert (
+        dict((n, h) for n, _, h in get_model_info("sidn").options)["max_seconds"]
+        == "stop training after this many seconds (0 = run all epochs/steps)"
+    )
+    cfg = SIDN.Config.from_dict({"max_minutes": 1.5, "epochs": 3})  # a model.json from before
+    assert (cfg.max_seconds, cfg.epochs) == (90.0, 3)
 
 
 def test_bad_options_are_clear_errors() -> None:

@@ -34,9 +34,8 @@ FOREGROUND_MODES = ("otsu", "none")
 class BFDFConfig(ModelConfig):
     epochs: int = option(30, "passes over the good images (one pass = N / batch-size steps)")
     steps: int = option(0, "training steps; overrides epochs when > 0")
-    max_seconds: float = option(
-        0.0, "stop training after this many seconds (0 = no limit); lr decays on time"
-    )
+    # with a limit, the lr decays on elapsed time (train.py), so a time-boxed run still anneals
+    max_seconds: float = option(0.0, "stop training after this many seconds (0 = run all epochs/steps)")
     batch_size: int = option(16, "pairs per training step")
     lr: float = option(1e-3, "peak learning rate of the fusion head (AdamW, warmup + cosine)")
     w_focal: float = option(0.0, "weight of the Focal loss term (paper's best grid point: 0)")

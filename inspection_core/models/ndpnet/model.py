@@ -56,11 +56,17 @@ class NDPNetConfig(ModelConfig):
     augment: bool = option(True, "random flips of training images")
     amp: bool = option(True, "bfloat16 autocast on CUDA (training and inference); CPU always runs fp32")
     workers: int = option(-1, "processes making artificial defects (-1: auto, 0 on CPU, up to 12 on CUDA)")
-    time_budget_s: float = option(
-        0.0,
-        "cap on training seconds (0 = run all epochs); phase 1 gets its epoch share of it, phase 2 the rest",
-    )
+    # phase 1 gets its epoch share of the time box, phase 2 the rest (see train.py)
+    max_seconds: float = option(0.0, "stop training after this many seconds (0 = run all epochs/steps)")
     filter_size: int = option(5, "mean and median filter size applied to the final map (paper: 5)")
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> NDPNetConfig:
+        """Also reads model.json files saved before the time box was renamed to `max_seconds`."""
+        d = dict(d)
+        if "time_budget_s" in d:
+            d.setdefault("max_seconds", d.pop("time_budget_s"))
+        return super().from_dict(d)  # type: ignore[return-value]
 
 
 @register_model(

@@ -338,8 +338,8 @@ def fit_ndpnet(model: NDPNet, images: torch.Tensor, ctx: FitContext) -> None:
         raise DataError(f"NDP-Net trains on (N, 3, H, W) good images, got {tuple(images.shape)}")
     if min(images.shape[-2:]) < 16:
         raise DataError("NDP-Net needs images of at least 16x16 pixels")
-    if cfg.epochs < 0 or cfg.phase2_epochs < 0 or cfg.batch_size < 1 or cfg.time_budget_s < 0:
-        raise DataError("epochs, phase2_epochs and time_budget_s must be >= 0, batch_size >= 1")
+    if cfg.epochs < 0 or cfg.phase2_epochs < 0 or cfg.batch_size < 1 or cfg.max_seconds < 0:
+        raise DataError("epochs, phase2_epochs and max_seconds must be >= 0, batch_size >= 1")
     if cfg.lr_schedule not in ("constant", "cosine"):
         raise DataError(f"lr_schedule must be 'constant' or 'cosine', not {cfg.lr_schedule!r}")
     dev = ctx.device
@@ -353,7 +353,7 @@ def fit_ndpnet(model: NDPNet, images: torch.Tensor, ctx: FitContext) -> None:
     n1, n2 = cfg.epochs * spe, cfg.phase2_epochs * spe
     progress = [0, n1 + n2]
     t0 = time.monotonic()
-    budget = cfg.time_budget_s if cfg.time_budget_s > 0 else math.inf
+    budget = cfg.max_seconds if cfg.max_seconds > 0 else math.inf
     share1 = n1 / max(1, n1 + n2)
     _run_phase(model, 1, images, ctx, perc, n1, progress, t0 + budget * share1)
     choose_reference(model, images, ctx)

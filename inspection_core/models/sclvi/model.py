@@ -35,7 +35,7 @@ class SCLVIConfig(ModelConfig):
     batch_size: int = option(64, "samples per step of each pretext task and scale")
     lr: float = option(1e-4, "Adam learning rate (paper: 1e-4)")
     alpha: float = option(1e-4, "weight α of the Patch SVDD loss against the context loss (paper: 1e-4)")
-    time_limit_s: float = option(0.0, "stop training after this many seconds (0 = run all epochs)")
+    max_seconds: float = option(0.0, "stop training after this many seconds (0 = run all epochs/steps)")
     jitter_frac: float = option(0.25, "jitter of each context patch, fraction of the patch (0.25 = 16 px)")
     grey_shift: float = option(0.05, "std of the random grey-level shift of each context patch")
     noise_std: float = option(0.02, "std of the pixel noise added to each context patch")
@@ -64,6 +64,14 @@ class SCLVIConfig(ModelConfig):
         for name in ("epochs", "steps_per_epoch", "batch_size", "neighbours", "memory_size", "scan_batch"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> SCLVIConfig:
+        """Also reads model.json files saved before the time box was renamed to `max_seconds`."""
+        d = dict(d)
+        if "time_limit_s" in d:
+            d.setdefault("max_seconds", d.pop("time_limit_s"))
+        return super().from_dict(d)  # type: ignore[return-value]
 
 
 def padded_size(size: int, s32: int, s64: int) -> int:

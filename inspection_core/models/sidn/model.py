@@ -36,7 +36,7 @@ class SIDNConfig(ModelConfig):
     epochs: int = option(100, "passes over the good images (each step sees fresh synthetic defects)")
     batch_size: int = option(16, "images per training step (paper: 16)")
     lr: float = option(1e-4, "Adam learning rate (paper: 1e-4)")
-    max_minutes: float = option(0.0, "stop training after this many minutes (0 = run all epochs)")
+    max_seconds: float = option(0.0, "stop training after this many seconds (0 = run all epochs/steps)")
     majority_weight: float = option(0.1, "BCE weight λ1 of each image's majority class (paper: 0.1)")
     weight_z: float = option(0.01, "weight of the texture/defect feature orthogonality loss L_z")
     weight_kl: float = option(0.01, "weight of the hypersphere clustering loss L_kl")
@@ -49,6 +49,14 @@ class SIDNConfig(ModelConfig):
     flip: bool = option(True, "random horizontal/vertical flips of the good images")
     workers: int = option(-1, "threads that synthesise batches ahead (-1 = auto: 8 on GPU, 0 on CPU)")
     amp: bool = option(True, "bfloat16 autocast on CUDA (CPU always runs float32)")
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> SIDNConfig:
+        """Also reads model.json files saved before the time box was renamed to `max_seconds`."""
+        d = dict(d)
+        if "max_minutes" in d:
+            d.setdefault("max_seconds", d.pop("max_minutes") * 60)
+        return super().from_dict(d)  # type: ignore[return-value]
 
 
 def _bn_act(c: int) -> nn.Sequential:

@@ -199,7 +199,7 @@ def fit_sidn(model: SIDN, images: torch.Tensor, ctx: FitContext) -> None:
     source = SyntheticBatches(gray, cfg, ctx.seed, resolve_workers(cfg, device))
     steps_per_epoch = math.ceil(n / source.bs)
     total = cfg.epochs * steps_per_epoch
-    deadline = time.monotonic() + cfg.max_minutes * 60 if cfg.max_minutes > 0 else math.inf
+    deadline = time.monotonic() + cfg.max_seconds if cfg.max_seconds > 0 else math.inf
     model.history = []
     model.train()
     t0 = time.perf_counter()
