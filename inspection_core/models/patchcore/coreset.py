@@ -40,6 +40,7 @@ def greedy_coreset(
     start = int(torch.randint(n, (1,), generator=g))
     selected = torch.empty(n_select, dtype=torch.long, device=features.device)
     min_d = torch.full((n,), float("inf"), device=features.device)
+    buf = torch.empty(min(n, chunk), device=features.device)  # reused: no allocation per step
     idx = start
     report_every = max(1, n_select // 50)
     for k in range(n_select):
@@ -48,8 +49,10 @@ def greedy_coreset(
         csq = sq[idx]
         for s in range(0, n, chunk):
             e = min(n, s + chunk)
-            dist = sq[s:e] - 2 * (z[s:e] @ c) + csq
-            torch.minimum(min_d[s:e], dist, out=min_d[s:e])
+            d = buf[: e - s]
+            torch.mv(z[s:e], c, out=d)
+            d.mul_(-2).add_(sq[s:e]).add_(csq)  # ‖z‖² - 2 z·c + ‖c‖²
+            torch.minimum(min_d[s:e], d, out=min_d[s:e])
         idx = int(torch.argmax(min_d))
         if progress is not None and (k % report_every == 0 or k == n_select - 1):
             progress(k + 1, n_select)

@@ -22,9 +22,9 @@ from inspection_core.training.context import FitContext
 @dataclass
 class PatchCoreConfig(ModelConfig):
     blocks: tuple[int, ...] = option(
-        (4, 10), "EfficientNet-Lite0 block outputs to use (0-15; 4=stride 8, 10=stride 16)"
+        (4, 10, 14), "EfficientNet-Lite0 block outputs to use (0-15; 4=stride 8, 10=stride 16, 14=stride 32)"
     )
-    aggregation: int = option(3, "neighbourhood (px of the feature map) averaged into each patch feature")
+    aggregation: int = option(5, "neighbourhood (px of the feature map) averaged into each patch feature")
     coreset_size: int = option(8000, "patches kept in the memory bank (more = slower, usually a bit better)")
     max_patches: int = option(
         0,
@@ -36,8 +36,12 @@ class PatchCoreConfig(ModelConfig):
     smoothing_sigma: float = option(4.0, "Gaussian smoothing of the anomaly map, px at model input size")
     batch_size: int = option(32, "images per feature-extraction batch")
     flip_augment: bool = option(False, "also store features of flipped good images (more normal variation)")
-    intensity_norm: bool = option(False, "standardise each image's brightness and contrast before features")
-    score_topk: int = option(1, "image score = mean of the k highest patch distances (1 = max)")
+    intensity_norm: bool = option(True, "standardise each image's brightness and contrast before features")
+    score_topk: int = option(10, "image score = mean of the k highest patch distances (1 = max)")
+    feature_dim: int = option(
+        128,
+        "PCA-reduce patch features to this many dims before the memory bank (0 = keep all; fewer = faster)",
+    )
 
 
 def standardise(x: torch.Tensor, target_mean: float = 0.5, target_std: float = 0.2) -> torch.Tensor:
@@ -76,6 +80,9 @@ class PatchCore(AnomalyModel):
         cfg: PatchCoreConfig = self.config  # type: ignore[assignment]
         self.backbone = EfficientNetLite0Features(cfg.blocks)
         self.register_buffer("memory_bank", torch.zeros(0, sum(self.backbone.channels)))
+        # PCA fitted on good patches (empty when feature_dim = 0): q = (f - mean) @ components
+        self.register_buffer("pca_mean", torch.zeros(0))
+        self.register_buffer("pca_components", torch.zeros(0, 0))
 
     @property
     def feature_stride(self) -> int:
@@ -102,23 +109,32 @@ class PatchCore(AnomalyModel):
         cfg: PatchCoreConfig = self.config  # type: ignore[assignment]
         self.to(ctx.device).eval()
         n = len(images)
+        g = torch.Generator(device="cpu").manual_seed(ctx.seed)
+        on_gpu = ctx.device.type == "cuda"
+        max_patches = cfg.max_patches or (400_000 if on_gpu else 100_000)
+        proj = cfg.projection_dim or (128 if on_gpu else 32)
         chunks = []
         for i in range(0, n, cfg.batch_size):
             x = images[i : i + cfg.batch_size].to(ctx.device, non_blocking=True)
             views = [x, x.flip(-1), x.flip(-2)] if cfg.flip_augment else [x]
             for v in views:
                 emb = self.embed(v)
-                chunks.append(emb.permute(0, 2, 3, 1).reshape(-1, emb.shape[1]))
+                f = emb.permute(0, 2, 3, 1).reshape(-1, emb.shape[1])
+                # subsample as we go: memory stays bounded for any number of images
+                keep = max_patches * f.shape[0] // max(1, n * len(views) * emb.shape[2] * emb.shape[3])
+                if keep < f.shape[0]:
+                    f = f[torch.randperm(f.shape[0], generator=g)[: max(1, keep)].to(f.device)]
+                chunks.append(f.contiguous())
             ctx.report("features", min(n, i + cfg.batch_size), n, "extracting features")
         feats = torch.cat(chunks)
         del chunks
-        g = torch.Generator(device="cpu").manual_seed(ctx.seed)
-        on_gpu = feats.device.type == "cuda"
-        max_patches = cfg.max_patches or (400_000 if on_gpu else 100_000)
-        proj = cfg.projection_dim or (128 if on_gpu else 32)
-        if feats.shape[0] > max_patches:
-            sel = torch.randperm(feats.shape[0], generator=g)[:max_patches].to(feats.device)
-            feats = feats[sel]
+        if cfg.feature_dim and cfg.feature_dim < feats.shape[1]:
+            mean = feats.mean(0)
+            cov = torch.cov((feats - mean).T)
+            _, vecs = torch.linalg.eigh(cov)  # ascending eigenvalues
+            self.pca_mean = mean.contiguous()
+            self.pca_components = vecs[:, -cfg.feature_dim :].flip(1).contiguous()
+            feats = self.reduce(feats)
         idx = greedy_coreset(
             feats,
             cfg.coreset_size,
@@ -128,15 +144,25 @@ class PatchCore(AnomalyModel):
         )
         self.memory_bank = feats[idx].contiguous()
 
-    def nearest_distance(self, q: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
-        """Euclidean distance of each row of q (M, D) to its nearest memory-bank row."""
+    def reduce(self, feats: torch.Tensor) -> torch.Tensor:
+        """Project (M, D) patch features with the fitted PCA (identity when none was fitted)."""
+        if self.pca_components.numel() == 0:
+            return feats
+        return (feats - self.pca_mean) @ self.pca_components
+
+    def nearest_distance(self, q: torch.Tensor, chunk: int = 2048) -> torch.Tensor:
+        """Euclidean distance of each row of q (M, D) to its nearest memory-bank row.
+
+        ‖q - m‖² = ‖q‖² + (‖m‖² - 2 q·m): the bracket is one fused addmm and the row minimum is taken
+        before ‖q‖² is added, so the (M × bank) matrix is written once and read once (memory-bound on CPU).
+        """
         mb = self.memory_bank
         mb_sq = (mb * mb).sum(1)
         out = []
         for s in range(0, q.shape[0], chunk):
             qc = q[s : s + chunk]
-            d = (qc * qc).sum(1, keepdim=True) - 2 * (qc @ mb.T) + mb_sq
-            out.append(d.min(1).values)
+            d = torch.addmm(mb_sq, qc, mb.T, beta=1.0, alpha=-2.0).amin(1)
+            out.append(d + (qc * qc).sum(1))
         return torch.cat(out).clamp_min_(0).sqrt_()
 
     @torch.no_grad()
@@ -147,7 +173,7 @@ class PatchCore(AnomalyModel):
         n, _, h, w = batch.shape
         emb = self.embed(batch)
         _, d, fh, fw = emb.shape
-        dist = self.nearest_distance(emb.permute(0, 2, 3, 1).reshape(-1, d)).view(n, 1, fh, fw)
+        dist = self.nearest_distance(self.reduce(emb.permute(0, 2, 3, 1).reshape(-1, d))).view(n, 1, fh, fw)
         flat = dist.flatten(1)
         k = max(1, min(cfg.score_topk, flat.shape[1]))
         scores = flat.max(1).values if k == 1 else flat.topk(k, dim=1).values.mean(1)
