@@ -13,15 +13,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 import torch
 
 from inspection_core.camera.base import CameraTimeout, FrameSource
-from inspection_core.data.imageio import to_rgb_float
-from inspection_core.data.tiling import TileGrid
 from inspection_core.errors import DataError, ModelFileError
-from inspection_core.inspector import Inspector, Preprocessing
+from inspection_core.inspector import Inspector, Preprocessing, model_inputs
 from inspection_core.models.bundle import ModelBundle, load_bundle
 from inspection_core.postprocess.normalization import fit_normalization
 from inspection_core.training.context import FitContext
@@ -58,25 +55,6 @@ def grab_frames(
         if ctx is not None:
             ctx.report("grab", len(out), n, "grabbing good frames")
     return out
-
-
-def model_inputs(images: Sequence[np.ndarray], size: tuple[int, int], pre: Preprocessing) -> torch.Tensor:
-    """(N, 3, H, W) float tensor: the tiles (or resized frames) the Inspector would feed the model."""
-    chunks = []
-    for img in images:
-        if not pre.tile:
-            chunks.append(to_rgb_float(img, size)[None])
-            continue
-        im = img
-        if pre.scale != 1.0:
-            h, w = img.shape[:2]
-            im = cv2.resize(
-                img,
-                (max(1, round(w * pre.scale)), max(1, round(h * pre.scale))),
-                interpolation=cv2.INTER_AREA,
-            )
-        chunks.append(TileGrid(im.shape[:2], size, pre.overlap).split(to_rgb_float(im)))
-    return torch.from_numpy(np.ascontiguousarray(np.concatenate(chunks).transpose(0, 3, 1, 2)))
 
 
 def fit_on_frames(

@@ -3,7 +3,8 @@
 import json
 import sys
 
-best = json.load(open(sys.argv[1]))["best"]
+with open(sys.argv[1]) as fh:
+    best = json.load(fh)["best"]
 args = []
 for k, v in best.items():
     if k == "image_size":

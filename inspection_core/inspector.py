@@ -43,6 +43,28 @@ class Preprocessing:
         return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
 
 
+def model_inputs(images: Sequence[np.ndarray], size: tuple[int, int], pre: Preprocessing) -> torch.Tensor:
+    """(N, 3, H, W) float: the resized frames or the tiles `Inspector` feeds the model (to fit on
+    exactly what inspection will see)."""
+    chunks = []
+    for img in images:
+        if not pre.tile:
+            chunks.append(to_rgb_float(img, size)[None])
+            continue
+        im = img
+        if pre.scale != 1.0:
+            h, w = img.shape[:2]
+            new = (max(1, round(w * pre.scale)), max(1, round(h * pre.scale)))
+            im = cv2.resize(img, new, interpolation=cv2.INTER_AREA)
+        if im.shape[0] < size[0] or im.shape[1] < size[1]:
+            raise DataError(
+                f"frame {im.shape[1]}x{im.shape[0]} (after scale {pre.scale}) is smaller than the "
+                f"{size[1]}x{size[0]} tile: switch tiling off or use a smaller image size"
+            )
+        chunks.append(TileGrid(im.shape[:2], size, pre.overlap).split(to_rgb_float(im)))
+    return torch.from_numpy(np.ascontiguousarray(np.concatenate(chunks).transpose(0, 3, 1, 2)))
+
+
 @dataclass(frozen=True)
 class RawPrediction:
     """Model output for one frame at frame resolution, before thresholds: what tuning caches."""
@@ -190,17 +212,7 @@ class Inspector:
         timings = dict(raw.timings)
         timings["postprocess"] = t_post
         timings["total"] = sum(timings.values())
-        return InspectionResult(
-            frame_id=frame_id,
-            anomaly_map=out.anomaly_map,
-            score=out.score,
-            verdict=out.verdict,
-            mask=out.mask,
-            defects=tuple(out.defects),
-            timings=timings,
-            raw_score=raw.raw_score,
-            model_name=self.bundle.name,
-        )
+        return out.to_result(frame_id, raw.raw_score, self.bundle.name, timings)
 
     def inspect(self, frame: Frame | np.ndarray) -> InspectionResult:
         image = frame.image if isinstance(frame, Frame) else frame

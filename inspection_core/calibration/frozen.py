@@ -69,17 +69,7 @@ class FrozenFrame:
         out = threshold_map(self.prepared(settings), settings)
         timings = dict(self.raw.timings)
         timings["postprocess"] = (time.perf_counter() - t0) * 1e3
-        return InspectionResult(
-            frame_id=self.frame_id,
-            anomaly_map=out.anomaly_map,
-            score=out.score,
-            verdict=out.verdict,
-            mask=out.mask,
-            defects=tuple(out.defects),
-            timings=timings,
-            raw_score=self.raw.raw_score,
-            model_name=self.model_name,
-        )
+        return out.to_result(self.frame_id, self.raw.raw_score, self.model_name, timings)
 
     def histogram(self, bins: int = 100, max_samples: int = 1_000_000) -> tuple[np.ndarray, np.ndarray]:
         """(counts, edges) of the normalised map over [0, 1]; a strided subsample keeps it < 5 ms."""

@@ -11,7 +11,7 @@ import numpy as np
 from inspection_core.postprocess.normalization import Normalization
 from inspection_core.postprocess.regions import extract_defects, smooth_map
 from inspection_core.postprocess.roi import Roi
-from inspection_core.types import Defect, Verdict
+from inspection_core.types import Defect, InspectionResult, Verdict
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,22 @@ class PostprocessOutput:
     defects: list[Defect]
     score: float
     verdict: Verdict
+
+    def to_result(
+        self, frame_id: int, raw_score: float, model_name: str, timings: dict[str, float]
+    ) -> InspectionResult:
+        """The InspectionResult for this output (one place builds it: live, tuning and validation)."""
+        return InspectionResult(
+            frame_id=frame_id,
+            anomaly_map=self.anomaly_map,
+            score=self.score,
+            verdict=self.verdict,
+            mask=self.mask,
+            defects=tuple(self.defects),
+            timings=timings,
+            raw_score=raw_score,
+            model_name=model_name,
+        )
 
 
 def _masked_max(values: np.ndarray, mask: np.ndarray) -> float:

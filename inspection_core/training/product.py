@@ -25,14 +25,12 @@ from typing import Any
 
 import cv2
 import numpy as np
-import torch
 
 from inspection_core.calibration.validation import ValidationItem, ValidationRun
 from inspection_core.data.dataset import GOOD, Sample
-from inspection_core.data.imageio import imread, to_rgb_float
-from inspection_core.data.tiling import TileGrid
+from inspection_core.data.imageio import imread
 from inspection_core.errors import DataError
-from inspection_core.inspector import Inspector, Preprocessing, RawPrediction
+from inspection_core.inspector import Inspector, Preprocessing, RawPrediction, model_inputs
 from inspection_core.models.bundle import ModelBundle
 from inspection_core.postprocess.normalization import fit_normalization
 from inspection_core.recipe import CameraSettings, Recipe, creation_info
@@ -44,27 +42,6 @@ from inspection_core.training.samples import SampleSet
 DEFAULT_MODEL = "patchcore"
 HOLDOUT = 0.2
 MAP_SIZE = 128
-
-
-def model_inputs(images: Sequence[np.ndarray], size: tuple[int, int], pre: Preprocessing) -> torch.Tensor:
-    """(N, 3, H, W) float: the resized frames or the tiles the Inspector will feed the model."""
-    chunks = []
-    for img in images:
-        if not pre.tile:
-            chunks.append(to_rgb_float(img, size)[None])
-            continue
-        im = img
-        if pre.scale != 1.0:
-            h, w = img.shape[:2]
-            new = (max(1, round(w * pre.scale)), max(1, round(h * pre.scale)))
-            im = cv2.resize(img, new, interpolation=cv2.INTER_AREA)
-        if im.shape[0] < size[0] or im.shape[1] < size[1]:
-            raise DataError(
-                f"frame {im.shape[1]}x{im.shape[0]} (after scale {pre.scale}) is smaller than the "
-                f"{size[1]}x{size[0]} tile: switch tiling off or use a smaller image size"
-            )
-        chunks.append(TileGrid(im.shape[:2], size, pre.overlap).split(to_rgb_float(im)))
-    return torch.from_numpy(np.ascontiguousarray(np.concatenate(chunks).transpose(0, 3, 1, 2)))
 
 
 @dataclass
