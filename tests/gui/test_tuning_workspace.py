@@ -52,9 +52,15 @@ def _freeze(ws: TuningWorkspace, inspector: Inspector, image: np.ndarray) -> Non
 def test_validate_drag_threshold_apply_and_restore(qtbot, tmp_path: Path, workspace) -> None:  # noqa: ANN001
     ws, store, inspector = workspace
     data = write_mvtec(tmp_path / "data", n_train=0, n_good=6, n_bad=6, seed=5)
-    good_frame = texture(np.random.default_rng(9))
-    _freeze(ws, inspector, good_frame)
-    score = ws.frame.result.score
+    # a frame whose score lies inside the spin box range, so thresholds just below and above it both exist
+    rng = np.random.default_rng(9)
+    for _ in range(40):
+        frozen = texture(rng) if rng.random() < 0.5 else defective(rng)[0]
+        _freeze(ws, inspector, frozen)
+        score = ws.frame.result.score
+        if 0.1 < score < 4.5:
+            break
+    assert 0.1 < score < 4.5
     panel = ws.validation
     panel.data_edit.setText(str(data))
     with qtbot.waitSignal(panel.finished, timeout=60_000):
