@@ -35,7 +35,7 @@ from inspection_core.errors import DataError
 from inspection_core.inspector import Inspector
 from inspection_core.metrics.curves import aupro, auroc
 from inspection_core.postprocess.normalization import Normalization
-from inspection_core.postprocess.settings import PostprocessSettings
+from inspection_core.postprocess.settings import PostprocessSettings, roi_raw_score
 from inspection_core.training.context import FitContext
 
 MASK_DIRS = ("ground_truth", "masks")
@@ -170,7 +170,8 @@ class ValidationRun:
                 roi = settings.roi.mask((h, w))
                 raw = pred.raw_score
                 if roi is not None:
-                    raw = float(pred.raw_map[roi].max()) if roi.any() else float(pred.raw_map.min())
+                    roi_raw = roi_raw_score(pred.raw_map, pred.raw_score, roi)
+                    raw = float(pred.raw_map.min()) if roi_raw is None else roi_raw
                 small = cv2.resize(pred.raw_map.astype(np.float32), (mw, mh), interpolation=cv2.INTER_AREA)
                 gt = smp.load_mask((mh, mw)) if smp.mask_path is not None else None
                 out.append(

@@ -88,6 +88,15 @@ class PreparedMap:
     score: float  # normalised image score (ROI applied)
 
 
+def roi_raw_score(raw_map: np.ndarray, raw_score: float, roi_mask: np.ndarray) -> float | None:
+    """The raw image score with an ROI: the map's maximum inside it, capped by the model's own score
+    (models may score by a top-k mean rather than the map's maximum), so an ROI can only lower a score
+    and anomalies outside it never raise it. None when the ROI is empty."""
+    if not roi_mask.any():
+        return None
+    return min(float(raw_score), _masked_max(raw_map, roi_mask))
+
+
 def prepare_map(
     raw_map: np.ndarray,
     raw_score: float,
@@ -102,7 +111,8 @@ def prepare_map(
     score = float(norm.score(raw_score))
     if roi_mask is not None:
         amap = np.where(roi_mask, amap, np.float32(0.0))
-        score = float(norm.score(_masked_max(raw_map, roi_mask))) if roi_mask.any() else 0.0
+        roi_raw = roi_raw_score(raw_map, raw_score, roi_mask)
+        score = float(norm.score(roi_raw)) if roi_raw is not None else 0.0
     return PreparedMap(amap, roi_mask, score)
 
 
@@ -131,9 +141,9 @@ def postprocess_map(
 ) -> PostprocessOutput:
     """Apply settings to a raw map at frame resolution (pass `norm_map` when cached: no re-normalising).
 
-    With an ROI the image score is the raw map's maximum inside the ROI, normalised like the model's
-    image score (all our models score an image by the max of its map), so anomalies outside the ROI
-    never count. The part is NG when the score reaches the image threshold and, if a minimum defect
-    area or an ROI is set, at least one region survives — tolerated small defects do not reject it.
+    With an ROI the image score is the raw map's maximum inside the ROI, capped by the model's own raw
+    score and normalised like it: it never exceeds what the ROI itself shows, and an ROI never raises a
+    score. The part is NG when the score reaches the image threshold and, if a minimum defect area or an
+    ROI is set, at least one region survives — tolerated small defects do not reject it.
     """
     return threshold_map(prepare_map(raw_map, raw_score, norm, settings, norm_map), settings)

@@ -37,9 +37,7 @@ class PatchCoreConfig(ModelConfig):
     batch_size: int = option(32, "images per feature-extraction batch")
     flip_augment: bool = option(False, "also store features of flipped good images (more normal variation)")
     intensity_norm: bool = option(True, "standardise each image's brightness and contrast before features")
-    score_topk: int = option(
-        1, "image score = mean of the k highest patch distances (1 = max, which keeps ROI scoring consistent)"
-    )
+    score_topk: int = option(10, "image score = mean of the k highest patch distances (1 = max)")
     feature_dim: int = option(
         128,
         "PCA-reduce patch features to this many dims before the memory bank (0 = keep all; fewer = faster)",
