@@ -163,12 +163,14 @@ class Inspector:
         grid = TileGrid((fh, fw), (th, tw), self.preprocessing.overlap)
         if fh < th or fw < tw:
             x = torch.nn.functional.pad(x, (0, max(0, tw - fw), 0, max(0, th - fh)), mode="replicate")
-        tiles = torch.stack([x[0, :, y : y + th, xx : xx + tw] for y, xx in grid.positions])
+        positions = grid.positions
         t1 = time.perf_counter()
         maps, scores = [], []
         step = max(1, self.preprocessing.max_batch)
-        for i in range(0, len(tiles), step):
-            m, s_ = self.model.predict(tiles[i : i + step])
+        for i in range(0, len(positions), step):
+            # tiles are cut one batch at a time: a 5-MP frame never exists as one big 3-channel tile stack
+            tiles = torch.stack([x[0, :, y : y + th, xx : xx + tw] for y, xx in positions[i : i + step]])
+            m, s_ = self.model.predict(tiles)
             maps.append(m.float())
             scores.append(s_.float())
         tmaps = torch.cat(maps)
@@ -176,7 +178,7 @@ class Inspector:
         wt = torch.from_numpy(grid.weights()).to(dev)
         acc = torch.zeros((max(fh, th), max(fw, tw)), device=dev)
         wsum = torch.zeros_like(acc)
-        for (y, xx), m in zip(grid.positions, tmaps, strict=True):
+        for (y, xx), m in zip(positions, tmaps, strict=True):
             acc[y : y + th, xx : xx + tw] += m * wt
             wsum[y : y + th, xx : xx + tw] += wt
         full = (acc / wsum.clamp_min(1e-12))[:fh, :fw]
