@@ -149,3 +149,20 @@ def test_tiled_inspection_of_a_large_frame_is_seamless(bundle) -> None:  # noqa:
     res = Inspector(bundle, preprocessing=Preprocessing(tile=True, overlap=0.25)).inspect(frame)
     assert res.anomaly_map.shape == frame.shape
     assert np.isfinite(res.anomaly_map).all()
+
+
+def test_map_bank_draws_the_map_and_the_full_bank_scores() -> None:
+    rng = np.random.default_rng(2)
+    imgs = [texture(rng) for _ in range(8)]
+    opts = {"image_size": (SIZE, SIZE), "coreset_size": 100, "blocks": (4, 10, 14)}
+    two = train_model("patchcore", imgs, holdout=0.25, options={**opts, "map_blocks": (4,)})
+    one = train_model("patchcore", imgs, holdout=0.25, options={**opts, "map_blocks": ()})
+    assert two.model.map_bank is not None and one.model.map_bank is None
+    assert two.model.map_bank.memory_bank.shape[1] <= 40  # block 4 has 40 channels (PCA may reduce)
+    x = torch.from_numpy(np.stack([defective(rng)[0]] * 2)).float()[:, None].expand(-1, 3, -1, -1) / 255
+    m2, s2 = two.model.predict(x)
+    m1, s1 = one.model.predict(x)
+    assert torch.allclose(s1, s2), "the image score comes from the full bank in both"
+    assert not torch.allclose(m1, m2), "the map comes from the map bank"
+    with pytest.raises(UnknownModelError, match="map_blocks"):
+        create_model("patchcore", blocks=(4, 10), map_blocks=(14,))

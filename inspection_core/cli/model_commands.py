@@ -105,12 +105,12 @@ def parse_model_options(model: str, extra: list[str]) -> dict[str, Any]:
         tok = extra[i]
         if not tok.startswith("--"):
             raise AoiError(f"unexpected argument {tok!r}")
-        key, _, val = tok[2:].partition("=")
+        key, eq, val = tok[2:].partition("=")
         name = key.replace("-", "_")
         if name not in defaults:
             known = ", ".join("--" + k.replace("_", "-") for k in defaults)
             raise AoiError(f"model {model!r} has no option --{key}; options: {known}")
-        if not val:
+        if not eq:  # "--opt VALUE" (with "--opt=" an empty value is allowed, e.g. an empty list)
             i += 1
             if i >= len(extra):
                 raise AoiError(f"--{key} needs a value")

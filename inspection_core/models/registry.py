@@ -71,7 +71,6 @@ def create_model(name: str, **options: Any) -> AnomalyModel:
     """Build a model by name; unknown option names are a clear error."""
     info = get_model_info(name)
     try:
-        config = info.cls.Config.from_dict(options)
-    except (TypeError, ValueError) as exc:
+        return info.cls(info.cls.Config.from_dict(options))
+    except (TypeError, ValueError) as exc:  # unknown option names or values the model rejects
         raise UnknownModelError(f"model {name!r}: {exc}") from None
-    return info.cls(config)

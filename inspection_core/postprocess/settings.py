@@ -89,12 +89,20 @@ class PreparedMap:
 
 
 def roi_raw_score(raw_map: np.ndarray, raw_score: float, roi_mask: np.ndarray) -> float | None:
-    """The raw image score with an ROI: the map's maximum inside it, capped by the model's own score
-    (models may score by a top-k mean rather than the map's maximum), so an ROI can only lower a score
-    and anomalies outside it never raise it. None when the ROI is empty."""
+    """The raw image score with an ROI: the model's score scaled by the share of the map's peak that
+    lies inside the ROI (raw maps are non-negative distances or probabilities).
+
+    For a model that scores by the map's maximum this is exactly the maximum inside the ROI; for one
+    that scores by a top-k mean or by another memory bank it stays in the score's own units. An ROI can
+    only lower a score, and anomalies outside it never raise it. None when the ROI is empty.
+    """
     if not roi_mask.any():
         return None
-    return min(float(raw_score), _masked_max(raw_map, roi_mask))
+    inside = _masked_max(raw_map, roi_mask)
+    peak = float(raw_map.max())
+    if peak <= 0:
+        return min(float(raw_score), inside)
+    return float(raw_score) * max(0.0, inside) / peak
 
 
 def prepare_map(
@@ -141,9 +149,8 @@ def postprocess_map(
 ) -> PostprocessOutput:
     """Apply settings to a raw map at frame resolution (pass `norm_map` when cached: no re-normalising).
 
-    With an ROI the image score is the raw map's maximum inside the ROI, capped by the model's own raw
-    score and normalised like it: it never exceeds what the ROI itself shows, and an ROI never raises a
-    score. The part is NG when the score reaches the image threshold and, if a minimum defect area or an
+    With an ROI the image score is the model's score scaled by the share of the map's peak inside the
+    ROI (see roi_raw_score): an ROI never raises a score and anomalies outside it do not count. The part is NG when the score reaches the image threshold and, if a minimum defect area or an
     ROI is set, at least one region survives — tolerated small defects do not reject it.
     """
     return threshold_map(prepare_map(raw_map, raw_score, norm, settings, norm_map), settings)

@@ -38,6 +38,11 @@ class PatchCoreConfig(ModelConfig):
     flip_augment: bool = option(False, "also store features of flipped good images (more normal variation)")
     intensity_norm: bool = option(True, "standardise each image's brightness and contrast before features")
     score_topk: int = option(10, "image score = mean of the k highest patch distances (1 = max)")
+    map_blocks: tuple[int, ...] = option(
+        (4, 10),
+        "blocks (a subset of --blocks) for a second memory bank that draws the anomaly map; the image score "
+        "keeps all blocks (deep blocks help detection but blur localisation). Empty = one bank for both",
+    )
     feature_dim: int = option(
         128,
         "PCA-reduce patch features to this many dims before the memory bank (0 = keep all; fewer = faster)",
@@ -64,6 +69,62 @@ def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     return F.conv2d(x, k.view(1, 1, -1, 1))
 
 
+class MemoryBank(torch.nn.Module):
+    """Good patch features reduced by PCA and a greedy coreset, and nearest-neighbour distances to them."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.register_buffer("memory_bank", torch.zeros(0, dim))
+        # PCA fitted on good patches (empty when not reduced): q = (f - mean) @ components
+        self.register_buffer("pca_mean", torch.zeros(0))
+        self.register_buffer("pca_components", torch.zeros(0, 0))
+
+    @property
+    def fitted(self) -> bool:
+        return self.memory_bank.shape[0] > 0
+
+    def fit(
+        self, feats: torch.Tensor, cfg: PatchCoreConfig, projection: int, ctx: FitContext, stage: str
+    ) -> None:
+        if cfg.feature_dim and cfg.feature_dim < feats.shape[1]:
+            mean = feats.mean(0)
+            cov = torch.cov((feats - mean).T)
+            _, vecs = torch.linalg.eigh(cov)  # ascending eigenvalues
+            self.pca_mean = mean.contiguous()
+            self.pca_components = vecs[:, -cfg.feature_dim :].flip(1).contiguous()
+            feats = self.reduce(feats)
+        idx = greedy_coreset(
+            feats,
+            cfg.coreset_size,
+            projection,
+            ctx.seed,
+            progress=lambda k, t: ctx.report(stage, k, t, "selecting memory bank"),
+        )
+        self.memory_bank = feats[idx].contiguous()
+
+    def reduce(self, feats: torch.Tensor) -> torch.Tensor:
+        """Project (M, D) patch features with the fitted PCA (identity when none was fitted)."""
+        if self.pca_components.numel() == 0:
+            return feats
+        return (feats - self.pca_mean) @ self.pca_components
+
+    def distance(self, q: torch.Tensor, chunk: int = 2048) -> torch.Tensor:
+        """Euclidean distance of each row of q (M, D) to its nearest memory-bank row.
+
+        ‖q - m‖² = ‖q‖² + (‖m‖² - 2 q·m): the bracket is one fused addmm and the row minimum is taken
+        before ‖q‖² is added, so the (M × bank) matrix is written once and read once (memory-bound on CPU).
+        """
+        q = self.reduce(q)
+        mb = self.memory_bank
+        mb_sq = (mb * mb).sum(1)
+        out = []
+        for s in range(0, q.shape[0], chunk):
+            qc = q[s : s + chunk]
+            d = torch.addmm(mb_sq, qc, mb.T, beta=1.0, alpha=-2.0).amin(1)
+            out.append(d + (qc * qc).sum(1))
+        return torch.cat(out).clamp_min_(0).sqrt_()
+
+
 @register_model(
     "patchcore",
     "pretrained EfficientNet-Lite0 features + coreset memory bank; fits in seconds",
@@ -72,17 +133,27 @@ def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
 )
 class PatchCore(AnomalyModel):
     Config = PatchCoreConfig
-    version = 1
+    version = 2  # 2: memory banks as submodules (score bank + optional map bank)
     pretrained_prefixes = ("backbone.",)
 
     def __init__(self, config: PatchCoreConfig | None = None) -> None:
         super().__init__(config)
         cfg: PatchCoreConfig = self.config  # type: ignore[assignment]
         self.backbone = EfficientNetLite0Features(cfg.blocks)
-        self.register_buffer("memory_bank", torch.zeros(0, sum(self.backbone.channels)))
-        # PCA fitted on good patches (empty when feature_dim = 0): q = (f - mean) @ components
-        self.register_buffer("pca_mean", torch.zeros(0))
-        self.register_buffer("pca_components", torch.zeros(0, 0))
+        self.bank = MemoryBank(sum(self.backbone.channels))
+        bad = set(cfg.map_blocks) - set(self.backbone.blocks_out)
+        if bad:
+            raise ValueError(
+                f"map_blocks {sorted(bad)} are not among blocks {list(self.backbone.blocks_out)}"
+            )
+        # channel slice of the concatenated features that the map bank sees
+        offsets, start = {}, 0
+        for b, c in zip(self.backbone.blocks_out, self.backbone.channels, strict=True):
+            offsets[b] = (start, start + c)
+            start += c
+        self._map_channels = [i for b in sorted(cfg.map_blocks) for i in range(*offsets[b])]
+        use_map_bank = bool(cfg.map_blocks) and set(cfg.map_blocks) != set(self.backbone.blocks_out)
+        self.map_bank = MemoryBank(len(self._map_channels)) if use_map_bank else None
 
     @property
     def feature_stride(self) -> int:
@@ -128,55 +199,24 @@ class PatchCore(AnomalyModel):
             ctx.report("features", min(n, i + cfg.batch_size), n, "extracting features")
         feats = torch.cat(chunks)
         del chunks
-        if cfg.feature_dim and cfg.feature_dim < feats.shape[1]:
-            mean = feats.mean(0)
-            cov = torch.cov((feats - mean).T)
-            _, vecs = torch.linalg.eigh(cov)  # ascending eigenvalues
-            self.pca_mean = mean.contiguous()
-            self.pca_components = vecs[:, -cfg.feature_dim :].flip(1).contiguous()
-            feats = self.reduce(feats)
-        idx = greedy_coreset(
-            feats,
-            cfg.coreset_size,
-            proj,
-            ctx.seed,
-            progress=lambda k, t: ctx.report("coreset", k, t, "selecting memory bank"),
-        )
-        self.memory_bank = feats[idx].contiguous()
-
-    def reduce(self, feats: torch.Tensor) -> torch.Tensor:
-        """Project (M, D) patch features with the fitted PCA (identity when none was fitted)."""
-        if self.pca_components.numel() == 0:
-            return feats
-        return (feats - self.pca_mean) @ self.pca_components
-
-    def nearest_distance(self, q: torch.Tensor, chunk: int = 2048) -> torch.Tensor:
-        """Euclidean distance of each row of q (M, D) to its nearest memory-bank row.
-
-        ‖q - m‖² = ‖q‖² + (‖m‖² - 2 q·m): the bracket is one fused addmm and the row minimum is taken
-        before ‖q‖² is added, so the (M × bank) matrix is written once and read once (memory-bound on CPU).
-        """
-        mb = self.memory_bank
-        mb_sq = (mb * mb).sum(1)
-        out = []
-        for s in range(0, q.shape[0], chunk):
-            qc = q[s : s + chunk]
-            d = torch.addmm(mb_sq, qc, mb.T, beta=1.0, alpha=-2.0).amin(1)
-            out.append(d + (qc * qc).sum(1))
-        return torch.cat(out).clamp_min_(0).sqrt_()
+        self.bank.fit(feats, cfg, proj, ctx, "coreset")
+        if self.map_bank is not None:
+            self.map_bank.fit(feats[:, self._map_channels].contiguous(), cfg, proj, ctx, "map coreset")
 
     @torch.no_grad()
     def predict(self, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        if self.memory_bank.shape[0] == 0:
+        if not self.bank.fitted:
             raise RuntimeError("PatchCore is not fitted")
         cfg: PatchCoreConfig = self.config  # type: ignore[assignment]
         n, _, h, w = batch.shape
         emb = self.embed(batch)
         _, d, fh, fw = emb.shape
-        dist = self.nearest_distance(self.reduce(emb.permute(0, 2, 3, 1).reshape(-1, d))).view(n, 1, fh, fw)
-        flat = dist.flatten(1)
-        k = max(1, min(cfg.score_topk, flat.shape[1]))
-        scores = flat.max(1).values if k == 1 else flat.topk(k, dim=1).values.mean(1)
-        amap = F.interpolate(dist, size=(h, w), mode="bilinear", align_corners=False)
+        q = emb.permute(0, 2, 3, 1).reshape(-1, d)
+        dist = self.bank.distance(q).view(n, fh * fw)
+        k = max(1, min(cfg.score_topk, dist.shape[1]))
+        scores = dist.max(1).values if k == 1 else dist.topk(k, dim=1).values.mean(1)
+        if self.map_bank is not None:
+            dist = self.map_bank.distance(q[:, self._map_channels])
+        amap = F.interpolate(dist.view(n, 1, fh, fw), size=(h, w), mode="bilinear", align_corners=False)
         amap = gaussian_blur(amap, cfg.smoothing_sigma)
         return amap[:, 0], scores
