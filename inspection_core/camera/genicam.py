@@ -145,11 +145,15 @@ class _Hub:
         self._entries: list[DeviceEntry] = []
         self._infos: list[Any] = []
 
-    def _load(self, ctis: tuple[str, ...]) -> None:
+    def _load(self, ctis: tuple[str, ...], refresh: bool = True) -> None:
         from harvesters.core import Harvester
 
         if self.harvester is not None:
-            self.harvester.reset()
+            try:
+                self.harvester.reset()
+            except Exception as exc:  # noqa: BLE001 - discarding a broken Harvester anyway
+                _log.warning("resetting the old Harvester failed: %s", exc)
+            self.harvester = None
         h = Harvester()
         for c in ctis:
             try:
@@ -161,10 +165,19 @@ class _Hub:
                     f"cannot load GenTL producer {c}: {exc or 'not a valid .cti library'}"
                 ) from None
         self.harvester, self.ctis = h, ctis
-        self._refresh()
+        if refresh:
+            self._refresh()
 
-    def _refresh(self) -> None:
-        self.harvester.update()
+    def _refresh(self, reload_on_error: bool = True) -> None:
+        try:
+            self.harvester.update()
+        except Exception as exc:  # noqa: BLE001 - a producer left broken by a lost device
+            if not reload_on_error:
+                raise CameraError(f"GenTL producer does not enumerate devices: {exc}") from None
+            _log.warning("GenTL update failed (%s); reloading the producers", exc)
+            self._load(self.ctis, refresh=False)  # a fresh Harvester: recovery without a process restart
+            self._refresh(reload_on_error=False)
+            return
         self._infos = list(self.harvester.device_info_list)
         entries = []
         for d in self._infos:
@@ -359,9 +372,14 @@ class GenICamSource(FrameSource):
         raise CameraLost(f"{self.info.label}: camera lost ({self._lost_reason}); re-open it") from None
 
     def _alive(self) -> bool:
-        """Liveness probe after a timeout: a vanished device fails to answer a register read."""
+        """Liveness probe after a timeout: a vanished device fails to answer a register read, and a
+        producer that tore the stream down (e.g. a failed destroy) is no longer acquiring."""
         try:
-            return bool(self._ia.is_valid()) and self._ia.remote_device.node_map.Width.value > 0
+            return (
+                bool(self._ia.is_valid())
+                and bool(self._ia.is_acquiring())
+                and self._ia.remote_device.node_map.Width.value > 0
+            )
         except Exception:  # noqa: BLE001
             return False
 
