@@ -6,7 +6,9 @@ Sources are used from one acquisition thread; `read` never blocks longer than it
 from __future__ import annotations
 
 import enum
+import time
 from abc import ABC, abstractmethod
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,6 +59,35 @@ class SourceStats:
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
+
+
+class FpsMeter:
+    """Delivered frames per second over the last `maxlen` frames (and at most `window_s` seconds)."""
+
+    def __init__(self, maxlen: int = 64, window_s: float | None = None) -> None:
+        self._times: deque[float] = deque(maxlen=maxlen)
+        self._window_s = window_s
+
+    def tick(self) -> None:
+        now = time.perf_counter()
+        self._times.append(now)
+        if self._window_s is not None:
+            while len(self._times) > 2 and self._times[0] < now - self._window_s:
+                self._times.popleft()
+
+    def reset(self) -> None:
+        self._times.clear()
+
+    @property
+    def fps(self) -> float:
+        t = self._times
+        return (len(t) - 1) / (t[-1] - t[0]) if len(t) >= 2 and t[-1] > t[0] else 0.0
+
+    def stats_with_fps(self, stats: SourceStats) -> SourceStats:
+        """A copy of `stats` with the current fps filled in (what every source's stats() returns)."""
+        s = SourceStats(**stats.to_dict())
+        s.fps = self.fps
+        return s
 
 
 @dataclass

@@ -28,6 +28,7 @@ from inspection_core.camera.base import (
     CameraLost,
     CameraTimeout,
     FeatureInfo,
+    FpsMeter,
     FrameSource,
     SourceInfo,
     SourceState,
@@ -275,6 +276,7 @@ class GenICamSource(FrameSource):
         self._ia: Any = None
         self._state = SourceState.CLOSED
         self._stats = SourceStats()
+        self._fps_meter = FpsMeter()
         self._lost_reason = ""
         self._cache: dict[str, Any] = {}
         self.info = SourceInfo(
@@ -337,7 +339,7 @@ class GenICamSource(FrameSource):
         except Exception as exc:  # noqa: BLE001
             self._lose(exc)
         self._last_fid: int | None = None
-        self._times: list[float] = []
+        self._fps_meter.reset()
         self._state = SourceState.RUNNING
 
     def stop(self) -> None:
@@ -354,11 +356,7 @@ class GenICamSource(FrameSource):
         self._state = SourceState.CLOSED
 
     def stats(self) -> SourceStats:
-        s = SourceStats(**self._stats.to_dict())
-        t = getattr(self, "_times", [])
-        if len(t) >= 2 and t[-1] > t[0]:
-            s.fps = (len(t) - 1) / (t[-1] - t[0])
-        return s
+        return self._fps_meter.stats_with_fps(self._stats)
 
     def _require_open(self) -> None:
         if self._state is SourceState.LOST:
@@ -575,9 +573,7 @@ class GenICamSource(FrameSource):
             self._stats.lost += fid - self._last_fid - 1
         self._last_fid = fid if fid >= 0 else self._last_fid
         self._stats.delivered += 1
-        self._times.append(time.perf_counter())
-        if len(self._times) > 64:
-            self._times.pop(0)
+        self._fps_meter.tick()
         fmt = pixelformats.lookup(pf)
         meta = {
             "pixel_format": fmt.name,

@@ -16,6 +16,7 @@ import numpy as np
 from inspection_core.camera.base import (
     CameraTimeout,
     EndOfStream,
+    FpsMeter,
     FrameSource,
     SourceInfo,
     SourceState,
@@ -39,6 +40,7 @@ class ReplaySource(FrameSource):
         self.loop = bool(loop)
         self._state = SourceState.CLOSED
         self._stats = SourceStats()
+        self._fps_meter = FpsMeter()
         self._files: list[Path] = []
         self._video: cv2.VideoCapture | None = None
         self.info = SourceInfo(kind="replay", spec=f"replay:{self.path}", label=f"Replay {self.path.name}")
@@ -78,7 +80,7 @@ class ReplaySource(FrameSource):
             raise CameraError(f"{self.info.label}: open it before starting")
         self._t0 = time.perf_counter()
         self._k = 0
-        self._times: list[float] = []
+        self._fps_meter.reset()
         self._state = SourceState.RUNNING
 
     def stop(self) -> None:
@@ -93,11 +95,7 @@ class ReplaySource(FrameSource):
         self._state = SourceState.CLOSED
 
     def stats(self) -> SourceStats:
-        s = SourceStats(**self._stats.to_dict())
-        t = getattr(self, "_times", [])
-        if len(t) >= 2 and t[-1] > t[0]:
-            s.fps = (len(t) - 1) / (t[-1] - t[0])
-        return s
+        return self._fps_meter.stats_with_fps(self._stats)
 
     def settings(self) -> dict[str, Any]:
         return {"frame_rate": self.fps, "loop": self.loop}
@@ -174,7 +172,5 @@ class ReplaySource(FrameSource):
         )
         self._k += 1
         self._stats.delivered += 1
-        self._times.append(time.perf_counter())
-        if len(self._times) > 64:
-            self._times.pop(0)
+        self._fps_meter.tick()
         return frame

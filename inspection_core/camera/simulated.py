@@ -19,7 +19,14 @@ from typing import Any
 import cv2
 import numpy as np
 
-from inspection_core.camera.base import CameraTimeout, FrameSource, SourceInfo, SourceState, SourceStats
+from inspection_core.camera.base import (
+    CameraTimeout,
+    FpsMeter,
+    FrameSource,
+    SourceInfo,
+    SourceState,
+    SourceStats,
+)
 from inspection_core.camera.web_defects import DEFECT_TYPES, WebDefect, check_types, composite, make_defect
 from inspection_core.camera.web_texture import TEXTURES, load_texture, make_surface
 from inspection_core.errors import CameraError
@@ -73,6 +80,7 @@ class SimulatedWeb(FrameSource):
         self._pixel_format = "Mono8"
         self._state = SourceState.CLOSED
         self._stats = SourceStats()
+        self._fps_meter = FpsMeter(maxlen=10_000, window_s=_FPS_WINDOW_S)
         self.info = SourceInfo(
             kind="simulated",
             spec=f"simulated:{width}x{height}",
@@ -136,7 +144,7 @@ class SimulatedWeb(FrameSource):
         self._t0 = time.perf_counter()
         self._t0_ns = time.time_ns()
         self._first = self._n
-        self._fps_times: list[float] = []
+        self._fps_meter.reset()
         self._state = SourceState.RUNNING
 
     def stop(self) -> None:
@@ -148,11 +156,7 @@ class SimulatedWeb(FrameSource):
         self._state = SourceState.CLOSED
 
     def stats(self) -> SourceStats:
-        s = SourceStats(**self._stats.to_dict())
-        times = getattr(self, "_fps_times", [])
-        if len(times) >= 2 and times[-1] > times[0]:
-            s.fps = (len(times) - 1) / (times[-1] - times[0])
-        return s
+        return self._fps_meter.stats_with_fps(self._stats)
 
     # -- settings -----------------------------------------------------------------------------------
     @property
@@ -240,10 +244,7 @@ class SimulatedWeb(FrameSource):
         frame = self._render(self._n, ts)
         self._n += 1
         self._stats.delivered += 1
-        self._fps_times.append(time.perf_counter())
-        cutoff = self._fps_times[-1] - _FPS_WINDOW_S
-        while len(self._fps_times) > 2 and self._fps_times[0] < cutoff:
-            self._fps_times.pop(0)
+        self._fps_meter.tick()
         return frame
 
     def _ensure_defects(self, until_row: int) -> None:
