@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -64,9 +65,15 @@ class Roi:
         return not self.shapes
 
     def mask(self, shape: tuple[int, int]) -> np.ndarray | None:
-        """HxW bool mask of inspected pixels, or None when the whole frame is inspected."""
+        """HxW bool mask of inspected pixels (read-only), or None when the whole frame is inspected.
+
+        Cached per (ROI, frame size): every frame of a run uses the same mask, so it is drawn once.
+        """
         if not self.shapes:
             return None
+        return _cached_mask(self, (int(shape[0]), int(shape[1])))
+
+    def _draw_mask(self, shape: tuple[int, int]) -> np.ndarray:
         includes = [s for s in self.shapes if not s.ignore]
         canvas = np.zeros(shape, np.uint8) if includes else np.ones(shape, np.uint8)
         for s in includes:
@@ -74,7 +81,9 @@ class Roi:
         for s in self.shapes:
             if s.ignore:
                 s.draw(canvas, 0)
-        return canvas.astype(bool)
+        out = canvas.astype(bool)
+        out.flags.writeable = False
+        return out
 
     def to_list(self) -> list[dict[str, Any]]:
         return [s.to_dict() for s in self.shapes]
@@ -82,3 +91,8 @@ class Roi:
     @classmethod
     def from_list(cls, items: list[dict[str, Any]] | None) -> Roi:
         return cls(tuple(RoiShape.from_dict(d) for d in (items or [])))
+
+
+@functools.lru_cache(maxsize=8)
+def _cached_mask(roi: Roi, shape: tuple[int, int]) -> np.ndarray:
+    return roi._draw_mask(shape)
