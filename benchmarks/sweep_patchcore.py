@@ -58,19 +58,19 @@ def main() -> int:
             f"pro {rep.aupro:.4f} f1 {rep.f1_max:.4f} {rep.ms_per_image:.2f} ms/img",
             flush=True,
         )
-    best = max(rows, key=lambda r: r["image_auroc"] + r["pixel_auroc"] + r["aupro"])
-    out = {
-        "command": " ".join([sys.executable.split("/")[-1], *sys.argv]),
-        "device": device_label(dev),
-        "host": platform.node(),
-        "date": time.strftime("%Y-%m-%d %H:%M:%S%z"),
-        "n_train": len(train),
-        "holdout": args.holdout,
-        "results": rows,
-        "best": best["options"],
-    }
-    with open(args.out, "w") as fh:
-        json.dump(out, fh, indent=2)
+        best = max(rows, key=lambda r: r["image_auroc"] + r["pixel_auroc"] + r["aupro"])
+        out = {
+            "command": " ".join([sys.executable.split("/")[-1], *sys.argv]),
+            "device": device_label(dev),
+            "host": platform.node(),
+            "date": time.strftime("%Y-%m-%d %H:%M:%S%z"),
+            "n_train": len(train),
+            "holdout": args.holdout,
+            "results": rows,
+            "best": best["options"],
+        }
+        with open(args.out, "w") as fh:  # after every configuration: a cut-short sweep keeps its rows
+            json.dump(out, fh, indent=2)
     print("best:", json.dumps(best["options"]))
     return 0
 
