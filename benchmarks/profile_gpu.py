@@ -122,7 +122,11 @@ def main() -> int:
         for mb in (32, 64, 160):
             with variant(name, model):
                 insp = Inspector(bundle, preprocessing=Preprocessing(tile=True, max_batch=mb))
-                r = {"variant": name, "max_batch": mb, **timed(lambda: insp.inspect(frame), dev, min(10, args.iters), 3)}
+                r = {
+                    "variant": name,
+                    "max_batch": mb,
+                    **timed(lambda i=insp: i.inspect(frame), dev, min(10, args.iters), 3),
+                }
                 raw = insp.predict_raw([frame])[0]
                 r["stages_ms"] = {k: round(v, 2) for k, v in raw.timings.items()}
                 tiled.append(r)
@@ -133,7 +137,7 @@ def main() -> int:
             for name in ("eager", "tf32", "bf16+cl"):
                 with variant(name, model):
                     g1, g32 = Graphed(model, x1), Graphed(model, x32)
-                    run_case(f"graph {name}", lambda x: g1(x) if len(x) == 1 else g32(x))
+                    run_case(f"graph {name}", lambda x, a=g1, b=g32: a(x) if len(x) == 1 else b(x))
         except Exception as exc:  # noqa: BLE001 - record why graphs failed
             graphs["error"] = repr(exc)
             print("graph capture failed:", repr(exc), flush=True)
