@@ -3,7 +3,8 @@
 # then the seed models trained side by side on the one GPU (time-boxed, each its own process) while a
 # PatchCore localisation sweep runs, then each seed model evaluated and benchmarked alone.
 # Results are re-packed into $1/results.tgz after every step, so a call cut short still returns them.
-# Usage (repo root, device machine): bash benchmarks/gpu_parallel.sh OUT SECONDS
+# Usage (repo root, device machine): SWEEP4='[{...}, ...]' bash benchmarks/gpu_parallel.sh OUT SECONDS
+# (SWEEP4: the PatchCore option dicts to sweep; unset = sweep_patchcore.py's defaults)
 set -uo pipefail
 OUT=$1; SECS=${2:-270}
 R=/tmp/results; mkdir -p $R runs
@@ -29,7 +30,7 @@ train sclvi sclvi --epochs 1000 --steps-per-epoch 100 --batch-size 64 --lr 3e-4
 train bfdf bfdf --steps 200000 --batch-size 16 --workers 3
 train bfdf_f4l2d4 bfdf --steps 200000 --batch-size 16 --workers 2 --w-focal 0.4 --w-l1 0.2 --w-dice 0.4
 train bfdf_f1 bfdf --steps 200000 --batch-size 16 --workers 2 --w-focal 1 --w-l1 0 --w-dice 0
-timeout $((SECS + 60)) python3 benchmarks/sweep_patchcore.py --data $DATA --out $R/patchcore_sweep4_$T.json --device cuda --configs "${SWEEP4}" > $R/sweep4.log 2>&1; pack
+timeout $((SECS + 60)) python3 benchmarks/sweep_patchcore.py --data $DATA --out $R/patchcore_sweep4_$T.json --device cuda --configs "${SWEEP4:-}" > $R/sweep4.log 2>&1; pack
 echo "sweep done $(date +%T)"
 wait; pack
 echo "seeds trained $(date +%T)"

@@ -12,6 +12,7 @@ import argparse
 import contextlib
 import json
 import platform
+import sys
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -155,7 +156,7 @@ def main() -> int:
             prof_tables[key] = table
             print(table, flush=True)
     out = {
-        "command": "python benchmarks/profile_gpu.py --model-dir " + args.model_dir,
+        "command": " ".join(["python", *sys.argv]),
         "device": device_label(dev),
         "torch": torch.__version__,
         "host": platform.node(),
