@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import platform
 import time
+from collections.abc import Callable
 from typing import Any
 
+import cv2
 import numpy as np
 import torch
 
 import inspection_core
 from inspection_core.inspector import Inspector, Preprocessing
 from inspection_core.models.bundle import ModelBundle
+from inspection_core.models.graphs import graphs_enabled
 from inspection_core.training.context import device_label
 
 
@@ -34,50 +37,99 @@ def _stats(times: list[float], n_images: int) -> dict[str, float]:
 def _texture_frame(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     """A plausible good surface (blurred noise around mid-grey): white noise would be one giant
     'defect' and make post-processing look far slower than on real frames."""
-    import cv2
-
     f = rng.normal(128, 20, (h, w)).astype(np.float32)
     return np.clip(cv2.GaussianBlur(f, (0, 0), 1.5), 0, 255).astype(np.uint8)
 
 
+def mosaic_frame(images: list[np.ndarray], h: int, w: int, rng: np.random.Generator) -> np.ndarray:
+    """An (h, w) uint8 grey frame tiled from real good images at their own scale (random order), so
+    the benchmark's post-processing sees what a good part gives, not a frame the model finds odd."""
+    out = np.empty((h, w), np.uint8)
+    y = 0
+    while y < h:
+        x, row_h = 0, 0
+        while x < w:
+            im = images[int(rng.integers(len(images)))]
+            g = im if im.ndim == 2 else cv2.cvtColor(np.ascontiguousarray(im[..., :3]), cv2.COLOR_RGB2GRAY)
+            g = g if g.dtype == np.uint8 else (g / max(1, int(g.max())) * 255).astype(np.uint8)
+            row_h = row_h or min(g.shape[0], h - y)  # the row's first image sets its height
+            pw = min(g.shape[1], w - x)
+            reps = -(-row_h // g.shape[0])  # a shorter image repeats downwards to fill the row
+            out[y : y + row_h, x : x + pw] = np.tile(g[:, :pw], (reps, 1))[:row_h]
+            x += pw
+        y += row_h
+    return out
+
+
+def _time(fn: Callable[[], Any], dev: torch.device, n: int, warmup: int) -> list[float]:
+    times = []
+    for i in range(warmup + n):
+        _sync(dev)
+        t0 = time.perf_counter()
+        fn()
+        _sync(dev)
+        if i >= warmup:
+            times.append(time.perf_counter() - t0)
+    return times
+
+
 def bench_model(
-    bundle: ModelBundle, sizes: list[tuple[int, int]], batches: list[int], iters: int = 50, warmup: int = 5
+    bundle: ModelBundle,
+    sizes: list[tuple[int, int]],
+    batches: list[int],
+    iters: int = 50,
+    warmup: int = 5,
+    good_images: list[np.ndarray] | None = None,
 ) -> dict[str, Any]:
-    """Time the model at its input size for each batch (model only, and model + post-processing at
-    batch 1), and full frames of each size (tiled when larger than the model input)."""
+    """Time the model at its input size for each batch (model only: eager calls, and CUDA-graph replay
+    where the Inspector uses it), and full frames of each size with post-processing (tiled when larger
+    than the model input). Frames are a synthetic texture, and with `good_images` also a mosaic of
+    them; each frame row records how much of it post-processing had to label (`mask_fraction`)."""
     model = bundle.model
     dev = model.device
     h, w = model.image_size
     rng = np.random.default_rng(0)
     results = []
+    graphed = dev.type == "cuda" and model.graph_safe and graphs_enabled()
     for b in batches:
         x = torch.rand(b, 3, h, w, device=dev)
-        times = []
-        with torch.inference_mode():
-            for i in range(warmup + iters):
-                _sync(dev)
-                t0 = time.perf_counter()
-                m, s = model.predict(x)
-                m.cpu(), s.cpu()
-                _sync(dev)
-                if i >= warmup:
-                    times.append(time.perf_counter() - t0)
-        results.append({"case": f"model {w}x{h} batch {b}", "batch": b, **_stats(times, b)})
+        paths = [("eager", model.predict)] + ([("cuda graph", bundle.predict)] if graphed else [])
+        for label, predict in paths:
+
+            def once(p: Callable = predict, x: torch.Tensor = x) -> None:
+                with torch.inference_mode():
+                    m, s = p(x)
+                    m.cpu(), s.cpu()
+
+            times = _time(once, dev, iters, warmup)
+            results.append({"case": f"model {w}x{h} batch {b} {label}", "batch": b, **_stats(times, b)})
+    frames: list[tuple[str, Callable[[int, int], np.ndarray]]] = [
+        ("synthetic", lambda fh, fw: _texture_frame(rng, fh, fw))
+    ]
+    if good_images:
+        frames.append(("good mosaic", lambda fh, fw: mosaic_frame(good_images, fh, fw, rng)))
     for fh, fw in sizes:
         tile = fh > h or fw > w
         insp = Inspector(bundle, preprocessing=Preprocessing(tile=tile))
-        frame = _texture_frame(rng, fh, fw)
-        times = []
-        n_iter = max(5, iters // 5) if tile else iters
-        for i in range(warmup + n_iter):
-            _sync(dev)
-            t0 = time.perf_counter()
-            insp.inspect(frame)
-            _sync(dev)
-            if i >= warmup:
-                times.append(time.perf_counter() - t0)
-        case = f"frame {fw}x{fh} {'tiled' if tile else 'resized'} +post"
-        results.append({"case": case, "batch": 1, "tiled": tile, **_stats(times, 1)})
+        for kind, make in frames:
+            frame = make(fh, fw)
+            res = insp.inspect(frame)
+            times = _time(
+                lambda f=frame, i=insp: i.inspect(f), dev, max(5, iters // 5) if tile else iters, warmup
+            )
+            case = f"frame {fw}x{fh} {'tiled' if tile else 'resized'} +post ({kind})"
+            results.append(
+                {
+                    "case": case,
+                    "batch": 1,
+                    "tiled": tile,
+                    "frame": kind,
+                    "mask_fraction": float(res.mask.mean()),
+                    "defects": len(res.defects),
+                    "stages_ms": {k: round(v, 2) for k, v in res.timings.items()},
+                    **_stats(times, 1),
+                }
+            )
     return {
         "model": bundle.name,
         "config": model.config.to_dict(),

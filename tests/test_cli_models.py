@@ -66,7 +66,7 @@ def test_predict_writes_overlay_mask_and_json(trained, tmp_path: Path) -> None: 
 
 
 def test_bench_writes_json(trained, tmp_path: Path) -> None:  # noqa: ANN001
-    _, model = trained
+    data, model = trained
     js = tmp_path / "bench.json"
     args = [
         "bench",
@@ -80,13 +80,19 @@ def test_bench_writes_json(trained, tmp_path: Path) -> None:  # noqa: ANN001
         "1,4",
         "--iters",
         "3",
+        "--frames-from",
+        str(data),
         "--json",
         str(js),
     ]
     assert main(args) == 0
     rep = json.loads(js.read_text())
     cases = [r["case"] for r in rep["results"]]
-    assert len(cases) == 4 and any("tiled" in c for c in cases)
+    # 2 model rows (no CUDA graphs on CPU) + 2 sizes x (synthetic, good mosaic) frame rows
+    assert len(cases) == 6 and any("tiled" in c for c in cases)
+    frames = [r for r in rep["results"] if "frame" in r]
+    assert {r["frame"] for r in frames} == {"synthetic", "good mosaic"}
+    assert all(0.0 <= r["mask_fraction"] <= 1.0 and "postprocess" in r["stages_ms"] for r in frames)
     assert all(r["median_ms"] > 0 for r in rep["results"])
     assert rep["command"].startswith("aoi bench")
 

@@ -103,3 +103,13 @@ def test_dense_and_sparse_labelling_give_the_same_regions(
         assert a.centroid == pytest.approx(b.centroid)
         assert a.max_score == pytest.approx(b.max_score, rel=1e-6)
         assert a.mean_score == pytest.approx(b.mean_score, rel=1e-5)
+
+
+def test_bench_mosaic_frame_is_built_from_the_given_images() -> None:
+    from inspection_core.bench import mosaic_frame
+
+    a = np.full((30, 50), 10, np.uint8)
+    b = np.full((20, 40, 3), 200, np.uint8)
+    f = mosaic_frame([a, b], 70, 130, np.random.default_rng(0))
+    assert f.shape == (70, 130) and f.dtype == np.uint8
+    assert set(np.unique(f)) <= {10, 200} and {10, 200} <= set(np.unique(f))

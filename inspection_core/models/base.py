@@ -62,6 +62,8 @@ class AnomalyModel(nn.Module):
     Config: ClassVar[type[ModelConfig]] = ModelConfig
     version: ClassVar[int] = 1
     pretrained_prefixes: ClassVar[tuple[str, ...]] = ()
+    # predict has no host sync and no CPU→GPU copy, so it can be captured as a CUDA graph
+    graph_safe: ClassVar[bool] = False
 
     def __init__(self, config: ModelConfig | None = None) -> None:
         super().__init__()

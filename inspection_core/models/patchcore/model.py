@@ -135,6 +135,7 @@ class PatchCore(AnomalyModel):
     Config = PatchCoreConfig
     version = 2  # 2: memory banks as submodules (score bank + optional map bank)
     pretrained_prefixes = ("backbone.",)
+    graph_safe = True
 
     def __init__(self, config: PatchCoreConfig | None = None) -> None:
         super().__init__(config)
@@ -154,6 +155,11 @@ class PatchCore(AnomalyModel):
         self._map_channels = [i for b in sorted(cfg.map_blocks) for i in range(*offsets[b])]
         use_map_bank = bool(cfg.map_blocks) and set(cfg.map_blocks) != set(self.backbone.blocks_out)
         self.map_bank = MemoryBank(len(self._map_channels)) if use_map_bank else None
+        # the same channels as a device tensor: indexing with a Python list would copy it to the GPU on
+        # every call (a sync, and it breaks CUDA-graph capture); not saved with the model
+        self.register_buffer(
+            "_map_index", torch.tensor(self._map_channels, dtype=torch.long), persistent=False
+        )
 
     @property
     def feature_stride(self) -> int:
@@ -216,7 +222,7 @@ class PatchCore(AnomalyModel):
         k = max(1, min(cfg.score_topk, dist.shape[1]))
         scores = dist.max(1).values if k == 1 else dist.topk(k, dim=1).values.mean(1)
         if self.map_bank is not None:
-            dist = self.map_bank.distance(q[:, self._map_channels])
+            dist = self.map_bank.distance(q.index_select(1, self._map_index))
         amap = F.interpolate(dist.view(n, 1, fh, fw), size=(h, w), mode="bilinear", align_corners=False)
         amap = gaussian_blur(amap, cfg.smoothing_sigma)
         return amap[:, 0], scores
