@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import platform
 import sys
 import time
@@ -45,8 +46,8 @@ def variant(name: str, model: torch.nn.Module) -> Iterator[None]:
     old_tf32 = torch.backends.cuda.matmul.allow_tf32
     predict = model.predict
     try:
-        if "tf32" in name:
-            torch.backends.cuda.matmul.allow_tf32 = True
+        # explicit both ways: resolve_device turns TF32 on for CUDA, the plain variant is full FP32
+        torch.backends.cuda.matmul.allow_tf32 = "tf32" in name
         if "cl" in name:
             model.to(memory_format=torch.channels_last)
         if "bf16" in name:
@@ -86,6 +87,9 @@ class Graphed:
 
 
 def main() -> int:
+    # variants patch model.predict; the Inspector's own CUDA graphs would replay the unpatched one
+    # (aoi bench measures those); this script's Graphed section times graph replay explicitly
+    os.environ["AOI_CUDA_GRAPHS"] = "0"
     ap = argparse.ArgumentParser()
     ap.add_argument("--model-dir", required=True)
     ap.add_argument("--out", required=True)

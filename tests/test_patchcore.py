@@ -166,3 +166,20 @@ def test_map_bank_draws_the_map_and_the_full_bank_scores() -> None:
     assert not torch.allclose(m1, m2), "the map comes from the map bank"
     with pytest.raises(UnknownModelError, match="map_blocks"):
         create_model("patchcore", blocks=(4, 10), map_blocks=(14,))
+
+
+def test_map_aggregation_changes_only_the_map_and_survives_save_load(tmp_path: Path) -> None:
+    rng = np.random.default_rng(5)
+    imgs = [texture(rng) for _ in range(8)]
+    opts = {"image_size": (SIZE, SIZE), "coreset_size": 100, "blocks": (4, 10, 14), "aggregation": 5}
+    same = train_model("patchcore", imgs, holdout=0.25, options=opts)
+    own = train_model("patchcore", imgs, holdout=0.25, options={**opts, "map_aggregation": 1})
+    assert own.model.map_bank.memory_bank.shape[1] <= 40 + 112  # blocks 4 and 10 only
+    x = torch.from_numpy(np.stack([defective(rng)[0]] * 2)).float()[:, None].expand(-1, 3, -1, -1) / 255
+    m_same, s_same = same.model.predict(x)
+    m_own, s_own = own.model.predict(x)
+    assert torch.allclose(s_same, s_own), "the image score keeps --aggregation"
+    assert not torch.allclose(m_same, m_own), "the map bank sees features pooled its own way"
+    loaded = load_bundle(own.save(tmp_path / "m"), "cpu")
+    m_back, _ = loaded.model.predict(x)
+    assert torch.equal(m_own, m_back)

@@ -43,6 +43,11 @@ class PatchCoreConfig(ModelConfig):
         "blocks (a subset of --blocks) for a second memory bank that draws the anomaly map; the image score "
         "keeps all blocks (deep blocks help detection but blur localisation). Empty = one bank for both",
     )
+    map_aggregation: int = option(
+        0,
+        "neighbourhood for the map bank's features (0 = same as --aggregation): a small one keeps small "
+        "defects sharp in the map while the image score keeps a wide one",
+    )
     feature_dim: int = option(
         128,
         "PCA-reduce patch features to this many dims before the memory bank (0 = keep all; fewer = faster)",
@@ -152,8 +157,15 @@ class PatchCore(AnomalyModel):
         for b, c in zip(self.backbone.blocks_out, self.backbone.channels, strict=True):
             offsets[b] = (start, start + c)
             start += c
-        self._map_channels = [i for b in sorted(cfg.map_blocks) for i in range(*offsets[b])]
-        use_map_bank = bool(cfg.map_blocks) and set(cfg.map_blocks) != set(self.backbone.blocks_out)
+        self._dim = start  # channels of the score bank; embed() may append the map bank's own after them
+        use_map_bank = bool(cfg.map_blocks) and (
+            set(cfg.map_blocks) != set(self.backbone.blocks_out) or self._own_map_aggregation
+        )
+        if use_map_bank and self._own_map_aggregation:
+            n_map = sum(offsets[b][1] - offsets[b][0] for b in cfg.map_blocks)
+            self._map_channels = list(range(start, start + n_map))
+        else:
+            self._map_channels = [i for b in sorted(cfg.map_blocks) for i in range(*offsets[b])]
         self.map_bank = MemoryBank(len(self._map_channels)) if use_map_bank else None
         # the same channels as a device tensor: indexing with a Python list would copy it to the GPU on
         # every call (a sync, and it breaks CUDA-graph capture); not saved with the model
@@ -165,21 +177,35 @@ class PatchCore(AnomalyModel):
     def feature_stride(self) -> int:
         return min(self.backbone.strides)
 
+    @property
+    def _own_map_aggregation(self) -> bool:
+        cfg: PatchCoreConfig = self.config  # type: ignore[assignment]
+        return bool(cfg.map_blocks) and cfg.map_aggregation > 0 and cfg.map_aggregation != cfg.aggregation
+
     def embed(self, x: torch.Tensor) -> torch.Tensor:
-        """(N, 3, H, W) → (N, D, h, w) patch features at the finest selected stride."""
+        """(N, 3, H, W) → (N, D, h, w) patch features at the finest selected stride; with its own map
+        aggregation, the map blocks pooled that way follow as extra channels (see _map_channels)."""
         cfg: PatchCoreConfig = self.config  # type: ignore[assignment]
         if cfg.intensity_norm:
             x = standardise(x)
-        feats = self.backbone(x)
-        k = cfg.aggregation
-        if k > 1:
-            feats = [F.avg_pool2d(f, k, stride=1, padding=k // 2, count_include_pad=False) for f in feats]
-        size = feats[0].shape[-2:]
-        feats = [
-            f if f.shape[-2:] == size else F.interpolate(f, size=size, mode="bilinear", align_corners=False)
-            for f in feats
-        ]
-        return torch.cat(feats, 1)
+        raw = self.backbone(x)
+        size = raw[0].shape[-2:]
+
+        def pooled(feats: list[torch.Tensor], k: int) -> list[torch.Tensor]:
+            if k > 1:
+                feats = [F.avg_pool2d(f, k, stride=1, padding=k // 2, count_include_pad=False) for f in feats]
+            return [
+                f
+                if f.shape[-2:] == size
+                else F.interpolate(f, size=size, mode="bilinear", align_corners=False)
+                for f in feats
+            ]
+
+        out = pooled(raw, cfg.aggregation)
+        if self.map_bank is not None and self._own_map_aggregation:
+            sel = [f for b, f in zip(self.backbone.blocks_out, raw, strict=True) if b in cfg.map_blocks]
+            out += pooled(sel, cfg.map_aggregation)
+        return torch.cat(out, 1)
 
     @torch.no_grad()
     def fit(self, images: torch.Tensor, ctx: FitContext) -> None:
@@ -205,7 +231,7 @@ class PatchCore(AnomalyModel):
             ctx.report("features", min(n, i + cfg.batch_size), n, "extracting features")
         feats = torch.cat(chunks)
         del chunks
-        self.bank.fit(feats, cfg, proj, ctx, "coreset")
+        self.bank.fit(feats[:, : self._dim].contiguous(), cfg, proj, ctx, "coreset")
         if self.map_bank is not None:
             self.map_bank.fit(feats[:, self._map_channels].contiguous(), cfg, proj, ctx, "map coreset")
 
@@ -218,7 +244,7 @@ class PatchCore(AnomalyModel):
         emb = self.embed(batch)
         _, d, fh, fw = emb.shape
         q = emb.permute(0, 2, 3, 1).reshape(-1, d)
-        dist = self.bank.distance(q).view(n, fh * fw)
+        dist = self.bank.distance(q[:, : self._dim]).view(n, fh * fw)
         k = max(1, min(cfg.score_topk, dist.shape[1]))
         scores = dist.max(1).values if k == 1 else dist.topk(k, dim=1).values.mean(1)
         if self.map_bank is not None:

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# One GPU call for PatchCore (2026-11-29, second round): the shipped default trained, evaluated,
+# benchmarked (synthetic frames and frames tiled from good images; eager and CUDA-graph rows) and
+# profiled; then an option sweep. Results are packed into $1/results.tgz after every step.
+# Usage (repo root, device machine): SWEEP='[{...}, ...]' bash benchmarks/gpu_patchcore_round.sh OUT TAG
+set -uo pipefail
+OUT=$1; TAG=${2:-sweep5}
+R=/tmp/results; mkdir -p $R runs
+pack() { tar czf "$OUT/results.tgz" -C $R . 2>/dev/null; }
+source benchmarks/gpu_setup.sh
+T=$GPU_TAG; DATA=.data/magnetic_tile; M="python3 -m inspection_core"
+{ $M train --model patchcore --data $DATA --out runs/patchcore --device cuda
+  $M eval --model-dir runs/patchcore --data $DATA --device cuda --json $R/patchcore_eval_$T.json
+  cp runs/patchcore/model.json $R/patchcore_model_$T.json
+  $M bench --model-dir runs/patchcore --device cuda --sizes 256,2448x2048 --batch 1,32,256 --iters 100 \
+    --frames-from $DATA --json $R/patchcore_bench_$T.json
+} > $R/patchcore.log 2>&1; pack
+echo "default done $(date +%T)"
+timeout 100 python3 benchmarks/profile_gpu.py --model-dir runs/patchcore --out $R/patchcore_profile_$T.json > $R/profile.log 2>&1; pack
+echo "profile done $(date +%T)"
+python3 benchmarks/sweep_patchcore.py --data $DATA --out $R/patchcore_${TAG}_$T.json --device cuda --configs "${SWEEP:-}" > $R/$TAG.log 2>&1; pack
+echo "sweep done $(date +%T)"
