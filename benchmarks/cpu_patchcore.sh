@@ -8,5 +8,5 @@ OUT=docs/benchmarks
 M=$(mktemp -d)/patchcore
 /usr/bin/time -v $AOI train --model patchcore --data "$DATA" --out "$M" --device cpu 2> >(tee $OUT/logs/patchcore_train_cpu.log >&2)
 $AOI eval --model-dir "$M" --data "$DATA" --device cpu --json $OUT/patchcore_eval_cpu.json
-$AOI bench --model-dir "$M" --device cpu --sizes 256,1024 --batch 1,8 --iters 30 --json $OUT/patchcore_bench_cpu.json
+$AOI bench --model-dir "$M" --device cpu --sizes 256,1024 --batch 1,8 --iters 30 --frames-from "$DATA" --json $OUT/patchcore_bench_cpu.json
 cp "$M/model.json" $OUT/patchcore_model_cpu.json

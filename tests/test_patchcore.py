@@ -183,3 +183,27 @@ def test_map_aggregation_changes_only_the_map_and_survives_save_load(tmp_path: P
     loaded = load_bundle(own.save(tmp_path / "m"), "cpu")
     m_back, _ = loaded.model.predict(x)
     assert torch.equal(m_own, m_back)
+
+
+def test_a_model_saved_before_map_aggregation_existed_loads_as_it_was(tmp_path: Path) -> None:
+    """Today's default pools the map bank its own way; an older model.json without the option must keep
+    drawing its map with --aggregation, or its maps would silently change."""
+    import json
+
+    rng = np.random.default_rng(6)
+    imgs = [texture(rng) for _ in range(8)]
+    old = train_model(
+        "patchcore",
+        imgs,
+        holdout=0.25,
+        options={"image_size": (SIZE, SIZE), "coreset_size": 100, "map_aggregation": 0},
+    )
+    d = old.save(tmp_path / "old")
+    meta = json.loads((d / "model.json").read_text())
+    del meta["config"]["map_aggregation"]
+    (d / "model.json").write_text(json.dumps(meta))
+    loaded = load_bundle(d, "cpu")
+    assert loaded.model.config.map_aggregation == 0
+    x = torch.from_numpy(np.stack([defective(rng)[0]])).float()[:, None].expand(-1, 3, -1, -1) / 255
+    assert torch.equal(old.model.predict(x)[0], loaded.model.predict(x)[0])
+    assert create_model("patchcore").config.map_aggregation == 3

@@ -37,6 +37,15 @@ class ModelConfig:
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(self).items()}
 
     @classmethod
+    def from_saved(cls, d: dict[str, Any]) -> ModelConfig:
+        """The config of a saved model: an option missing from an older file takes the value it had
+        before the option existed (`saved_defaults`), not today's default, so the model behaves as saved."""
+        return cls.from_dict({**cls.saved_defaults, **d})
+
+    # option → value that reproduces models saved before the option existed (when its default differs)
+    saved_defaults: ClassVar[dict[str, Any]] = {}
+
+    @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ModelConfig:
         names = {f.name: f for f in dataclasses.fields(cls)}
         unknown = set(d) - set(names)

@@ -128,7 +128,7 @@ def load_bundle(directory: str | os.PathLike[str], device: str | torch.device = 
             f"{d}: saved by {name} version {saved_v}, this aoi-station has version {have_v}; retrain the model"
         )
     try:
-        config = info.cls.Config.from_dict(meta.get("config", {}))
+        config = info.cls.Config.from_saved(meta.get("config", {}))
         norm = Normalization.from_dict(meta["normalization"])
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelFileError(f"{d}: model description is invalid ({exc})") from None

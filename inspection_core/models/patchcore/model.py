@@ -8,6 +8,7 @@ so it fits in seconds on a GPU (Roth et al., "Towards Total Recall in Industrial
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -24,7 +25,9 @@ class PatchCoreConfig(ModelConfig):
     blocks: tuple[int, ...] = option(
         (4, 10, 14), "EfficientNet-Lite0 block outputs to use (0-15; 4=stride 8, 10=stride 16, 14=stride 32)"
     )
-    aggregation: int = option(5, "neighbourhood (px of the feature map) averaged into each patch feature")
+    aggregation: int = option(
+        7, "neighbourhood (px of the feature map) averaged into each patch feature (the image score's bank)"
+    )
     coreset_size: int = option(8000, "patches kept in the memory bank (more = slower, usually a bit better)")
     max_patches: int = option(
         0,
@@ -33,7 +36,7 @@ class PatchCoreConfig(ModelConfig):
     projection_dim: int = option(
         0, "random projection dims for coreset selection only (0 = auto: 128 GPU, 32 CPU)"
     )
-    smoothing_sigma: float = option(4.0, "Gaussian smoothing of the anomaly map, px at model input size")
+    smoothing_sigma: float = option(8.0, "Gaussian smoothing of the anomaly map, px at model input size")
     batch_size: int = option(32, "images per feature-extraction batch")
     flip_augment: bool = option(False, "also store features of flipped good images (more normal variation)")
     intensity_norm: bool = option(True, "standardise each image's brightness and contrast before features")
@@ -44,7 +47,7 @@ class PatchCoreConfig(ModelConfig):
         "keeps all blocks (deep blocks help detection but blur localisation). Empty = one bank for both",
     )
     map_aggregation: int = option(
-        0,
+        3,
         "neighbourhood for the map bank's features (0 = same as --aggregation): a small one keeps small "
         "defects sharp in the map while the image score keeps a wide one",
     )
@@ -52,6 +55,9 @@ class PatchCoreConfig(ModelConfig):
         128,
         "PCA-reduce patch features to this many dims before the memory bank (0 = keep all; fewer = faster)",
     )
+
+    # models saved before --map-aggregation existed drew the map with --aggregation
+    saved_defaults: ClassVar[dict[str, Any]] = {"map_aggregation": 0}
 
 
 def standardise(x: torch.Tensor, target_mean: float = 0.5, target_std: float = 0.2) -> torch.Tensor:
