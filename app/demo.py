@@ -35,6 +35,9 @@ DEMO_PREPROCESSING = Preprocessing(tile=False)
 # 0/183 with 40/16; docs/benchmarks/demo_calibration_cpu.json)
 DEMO_FRAMES = 40
 DEMO_HOLDOUT = 16
+# bump when how the demo model is fitted changes: a cached model of another revision is refitted, so an
+# upgrade does not keep running on the old demo model (revision 2: 16 held-out frames, map-aggregation)
+DEMO_REVISION = 2
 
 
 def grab_frames(
@@ -84,6 +87,7 @@ def fit_on_frames(
     info = {
         **bundle.info,
         "purpose": "embedded demo (simulated web)",
+        "demo_revision": DEMO_REVISION,
         "n_frames": len(images),
         "n_holdout_frames": holdout,
         "fit_seconds": round(time.perf_counter() - t0, 3),
@@ -93,13 +97,15 @@ def fit_on_frames(
 
 
 def load_cached(directory: Path, device: str | torch.device = "cpu") -> ModelBundle | None:
-    """The cached demo model, or None when there is none or it no longer loads (it is then refitted)."""
+    """The cached demo model, or None when there is none, it no longer loads, or an older revision of
+    the demo fitted it (it is then refitted)."""
     if not (directory / "model.json").is_file():
         return None
     try:
-        return load_bundle(directory, device)
+        bundle = load_bundle(directory, device)
     except ModelFileError:
         return None
+    return bundle if bundle.info.get("demo_revision") == DEMO_REVISION else None
 
 
 def preprocessing_of(bundle: ModelBundle) -> Preprocessing:

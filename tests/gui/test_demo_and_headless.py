@@ -13,6 +13,7 @@ from conftest import TINY_OPTIONS
 from gui_fakes import FakeWeb
 
 from app import paths
+from app.demo import load_cached
 from app.main_window import MainWindow
 from app.workers.fit import DemoFitWorker
 from inspection_core.inspector import Preprocessing
@@ -61,6 +62,11 @@ def test_first_start_fits_caches_then_inspects_and_second_start_is_instant(qtbot
     assert w2.fit is None and w2.bundle is not None  # loaded from the cache, no fit
     assert w2.inspector is not None and w2.state.model_name.startswith("patchcore")
     w2.close()
+    # a demo model cached by an older revision of the demo fit is not used: it is refitted
+    meta = json.loads((cache / "model.json").read_text())
+    meta["info"]["demo_revision"] = 1
+    (cache / "model.json").write_text(json.dumps(meta))
+    assert load_cached(cache) is None
 
 
 def test_headless_run_writes_report(tmp_path: Path, tiny_bundle: ModelBundle) -> None:
