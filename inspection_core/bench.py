@@ -81,6 +81,7 @@ def bench_model(
     iters: int = 50,
     warmup: int = 5,
     good_images: list[np.ndarray] | None = None,
+    overlap: float = Preprocessing.overlap,
 ) -> dict[str, Any]:
     """Time the model at its input size for each batch (model only: eager calls, and CUDA-graph replay
     where the Inspector uses it), and full frames of each size with post-processing (tiled when larger
@@ -111,7 +112,7 @@ def bench_model(
         frames.append(("good mosaic", lambda fh, fw: mosaic_frame(good_images, fh, fw, rng)))
     for fh, fw in sizes:
         tile = fh > h or fw > w
-        insp = Inspector(bundle, preprocessing=Preprocessing(tile=tile))
+        insp = Inspector(bundle, preprocessing=Preprocessing(tile=tile, overlap=overlap))
         for kind, make in frames:
             frame = make(fh, fw)
             seen: list[InspectionResult] = []
@@ -131,6 +132,7 @@ def bench_model(
                     "batch": 1,
                     "tiled": tile,
                     "frame": kind,
+                    "overlap": overlap if tile else None,
                     "mask_fraction": float(res.mask.mean()),
                     "defects": len(res.defects),
                     "stages_ms": {k: round(v, 2) for k, v in stages.items()},  # medians

@@ -82,6 +82,8 @@ def test_bench_writes_json(trained, tmp_path: Path) -> None:  # noqa: ANN001
         "3",
         "--frames-from",
         str(data),
+        "--overlap",
+        "0.5",
         "--json",
         str(js),
     ]
@@ -93,6 +95,7 @@ def test_bench_writes_json(trained, tmp_path: Path) -> None:  # noqa: ANN001
     frames = [r for r in rep["results"] if "frame" in r]
     assert {r["frame"] for r in frames} == {"synthetic", "good mosaic"}
     assert all(0.0 <= r["mask_fraction"] <= 1.0 and "postprocess" in r["stages_ms"] for r in frames)
+    assert {r["overlap"] for r in frames if r["tiled"]} == {0.5}
     assert all(r["median_ms"] > 0 for r in rep["results"])
     assert rep["command"].startswith("aoi bench")
 

@@ -68,6 +68,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="also time frames tiled from these good images (an MVTec folder's train/good, or any image "
         "folder): a frame the model sees as good, whose post-processing is typical",
     )
+    p.add_argument(
+        "--overlap", type=float, default=0.25, help="tile overlap for frames larger than the model input"
+    )
     p.add_argument("--json", default=None)
     p.set_defaults(func=cmd_bench)
 
@@ -262,7 +265,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
         samples = MVTecDataset(args.frames_from).require_train()
         good = [imread(s.path) for s in samples[:200]]
-    report = bench_model(bundle, sizes, batches, args.iters, good_images=good)
+    report = bench_model(bundle, sizes, batches, args.iters, good_images=good, overlap=args.overlap)
     if args.frames_from:
         report["frames_from"] = str(args.frames_from)
     report["command"] = args.command_line
