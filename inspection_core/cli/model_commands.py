@@ -38,6 +38,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--limit", type=int, default=0, help="use only the first N training images")
     p.add_argument("--recipe", default=None, help="create or update this product recipe to use the new model")
     p.add_argument("--recipes-dir", default=None, help="recipe store folder (default: $AOI_RECIPES_DIR)")
+    p.add_argument(
+        "--init-from",
+        default=None,
+        help="continue training this saved model (same model and architecture; optimiser and learning-rate "
+        "schedule start afresh), e.g. to spread a long schedule over several time-boxed runs",
+    )
     p.set_defaults(func=cmd_train, accepts_extra=True)
 
     p = sub.add_parser("eval", help="evaluate a model on a labelled MVTec-layout folder")
@@ -159,6 +165,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.limit:
         train = train[: args.limit]
     device = resolve_device(args.device)
+    previous = None
+    if args.init_from:
+        from inspection_core.models import load_bundle
+
+        previous = load_bundle(args.init_from, "cpu")
     bar = ProgressBar()
     ctx = FitContext(device=device, progress=bar, seed=args.seed)
     print(f"training {args.model} on {len(train)} images ({device_label(device)})", file=sys.stderr)
@@ -169,7 +180,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         ctx,
         holdout=args.holdout,
         options=opts,
-        info={"dataset": str(Path(args.data).resolve())},
+        info={
+            "dataset": str(Path(args.data).resolve()),
+            **({"init_from": str(Path(args.init_from).resolve())} if args.init_from else {}),
+        },
+        init_from=previous,
     )
     bar.close()
     out = bundle.save(args.out)

@@ -14,8 +14,9 @@ import torch
 
 from inspection_core.data.imageio import imread, to_rgb_float
 from inspection_core.errors import DataError
+from inspection_core.models.base import AnomalyModel
 from inspection_core.models.bundle import ModelBundle
-from inspection_core.models.registry import create_model
+from inspection_core.models.registry import create_model, get_model_info
 from inspection_core.postprocess.normalization import fit_normalization
 from inspection_core.training.context import FitContext, device_label
 
@@ -55,6 +56,23 @@ def predict_tensor(model: Any, images: torch.Tensor, batch_size: int = 32) -> tu
     return np.concatenate(maps), np.concatenate(scores)
 
 
+def continue_from(model: AnomalyModel, previous: ModelBundle) -> None:
+    """Start from a saved model's weights instead of from scratch (same model, same architecture), so
+    a long schedule can run as several time-boxed sessions. The optimiser and the learning-rate
+    schedule start afresh: a warm restart, not a resumed run."""
+    if previous.model.name != model.name:
+        raise DataError(f"--init-from holds a {previous.model.name} model, not {model.name}")
+    if get_model_info(model.name).fast:
+        raise DataError(f"{model.name} has no training loop to continue; train it from scratch")
+    try:
+        model.load_saved_tensors(previous.model.tensors_to_save())
+        model.load_extra_state(previous.model.extra_state())
+    except (KeyError, RuntimeError, ValueError) as exc:
+        raise DataError(
+            f"--init-from: its weights do not fit this {model.name} configuration ({exc})"
+        ) from None
+
+
 def train_model(
     model_name: str,
     images: Sequence[ImageLike] | torch.Tensor,
@@ -62,11 +80,13 @@ def train_model(
     holdout: float = 0.2,
     options: dict[str, Any] | None = None,
     info: dict[str, Any] | None = None,
+    init_from: ModelBundle | None = None,
 ) -> ModelBundle:
     """Create, fit and calibrate a model. Needs ≥ 2 good images (1 to fit, 1 to calibrate).
 
     With holdout=0 the normalisation is calibrated on the training images themselves (optimistic:
-    thresholds come out low); the GUI and CLI always hold some out.
+    thresholds come out low); the GUI and CLI always hold some out. `init_from` continues training
+    a saved model (see continue_from).
     """
     ctx = ctx or FitContext()
     n = len(images)
@@ -75,6 +95,8 @@ def train_model(
     if holdout > 0 and n < 2:
         raise DataError("need at least 2 good images (one is held out to calibrate thresholds)")
     model = create_model(model_name, **(options or {}))
+    if init_from is not None:
+        continue_from(model, init_from)
     torch.manual_seed(ctx.seed)
     np.random.seed(ctx.seed % (2**32))
     t0 = time.perf_counter()
@@ -94,6 +116,18 @@ def train_model(
         "n_holdout": int(len(ho)),
         "fit_seconds": round(t_fit, 3),
         "device": device_label(ctx.device),
+        **(
+            {
+                "continued_from_saved": init_from.info.get("saved", "unknown"),
+                "total_fit_seconds": round(
+                    float(init_from.info.get("total_fit_seconds", init_from.info.get("fit_seconds", 0.0)))
+                    + t_fit,
+                    3,
+                ),
+            }
+            if init_from is not None
+            else {}
+        ),
         **(info or {}),
     }
     return ModelBundle(model, norm, meta)
