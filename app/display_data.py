@@ -87,7 +87,22 @@ def boxes(result: InspectionResult) -> tuple[np.ndarray, tuple[tuple[float, floa
         x0, y0, x1, y1 = d.bbox
         chunks.append(np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]], np.float32))
         labels.append((float(x0), float(y0), f"{d.id}: {d.max_score:.2f}"))
+    spot = result.hotspot
+    if spot is not None:  # NG without a region: frame the map's peak so the operator sees where to look
+        x, y = spot
+        r = hotspot_radius(result.anomaly_map.shape)
+        chunks.append(
+            np.array(
+                [[x - r, y - r], [x + r, y - r], [x + r, y + r], [x - r, y + r], [x - r, y - r]], np.float32
+            )
+        )
+        labels.append((float(x - r), float(y - r), f"peak: {float(result.anomaly_map[y, x]):.2f}"))
     return _polyline(chunks), tuple(labels)
+
+
+def hotspot_radius(shape: tuple[int, ...]) -> int:
+    """Half-side of the box drawn around an NG frame's peak: 1/20 of the frame's smaller side."""
+    return max(4, min(shape[:2]) // 20)
 
 
 def thumbnail(
@@ -112,6 +127,11 @@ def thumbnail(
     m = cv2.resize(mask.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST)
     contours, _ = cv2.findContours(m, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     cv2.drawContours(rgb, contours, -1, (255, 40, 40), 1)
+    if result.hotspot is not None:
+        x, y = result.hotspot
+        r = max(3, round(hotspot_radius(result.anomaly_map.shape) * f / k))
+        c = (round(x * f / k), round(y * f / k))
+        cv2.rectangle(rgb, (c[0] - r, c[1] - r), (c[0] + r, c[1] + r), (255, 255, 0), 1)
     return np.ascontiguousarray(rgb)
 
 

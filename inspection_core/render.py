@@ -53,6 +53,12 @@ def render_overlay(
             (255, 255, 0),
             thick,
         )
+    if result.hotspot is not None:  # NG without a region: frame the map's peak
+        mh, mw = result.anomaly_map.shape[:2]
+        x = round(result.hotspot[0] * base.shape[1] / mw)
+        y = round(result.hotspot[1] * base.shape[0] / mh)
+        r = max(4, min(base.shape[:2]) // 20)
+        cv2.rectangle(out, (x - r, y - r), (x + r, y + r), (255, 255, 0), thick)
     color = (220, 30, 30) if result.verdict is Verdict.NG else (30, 180, 30)
     cv2.putText(
         out,

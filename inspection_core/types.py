@@ -91,6 +91,15 @@ class InspectionResult:
     def is_ng(self) -> bool:
         return self.verdict is Verdict.NG
 
+    @property
+    def hotspot(self) -> tuple[int, int] | None:
+        """(x, y) of the map's peak when the part is NG but no region passed the pixel threshold, so
+        an NG frame always shows the operator where to look; None otherwise."""
+        if not self.is_ng or self.defects or self.anomaly_map.size == 0:
+            return None
+        y, x = np.unravel_index(int(np.argmax(self.anomaly_map)), self.anomaly_map.shape[:2])
+        return int(x), int(y)
+
     def summary(self) -> dict[str, Any]:
         """JSON-ready description (no arrays)."""
         return {
@@ -100,5 +109,6 @@ class InspectionResult:
             "verdict": str(self.verdict),
             "model": self.model_name,
             "defects": [d.to_dict() for d in self.defects],
+            "hotspot": None if (h := self.hotspot) is None else list(h),
             "timings_ms": {k: round(v, 3) for k, v in self.timings.items()},
         }

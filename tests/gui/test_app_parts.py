@@ -93,3 +93,24 @@ def test_heat_lut_transparent_below_threshold() -> None:
     assert lut.shape == (256, 4) and lut.dtype == np.uint8
     assert (lut[:127, 3] == 0).all() and (lut[128:, 3] == 255).all()
     assert not np.array_equal(lut[130, :3], lut[250, :3])  # a colour ramp above the threshold
+
+
+def test_an_ng_frame_without_regions_frames_the_map_peak() -> None:
+    """NG by image score with nothing above the pixel threshold: the operator still gets a box (live
+    view, NG thumbnail, snapshot) and the record names the spot; OK frames and framed defects get none."""
+    from app.display_data import thumbnail
+    from inspection_core.render import render_overlay
+
+    amap = np.zeros((200, 300), np.float32)
+    amap[150, 40] = 0.45
+    res = InspectionResult(1, amap, 0.52, Verdict.NG, np.zeros((200, 300), bool), ())
+    assert res.hotspot == (40, 150) and res.summary()["hotspot"] == [40, 150]
+    item = prepare(_frame(1, (200, 300)), res, t_grab=0.0, t_inspected=1.0, skipped=0)
+    ((x0, y0, text),) = item.labels
+    assert (x0, y0) == (30.0, 140.0) and text == "peak: 0.45"
+    thumb = thumbnail(np.zeros((200, 300), np.uint8), res, side=96)
+    assert (thumb == (255, 255, 0)).all(axis=2).any(), "the thumbnail frames the peak"
+    over = render_overlay(np.zeros((200, 300), np.uint8), res)
+    assert (over[140:161, 30:51] == (255, 255, 0)).all(axis=2).any()
+    ok = InspectionResult(2, amap, 0.3, Verdict.OK, np.zeros((200, 300), bool), ())
+    assert ok.hotspot is None and prepare(_frame(2, (200, 300)), ok, 0.0, 1.0, 0).labels == ()
