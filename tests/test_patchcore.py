@@ -186,8 +186,8 @@ def test_map_aggregation_changes_only_the_map_and_survives_save_load(tmp_path: P
 
 
 def test_a_model_saved_before_map_aggregation_existed_loads_as_it_was(tmp_path: Path) -> None:
-    """Today's default pools the map bank its own way; an older model.json without the option must keep
-    drawing its map with --aggregation, or its maps would silently change."""
+    """Today's default pools the map bank its own way and adds a wide smoothing; an older model.json
+    without those options must keep drawing its map as before, or its maps would silently change."""
     import json
 
     rng = np.random.default_rng(6)
@@ -196,14 +196,31 @@ def test_a_model_saved_before_map_aggregation_existed_loads_as_it_was(tmp_path: 
         "patchcore",
         imgs,
         holdout=0.25,
-        options={"image_size": (SIZE, SIZE), "coreset_size": 100, "map_aggregation": 0},
+        options={"image_size": (SIZE, SIZE), "coreset_size": 100, "map_aggregation": 0, "wide_sigma": 0},
     )
     d = old.save(tmp_path / "old")
     meta = json.loads((d / "model.json").read_text())
-    del meta["config"]["map_aggregation"]
+    del meta["config"]["map_aggregation"], meta["config"]["wide_sigma"]
     (d / "model.json").write_text(json.dumps(meta))
     loaded = load_bundle(d, "cpu")
-    assert loaded.model.config.map_aggregation == 0
+    assert loaded.model.config.map_aggregation == 0 and loaded.model.config.wide_sigma == 0
     x = torch.from_numpy(np.stack([defective(rng)[0]])).float()[:, None].expand(-1, 3, -1, -1) / 255
     assert torch.equal(old.model.predict(x)[0], loaded.model.predict(x)[0])
     assert create_model("patchcore").config.map_aggregation == 3
+
+
+def test_wide_smoothing_only_raises_the_map(bundle) -> None:  # noqa: ANN001
+    """The map is the max of the sharp and the wide smoothing: never lower than the sharp map, and
+    higher somewhere (a large low-contrast defect's surroundings)."""
+    import dataclasses
+
+    rng = np.random.default_rng(9)
+    x = torch.from_numpy(np.stack([defective(rng)[0]])).float()[:, None].expand(-1, 3, -1, -1) / 255
+    model = bundle.model
+    wide = model.predict(x)[0]
+    model.config = dataclasses.replace(model.config, wide_sigma=0.0)
+    try:
+        sharp = model.predict(x)[0]
+    finally:
+        model.config = dataclasses.replace(model.config, wide_sigma=32.0)
+    assert torch.all(wide >= sharp - 1e-6) and torch.any(wide > sharp + 1e-6)
