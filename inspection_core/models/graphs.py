@@ -8,6 +8,7 @@ eager calls for that shape and is remembered, so a frame is never lost to it.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import threading
@@ -55,7 +56,7 @@ class GraphedPredict:
     def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if x.device.type != "cuda":
             return self._predict(x)
-        first = next(iter(self._model.state_dict().values()), None)
+        first = next(itertools.chain(self._model.parameters(), self._model.buffers()), None)  # no dict built
         key = (tuple(x.shape), x.dtype, x.device.index, None if first is None else first.data_ptr())
         with self._lock:
             if key not in self._graphs and len(self._graphs) < self._max:
