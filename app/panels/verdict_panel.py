@@ -40,9 +40,9 @@ class VerdictPanel(QWidget):
         v = str(r.verdict)
         self._set(v, v)
         n = len(r.defects)
+        regions = "no region, peak boxed" if r.hotspot is not None else f"{n} defect{'s' if n != 1 else ''}"
         self.score.setText(
-            f"score {r.score:.3f} / threshold {self.state.image_threshold:.2f}  ·  "
-            f"{n} defect{'s' if n != 1 else ''}  ·  frame {r.frame_id}"
+            f"score {r.score:.3f} / threshold {self.state.image_threshold:.2f}  ·  {regions}  ·  frame {r.frame_id}"
         )
 
     @property

@@ -114,3 +114,19 @@ def test_an_ng_frame_without_regions_frames_the_map_peak() -> None:
     assert (over[140:161, 30:51] == (255, 255, 0)).all(axis=2).any()
     ok = InspectionResult(2, amap, 0.3, Verdict.OK, np.zeros((200, 300), bool), ())
     assert ok.hotspot is None and prepare(_frame(2, (200, 300)), ok, 0.0, 1.0, 0).labels == ()
+
+
+def test_verdict_panel_says_when_an_ng_has_no_region(qtbot) -> None:  # noqa: ANN001
+    from app.panels.verdict_panel import VerdictPanel
+    from app.state import SessionState
+
+    panel = VerdictPanel(SessionState())
+    qtbot.addWidget(panel)
+    amap = np.zeros((32, 32), np.float32)
+    amap[5, 7] = 0.4
+    ng = InspectionResult(3, amap, 0.51, Verdict.NG, np.zeros((32, 32), bool), ())
+    panel.show_item(prepare(_frame(3, (32, 32)), ng, 0.0, 1.0, 0))
+    assert panel.text == "NG" and "no region, peak boxed" in panel.score.text()
+    ok = InspectionResult(4, amap, 0.2, Verdict.OK, np.zeros((32, 32), bool), ())
+    panel.show_item(prepare(_frame(4, (32, 32)), ok, 0.0, 1.0, 0))
+    assert panel.text == "OK" and "0 defects" in panel.score.text()
