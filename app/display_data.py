@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from inspection_core.render import hotspot_radius
 from inspection_core.types import Frame, InspectionResult
 
 MAX_HEAT_SIDE = 1024  # the heatmap is smooth; drawing it finer than this only costs time
@@ -100,11 +101,6 @@ def boxes(result: InspectionResult) -> tuple[np.ndarray, tuple[tuple[float, floa
     return _polyline(chunks), tuple(labels)
 
 
-def hotspot_radius(shape: tuple[int, ...]) -> int:
-    """Half-side of the box drawn around an NG frame's peak: 1/20 of the frame's smaller side."""
-    return max(4, min(shape[:2]) // 20)
-
-
 def thumbnail(
     image8: np.ndarray, result: InspectionResult, side: int = 96, pixel_threshold: float = 0.5
 ) -> np.ndarray:
@@ -127,8 +123,9 @@ def thumbnail(
     m = cv2.resize(mask.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST)
     contours, _ = cv2.findContours(m, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     cv2.drawContours(rgb, contours, -1, (255, 40, 40), 1)
-    if result.hotspot is not None:
-        x, y = result.hotspot
+    spot = result.hotspot
+    if spot is not None:
+        x, y = spot
         r = max(3, round(hotspot_radius(result.anomaly_map.shape) * f / k))
         c = (round(x * f / k), round(y * f / k))
         cv2.rectangle(rgb, (c[0] - r, c[1] - r), (c[0] + r, c[1] + r), (255, 255, 0), 1)

@@ -24,6 +24,7 @@ import torch
 from inspection_core.bench import _texture_frame
 from inspection_core.inspector import Inspector, Preprocessing
 from inspection_core.models.bundle import load_bundle
+from inspection_core.models.graphs import GraphedPredict
 from inspection_core.training import resolve_device
 from inspection_core.training.context import device_label
 
@@ -63,27 +64,6 @@ def variant(name: str, model: torch.nn.Module) -> Iterator[None]:
         torch.backends.cuda.matmul.allow_tf32 = old_tf32
         model.to(memory_format=torch.contiguous_format)
         model.predict = predict  # type: ignore[method-assign]
-
-
-class Graphed:
-    """CUDA-graph replay of model.predict for one input shape (static input buffer)."""
-
-    def __init__(self, model: torch.nn.Module, example: torch.Tensor) -> None:
-        self.x = example.clone()
-        s = torch.cuda.Stream()
-        s.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(s), torch.inference_mode():
-            for _ in range(3):
-                model.predict(self.x)
-        torch.cuda.current_stream().wait_stream(s)
-        self.g = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self.g), torch.inference_mode():
-            self.out = model.predict(self.x)
-
-    def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        self.x.copy_(x)
-        self.g.replay()
-        return self.out
 
 
 def main() -> int:
@@ -141,8 +121,10 @@ def main() -> int:
         try:
             for name in ("eager", "tf32", "bf16+cl"):
                 with variant(name, model):
-                    g1, g32 = Graphed(model, x1), Graphed(model, x32)
-                    run_case(f"graph {name}", lambda x, a=g1, b=g32: a(x) if len(x) == 1 else b(x))
+                    g = GraphedPredict(model)  # built inside the variant: captures its predict
+                    run_case(f"graph {name}", g)
+                    if not g.captured:
+                        graphs[name] = "capture failed, timed eagerly (see the log)"
         except Exception as exc:  # noqa: BLE001 - record why graphs failed
             graphs["error"] = repr(exc)
             print("graph capture failed:", repr(exc), flush=True)

@@ -24,6 +24,11 @@ def to_rgb8(image: np.ndarray) -> np.ndarray:
     return img
 
 
+def hotspot_radius(shape: tuple[int, ...]) -> int:
+    """Half-side of the box drawn around an NG frame's peak: 1/20 of the frame's smaller side."""
+    return max(4, min(shape[:2]) // 20)
+
+
 def render_overlay(
     image: np.ndarray, result: InspectionResult, opacity: float = 0.5, pixel_threshold: float = 0.5
 ) -> np.ndarray:
@@ -57,7 +62,7 @@ def render_overlay(
         mh, mw = result.anomaly_map.shape[:2]
         x = round(result.hotspot[0] * base.shape[1] / mw)
         y = round(result.hotspot[1] * base.shape[0] / mh)
-        r = max(4, min(base.shape[:2]) // 20)
+        r = hotspot_radius(base.shape)
         cv2.rectangle(out, (x - r, y - r), (x + r, y + r), (255, 255, 0), thick)
     color = (220, 30, 30) if result.verdict is Verdict.NG else (30, 180, 30)
     cv2.putText(

@@ -7,6 +7,7 @@ They are plain, immutable-by-convention dataclasses of numpy arrays so they can 
 from __future__ import annotations
 
 import enum
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -91,10 +92,11 @@ class InspectionResult:
     def is_ng(self) -> bool:
         return self.verdict is Verdict.NG
 
-    @property
+    @functools.cached_property
     def hotspot(self) -> tuple[int, int] | None:
         """(x, y) of the map's peak when the part is NG but no region passed the pixel threshold, so
-        an NG frame always shows the operator where to look; None otherwise."""
+        an NG frame always shows the operator where to look; None otherwise. Cached: several views ask,
+        and an argmax over a 5-MP map is milliseconds (the GUI thread should not pay it again)."""
         if not self.is_ng or self.defects or self.anomaly_map.size == 0:
             return None
         y, x = np.unravel_index(int(np.argmax(self.anomaly_map)), self.anomaly_map.shape[:2])
