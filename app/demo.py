@@ -39,7 +39,7 @@ DEMO_OPTIONS: dict[str, Any] = {
 DEMO_PREPROCESSING = Preprocessing(tile=False)
 # 16 held-out frames, not 4: the image threshold sits above the highest held-out good score, and the
 # highest of 4 is too low a guess of the tail (200 simulated frames: 13/183 false rejects with 20/4,
-# 0/183 with 40/16; docs/benchmarks/demo_calibration_cpu.json)
+# 0/183 with 40/16; docs/benchmarks/demo_calibration_cpu{_holdout4,}.json)
 DEMO_FRAMES = 40
 DEMO_HOLDOUT = 16
 # bump when how the demo model is fitted changes: a cached model of another revision is refitted, so an
