@@ -2,4 +2,5 @@ import sys
 
 from inspection_core.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":  # worker processes (spawn/forkserver) import this module again
+    sys.exit(main())

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import threading
+import multiprocessing
 
 import numpy as np
 import pytest
@@ -19,7 +19,7 @@ from inspection_core.models.sidn.losses import (
     weighted_bce,
 )
 from inspection_core.models.sidn.model import GSRM, SIDN, median_filter
-from inspection_core.models.sidn.train import SyntheticBatches
+from inspection_core.models.sidn.train import SyntheticBatches, stream
 from inspection_core.training import CancelToken, FitContext
 from inspection_core.training.fit import train_model
 
@@ -117,16 +117,19 @@ def test_median_filter_matches_a_plain_median() -> None:
     assert torch.equal(median_filter(x, 1), x)
 
 
-def test_synthetic_batches_same_with_or_without_threads() -> None:
+def test_synthetic_batches_same_inline_or_from_worker_processes() -> None:
     model = create_model("sidn", **TINY)
     gray = textures(6)[:, 0].numpy()
-    inline = SyntheticBatches(gray, model.config, seed=3, workers=0)
-    threaded = SyntheticBatches(gray, model.config, seed=3, workers=2)
-    for (x0, m0), (x1, m1), _ in zip(inline, threaded, range(3), strict=False):
+    source = SyntheticBatches(gray, model.config, seed=3)
+    inline = stream(source, 0, torch.device("cpu"))
+    workers = stream(SyntheticBatches(gray, model.config, seed=3), 2, torch.device("cpu"))
+    for (x0, m0), (x1, m1), _ in zip(inline, workers, range(5), strict=False):
         assert x0.shape == (4, 1, 32, 32) and m0.shape == (4, 1, 32, 32)
         torch.testing.assert_close(x0, x1)
         torch.testing.assert_close(m0, m1)
     assert set(np.unique(m0.numpy())) <= {0.0, 1.0}
+    workers.close()
+    assert not multiprocessing.active_children()  # closing the stream stops its worker processes
 
 
 def _seg_loss(model: SIDN, batches: list[tuple[torch.Tensor, torch.Tensor]]) -> float:
@@ -142,7 +145,7 @@ def _seg_loss(model: SIDN, batches: list[tuple[torch.Tensor, torch.Tensor]]) -> 
 def test_fit_losses_finite_and_decreasing_then_predict() -> None:
     model = create_model("sidn", **{**TINY, "batch_size": 8}, epochs=25, lr=1e-3)
     images = textures(16)
-    held = SyntheticBatches(images[:, 0].numpy(), model.config, seed=99, workers=0)
+    held = SyntheticBatches(images[:, 0].numpy(), model.config, seed=99)
     batches = [held.make(b) for b in range(4)]  # fixed synthetic defects the fit never sees
     before = _seg_loss(model, batches)
     events = []
@@ -179,7 +182,7 @@ def test_cancel_stops_training() -> None:
     with pytest.raises(CancelledError):
         model.fit(textures(4), FitContext(progress=progress, cancel=token))
     assert len(model.history) <= 3  # stops at the first report after the cancel, not after 50 steps
-    assert not [t for t in threading.enumerate() if t.name.startswith("sidn-dgm")]  # synthesis threads gone
+    assert not multiprocessing.active_children()  # synthesis worker processes gone
 
 
 def test_time_limit_stops_training_early() -> None:

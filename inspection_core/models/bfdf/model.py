@@ -58,7 +58,9 @@ class BFDFConfig(ModelConfig):
     encoder_lr_scale: float = option(0.1, "encoder learning rate relative to lr when train-encoder is on")
     smoothing_sigma: float = option(4.0, "Gaussian smoothing of the mask before taking the image score (px)")
     amp: bool = option(True, "bfloat16 autocast on CUDA (CPU always runs float32)")
-    workers: int = option(0, "DataLoader worker processes that synthesise pairs (0 = in-process)")
+    workers: int = option(
+        -1, "worker processes that synthesise pairs (-1 = auto: all cores but two, ≤ 12, on a GPU; 0 on CPU)"
+    )
 
 
 def _check_config(cfg: BFDFConfig) -> None:
@@ -80,8 +82,8 @@ def _check_config(cfg: BFDFConfig) -> None:
         raise AoiError("bfdf: --same-prob + --reference-prob must not exceed 1")
     if min(cfg.w_focal, cfg.w_l1, cfg.w_dice) < 0 or cfg.w_focal + cfg.w_l1 + cfg.w_dice <= 0:
         raise AoiError("bfdf: loss weights must be ≥ 0 and not all 0")
-    if cfg.batch_size < 1 or cfg.n_references < 1 or cfg.channels < 8 or cfg.workers < 0:
-        raise AoiError("bfdf: batch-size and n-references must be ≥ 1, channels ≥ 8, workers ≥ 0")
+    if cfg.batch_size < 1 or cfg.n_references < 1 or cfg.channels < 8 or cfg.workers < -1:
+        raise AoiError("bfdf: batch-size and n-references must be ≥ 1, channels ≥ 8, workers ≥ -1 (auto)")
 
 
 class BFDFHead(nn.Module):

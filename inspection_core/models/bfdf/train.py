@@ -11,15 +11,15 @@ import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-import cv2
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, IterableDataset, get_worker_info
+from torch.utils.data import IterableDataset, get_worker_info
 
 from inspection_core.data.synthesis import DefectSynthesizer
 from inspection_core.models.bfdf.foreground import otsu_foreground
 from inspection_core.models.bfdf.layers import bfdf_loss
 from inspection_core.training.context import FitContext
+from inspection_core.training.workers import auto_workers, synthesis_loader
 
 if TYPE_CHECKING:
     from inspection_core.models.bfdf.model import BFDF
@@ -134,10 +134,6 @@ def total_steps(n_images: int, batch_size: int, epochs: int, steps: int) -> int:
     return steps if steps > 0 else max(1, epochs * math.ceil(n_images / batch_size))
 
 
-def _worker_init(_: int) -> None:
-    cv2.setNumThreads(1)  # many workers × OpenCV's own pool would oversubscribe the CPU
-
-
 def train_bfdf(model: BFDF, images: torch.Tensor, nearest_ref: np.ndarray, ctx: FitContext) -> list[float]:
     """Train the fusion head (and the encoder when asked). Returns the loss of every step.
 
@@ -164,14 +160,8 @@ def train_bfdf(model: BFDF, images: torch.Tensor, nearest_ref: np.ndarray, ctx: 
         anomaly_prob=cfg.anomaly_prob,
         use_foreground=cfg.foreground == "otsu",
     )
-    loader = DataLoader(
-        _PairStream(kwargs, ctx.seed),
-        batch_size=None,
-        num_workers=cfg.workers,
-        pin_memory=dev.type == "cuda",
-        prefetch_factor=2 if cfg.workers else None,
-        worker_init_fn=_worker_init if cfg.workers else None,
-    )
+    workers = auto_workers(cfg.workers, dev)
+    loader = synthesis_loader(_PairStream(kwargs, ctx.seed), workers, dev, prefetch=2)
     model.train()
     losses: list[float] = []
     pending: list[torch.Tensor] = []

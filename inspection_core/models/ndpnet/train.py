@@ -14,18 +14,18 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, RandomSampler, get_worker_info
+from torch.utils.data import Dataset, RandomSampler, get_worker_info
 
 from inspection_core.data.synthesis import DefectSynthesizer
 from inspection_core.errors import DataError
 from inspection_core.models.backbones import EfficientNetLite0Features
 from inspection_core.models.ndpnet.model import RBAM_LAYERS, NDPNet, NDPNetConfig
 from inspection_core.training.context import FitContext
+from inspection_core.training.workers import auto_workers, synthesis_loader
 
 PERCEPTUAL_BLOCKS = (2, 4, 10)  # EfficientNet-Lite0 outputs at stride 4, 8, 16 (stand-in for VGG-16)
 
@@ -83,31 +83,15 @@ class DefectPairs(Dataset[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]):
         return to_t(img), to_t(bad), torch.from_numpy(mask)[None]
 
 
-def _single_threaded_worker(_: int) -> None:
-    """Each synthesis worker uses one OpenCV thread: the workers already fill the cores."""
-    cv2.setNumThreads(1)
-
-
 def batches(
     images: torch.Tensor, cfg: NDPNetConfig, n_steps: int, seed: int, device: torch.device
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
     """n_steps batches sampled with replacement; synthesis runs in worker processes on CUDA hosts."""
-    workers = cfg.workers
-    if workers < 0:
-        workers = 0 if device.type != "cuda" else max(0, min(12, (os.cpu_count() or 1) - 2))
+    workers = auto_workers(cfg.workers, device)
     ds = DefectPairs(images, seed, cfg.anomaly_prob, cfg.augment)
     g = torch.Generator().manual_seed(seed)
     sampler = RandomSampler(ds, replacement=True, num_samples=n_steps * cfg.batch_size, generator=g)
-    loader = DataLoader(
-        ds,
-        batch_size=cfg.batch_size,
-        sampler=sampler,
-        num_workers=workers,
-        drop_last=True,
-        pin_memory=device.type == "cuda",
-        prefetch_factor=4 if workers else None,
-        worker_init_fn=_single_threaded_worker if workers else None,
-    )
+    loader = synthesis_loader(ds, workers, device, batch_size=cfg.batch_size, sampler=sampler, drop_last=True)
     nb = device.type == "cuda"
     for good, bad, mask in loader:
         yield (

@@ -47,7 +47,10 @@ class SIDNConfig(ModelConfig):
     fills: str = option("noise", "synthetic defect fills, comma list of noise, shift, foreign, procedural")
     blend_max: float = option(0.0, "max share of the good image kept inside a defect (0 = paper's replace)")
     flip: bool = option(True, "random horizontal/vertical flips of the good images")
-    workers: int = option(-1, "threads that synthesise batches ahead (-1 = auto: 8 on GPU, 0 on CPU)")
+    workers: int = option(
+        -1,
+        "worker processes that synthesise batches ahead (-1 = auto: all cores but two, ≤ 12, on a GPU; 0 on CPU)",
+    )
     amp: bool = option(True, "bfloat16 autocast on CUDA (CPU always runs float32)")
 
     @classmethod

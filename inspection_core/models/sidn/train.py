@@ -1,22 +1,22 @@
 """SIDN's training recipe: DGM batches synthesised on the fly, L = L_s + L_fd, Adam, progress/cancel.
 
 DGM (I_n = (1 - I_m)·I_p + I_m·I_g) is the shared DefectSynthesizer with Gaussian-noise fills and no
-blending. Numpy synthesis costs ~7 ms an image, so on a GPU a thread pool prepares batches ahead of
-the training step; on CPU it runs inline (the cores are busy with the convolutions anyway).
+blending. Numpy synthesis costs ~7 ms an image, so on a GPU worker processes prepare batches ahead of
+the training step (threads were GIL-bound, see training.workers); on CPU it runs inline (the cores
+are busy with the convolutions anyway).
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
-import threading
 import time
-from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 import torch
+from torch.utils.data import IterableDataset, get_worker_info
 
 from inspection_core.data.synthesis import FILLS, DefectSynthesizer
 from inspection_core.errors import AoiError, DataError
@@ -28,6 +28,7 @@ from inspection_core.models.sidn.losses import (
 )
 from inspection_core.models.sidn.model import LUMA, SIDN, SIDNConfig, to_gray
 from inspection_core.training.context import FitContext
+from inspection_core.training.workers import auto_workers, synthesis_loader
 
 RADIUS_MOMENTUM = 0.9
 LOG_EVERY_CUDA = 10
@@ -46,27 +47,34 @@ class SyntheticBatches:
     """Endless (image, mask) batches: random good images, random flips, a synthetic defect each.
 
     Batch b is made from its own RNG stream seeded by (seed, b), so the sequence is the same whether it
-    is made inline or by any number of threads.
+    is made inline or by any number of worker processes (see `stream`).
     """
 
-    def __init__(self, gray: np.ndarray, cfg: SIDNConfig, seed: int, workers: int) -> None:
-        self.gray = gray  # (N, H, W) float32 in [0, 1]
+    def __init__(self, gray: np.ndarray, cfg: SIDNConfig, seed: int) -> None:
+        # (N, H, W) float32 in [0, 1], held as a tensor: it reaches worker processes as shared memory
+        self._gray = torch.as_tensor(gray)
         self.cfg = cfg
         self.seed = seed
-        self.workers = workers
         self.fills = parse_fills(cfg.fills)
         self.bs = min(cfg.batch_size, len(gray))
         rng = np.random.default_rng(seed)
         pick = rng.choice(len(gray), size=min(32, len(gray)), replace=False)
         self.pool = [np.repeat(gray[i][..., None], 3, axis=2) for i in pick]  # "foreign" fills
-        self._local = threading.local()
+        self._synth: DefectSynthesizer | None = None
+        self._pid = -1
 
-    def _synth(self) -> DefectSynthesizer:
-        s = getattr(self._local, "synth", None)
-        if s is None:
-            s = DefectSynthesizer(pool=self.pool, fills=self.fills, beta_range=(0.0, self.cfg.blend_max))
-            self._local.synth = s
-        return s
+    @property
+    def gray(self) -> np.ndarray:
+        return self._gray.numpy()
+
+    def synth(self) -> DefectSynthesizer:
+        """One synthesiser per process (a forked worker must not share its parent's)."""
+        if self._synth is None or self._pid != os.getpid():
+            self._synth = DefectSynthesizer(
+                pool=self.pool, fills=self.fills, beta_range=(0.0, self.cfg.blend_max)
+            )
+            self._pid = os.getpid()
+        return self._synth
 
     def make(self, b: int) -> tuple[torch.Tensor, torch.Tensor]:
         rng = np.random.default_rng([self.seed, b])
@@ -74,7 +82,7 @@ class SyntheticBatches:
         imgs = self.gray[idx]
         if self.cfg.flip:
             imgs = np.stack([im[:: rng.choice((1, -1)), :: rng.choice((1, -1))] for im in imgs])
-        synth = self._synth()
+        synth = self.synth()
         synth.rng = rng  # this batch's stream (DefectSynthesizer draws everything from .rng)
         rgb = np.repeat(imgs[..., None], 3, axis=3)
         out, masks = synth.batch(rgb, p_anomaly=self.cfg.p_anomaly)
@@ -84,32 +92,36 @@ class SyntheticBatches:
         return x, m
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        if self.workers <= 0:
-            b = 0
-            while True:
-                yield self.make(b)
-                b += 1
-        ahead = 2 * self.workers
-        with ThreadPoolExecutor(self.workers, thread_name_prefix="sidn-dgm") as pool:
-            queue: deque[Future[tuple[torch.Tensor, torch.Tensor]]] = deque(
-                pool.submit(self.make, b) for b in range(ahead)
-            )
-            b = ahead
-            try:
-                while True:
-                    x, m = queue.popleft().result()
-                    queue.append(pool.submit(self.make, b))
-                    b += 1
-                    yield x, m
-            finally:
-                for f in queue:
-                    f.cancel()
+        """Batches 0, 1, 2, … made inline."""
+        return (self.make(b) for b in itertools.count())
 
 
-def resolve_workers(cfg: SIDNConfig, device: torch.device) -> int:
-    if cfg.workers >= 0:
-        return cfg.workers
-    return min(8, max(1, (os.cpu_count() or 2) - 2)) if device.type == "cuda" else 0
+class _WorkerBatches(IterableDataset):
+    """Worker w of W makes batches w, w + W, w + 2W, …; the DataLoader takes one batch from each worker
+    in turn, so the stream is batch 0, 1, 2, … exactly as made inline."""
+
+    def __init__(self, source: SyntheticBatches) -> None:
+        super().__init__()
+        self.source = source
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        info = get_worker_info()
+        wid, n = (info.id, info.num_workers) if info is not None else (0, 1)
+        return (self.source.make(b) for b in itertools.count(wid, n))
+
+
+def stream(
+    source: SyntheticBatches, workers: int, device: torch.device
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """The batches, inline (workers 0) or from worker processes; close() stops the workers at once."""
+    if workers <= 0:
+        yield from source
+        return
+    it = iter(synthesis_loader(_WorkerBatches(source), workers, device))
+    try:
+        yield from it
+    finally:
+        del it  # shuts the worker processes down now (the iterator's own cleanup), also on cancel
 
 
 @torch.no_grad()
@@ -196,7 +208,7 @@ def fit_sidn(model: SIDN, images: torch.Tensor, ctx: FitContext) -> None:
     device = ctx.device
     model.to(device)
     gray = to_gray(images.float())[:, 0].numpy()
-    source = SyntheticBatches(gray, cfg, ctx.seed, resolve_workers(cfg, device))
+    source = SyntheticBatches(gray, cfg, ctx.seed)
     steps_per_epoch = math.ceil(n / source.bs)
     total = cfg.epochs * steps_per_epoch
     deadline = time.monotonic() + cfg.max_seconds if cfg.max_seconds > 0 else math.inf
@@ -204,11 +216,11 @@ def fit_sidn(model: SIDN, images: torch.Tensor, ctx: FitContext) -> None:
     model.train()
     t0 = time.perf_counter()
     ctx.report("train", 0, total, "preparing the first synthetic batch")
-    batches = iter(source)  # a generator: close() shuts its thread pool down
+    batches = stream(source, auto_workers(cfg.workers, device), device)
     try:
         step = _train_loop(model, cfg, ctx, batches, total, steps_per_epoch, deadline)
     finally:
-        batches.close()  # stops the synthesis threads now, also on cancel or error
+        batches.close()  # stops the synthesis workers now, also on cancel or error
     model.eval()
     model.train_info = {
         "steps": step,
