@@ -10,7 +10,9 @@ import pytest
 from app.main_window import MainWindow
 
 pytestmark = [pytest.mark.gui, pytest.mark.slow]
-SHOT = Path(__file__).resolve().parents[2] / "docs" / "screenshots" / "main_window.png"
+# the README's picture is refreshed on request only (AOI_SCREENSHOTS=docs/screenshots), so a test run
+# leaves the checkout clean
+SHOTS = os.environ.get("AOI_SCREENSHOTS")
 
 
 def test_demo_screenshot(qtbot, tmp_path: Path) -> None:
@@ -27,8 +29,9 @@ def test_demo_screenshot(qtbot, tmp_path: Path) -> None:
     w.stop()
     w.state.show(w.ng_strip.items[0], count=False)  # the newest NG frame, with its overlay
     qtbot.wait(100)
-    SHOT.parent.mkdir(parents=True, exist_ok=True)
-    assert w.grab().save(str(SHOT))
+    shot = (Path(SHOTS) if SHOTS else tmp_path) / "main_window.png"
+    shot.parent.mkdir(parents=True, exist_ok=True)
+    assert w.grab().save(str(shot)) and shot.stat().st_size > 0
     snap = w.state.snapshot()
     assert snap.ok + snap.ng == snap.inspected
     w.close()
