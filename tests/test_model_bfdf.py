@@ -8,7 +8,6 @@ import torch
 
 from inspection_core.errors import AoiError, CancelledError
 from inspection_core.models import create_model, get_model_info, load_bundle
-from inspection_core.models.bfdf.foreground import foreground_roi, otsu_foreground
 from inspection_core.models.bfdf.layers import (
     CoordAttention,
     PANet,
@@ -18,6 +17,7 @@ from inspection_core.models.bfdf.layers import (
     l1_loss,
 )
 from inspection_core.models.bfdf.train import PairSampler, lr_factor
+from inspection_core.postprocess.foreground import foreground_roi, otsu_foreground
 from inspection_core.training import FitContext
 from inspection_core.training.fit import train_model
 
@@ -72,6 +72,16 @@ def test_foreground_roi_outlines_the_product() -> None:
     xs, ys = zip(*roi.points, strict=True)
     assert abs(min(xs) - 64 // 5) <= 2 and abs(max(xs) - (4 * 64 // 5 - 1)) <= 2
     assert abs(min(ys) - 64 // 4) <= 2 and abs(max(ys) - (3 * 64 // 4 - 1)) <= 2
+
+
+def test_foreground_roi_of_a_large_frame_is_found_small_and_given_in_frame_pixels() -> None:
+    img = np.full((2048, 2448), 20, np.uint8)
+    img[400:1600, 600:2000] = 200
+    roi = foreground_roi(img)
+    assert roi is not None
+    xs, ys = zip(*roi.points, strict=True)
+    assert abs(min(xs) - 600) <= 6 and abs(max(xs) - 2000) <= 6
+    assert abs(min(ys) - 400) <= 6 and abs(max(ys) - 1600) <= 6
 
 
 # --- negatives ---------------------------------------------------------------------------------

@@ -28,6 +28,7 @@ from app.tuning.frame_view import FrozenFrameView
 from app.tuning.session import TuningSession
 from app.tuning.threshold_controls import ThresholdControls
 from inspection_core.calibration.frozen import FrozenFrame
+from inspection_core.postprocess.foreground import foreground_roi
 from inspection_core.postprocess.roi import Roi
 from inspection_core.types import InspectionResult, Verdict
 
@@ -37,6 +38,7 @@ class FrameTuner(QWidget):
         super().__init__(parent)
         self.session = session
         self.frozen: FrozenFrame | None = None
+        self.image: np.ndarray | None = None
         self.result: InspectionResult | None = None
         self.view = FrozenFrameView()
         self.controls = ThresholdControls()
@@ -78,23 +80,31 @@ class FrameTuner(QWidget):
         grp = QButtonGroup(self.roi_box)
         grp.addButton(self.roi_include)
         grp.addButton(self.roi_ignore)
-        self.roi_buttons = {
-            name: QPushButton(name) for name in ("Rectangle", "Polygon", "Add shape", "Cancel", "Clear ROI")
-        }
+        names = ("Rectangle", "Polygon", "Add shape", "Cancel", "Product outline", "Clear ROI")
+        self.roi_buttons = {name: QPushButton(name) for name in names}
+        self.roi_buttons["Product outline"].setToolTip(
+            "Add the outline of the product (Otsu threshold against the background) as a region to inspect"
+        )
+        self.roi_note = QLabel("")
+        self.roi_note.setWordWrap(True)
         g.addWidget(self.roi_include, 0, 0)
         g.addWidget(self.roi_ignore, 0, 1)
         for i, b in enumerate(self.roi_buttons.values()):
             g.addWidget(b, 1 + i // 2, i % 2)
+        g.addWidget(self.roi_note, 1 + (len(names) + 1) // 2, 0, 1, 2)
         self.roi_buttons["Rectangle"].clicked.connect(lambda: self.begin_shape("rect"))
         self.roi_buttons["Polygon"].clicked.connect(lambda: self.begin_shape("polygon"))
         self.roi_buttons["Add shape"].clicked.connect(self.add_shape)
         self.roi_buttons["Cancel"].clicked.connect(self.view.cancel_shape)
+        self.roi_buttons["Product outline"].clicked.connect(self.suggest_outline)
         self.roi_buttons["Clear ROI"].clicked.connect(lambda: self.session.update(roi=Roi()))
 
     # --- input -----------------------------------------------------------------------------
     def set_frozen(self, frozen: FrozenFrame, image: np.ndarray) -> None:
         """Show a frozen frame (its raw prediction cached in `frozen`) and re-apply the settings."""
         self.frozen = frozen
+        self.image = image
+        self.roi_note.setText("")
         self.view.set_image(to_display8(image))
         counts, edges = frozen.histogram(100)
         self.histogram.set_bars("frame", edges, counts, (180, 180, 180))
@@ -103,6 +113,18 @@ class FrameTuner(QWidget):
     # --- ROI -------------------------------------------------------------------------------
     def begin_shape(self, kind: str) -> None:
         self.view.begin_shape(kind, ignore=self.roi_ignore.isChecked())
+
+    def suggest_outline(self) -> None:
+        """Add the product's outline on the frozen frame as an include shape (BFDF's Otsu foreground)."""
+        if self.image is None:
+            self.roi_note.setText("Freeze a frame first.")
+            return
+        shape = foreground_roi(self.image)
+        if shape is None:
+            self.roi_note.setText("No outline: the product fills the frame (no background to separate).")
+            return
+        self.session.update(roi=Roi((*self.session.settings.roi.shapes, shape)))
+        self.roi_note.setText(f"Product outline added ({len(shape.points)} points); clear it like any shape.")
 
     def add_shape(self) -> None:
         shape = self.view.finish_shape()

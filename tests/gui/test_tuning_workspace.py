@@ -159,6 +159,33 @@ def test_frozen_frame_controls_table_and_roi(qtbot, workspace) -> None:  # noqa:
     assert store.load("tile").postprocess.roi.shapes[0].ignore  # saved with the recipe
 
 
+def test_product_outline_becomes_an_include_roi(qtbot, workspace) -> None:  # noqa: ANN001
+    ws, _store, inspector = workspace
+    tuner = ws.frame
+    tuner.roi_buttons["Product outline"].click()
+    assert "Freeze a frame first" in tuner.roi_note.text() and not ws.session.settings.roi.shapes
+    rng = np.random.default_rng(5)
+    _freeze(ws, inspector, texture(rng, 96))  # the surface fills the frame: nothing to outline
+    tuner.roi_buttons["Product outline"].click()
+    assert "fills the frame" in tuner.roi_note.text() and not ws.session.settings.roi.shapes
+    img = np.full((96, 128), 15, np.uint8)  # a textured part on a dark, plain conveyor
+    img[20:76, 30:110] = texture(rng, 96)[:56, :80] + 40
+    _freeze(ws, inspector, img)
+    tuner.roi_buttons["Product outline"].click()
+    (shape,) = ws.session.settings.roi.shapes
+    assert shape.kind == "polygon" and not shape.ignore and "added" in tuner.roi_note.text()
+    xs, ys = zip(*shape.points, strict=True)
+    assert (
+        abs(min(xs) - 30) <= 3
+        and abs(max(xs) - 109) <= 3
+        and abs(min(ys) - 20) <= 3
+        and abs(max(ys) - 75) <= 3
+    )
+    # the conveyor is outside the inspection region now: nothing there can become a defect
+    tuner.controls.pixel.setValue(0.0)
+    assert tuner.result.mask[20:76, 30:110].any() and not tuner.result.mask[:, :25].any()
+
+
 def test_errors_are_messages_not_crashes(qtbot, tmp_path: Path, bundle: ModelBundle) -> None:  # noqa: ANN001
     ws = TuningWorkspace(TuningSession(), lambda: None)  # dialogs on: a non-modal box opens
     qtbot.addWidget(ws)

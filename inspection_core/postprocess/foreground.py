@@ -1,4 +1,5 @@
-"""Otsu foreground: where the product is, so synthetic defects land on it (and an ROI suggestion).
+"""Otsu foreground: where the product is — BFDF's synthetic defects land on it, and the tuning
+workspace offers its outline as an ROI suggestion ("Product outline").
 
 BFDF places its negative samples only on the product. For objects on a plain background Otsu's
 threshold splits product from background; for textures that fill the frame it would split the
@@ -72,12 +73,23 @@ def otsu_foreground(
     return m.astype(bool)
 
 
-def foreground_roi(image: np.ndarray, epsilon_frac: float = 0.005) -> RoiShape | None:
-    """An ROI suggestion for the workstation: the polygon around the largest foreground region.
+def foreground_roi(image: np.ndarray, epsilon_frac: float = 0.005, max_side: int = 1024) -> RoiShape | None:
+    """An ROI suggestion for the workstation: the polygon around the largest foreground region, in the
+    image's pixel coordinates. None when the whole frame is product (nothing to suggest).
 
-    None when the whole frame is product (nothing to suggest).
+    Frames larger than `max_side` are analysed at that size and the polygon scaled back: an outline
+    does not need 5 MP, and the button must answer at once.
     """
-    fg = otsu_foreground(image)
+    h, w = np.asarray(image).shape[:2]
+    scale = min(1.0, max_side / max(h, w))
+    small = image
+    if scale < 1.0:
+        small = cv2.resize(
+            np.asarray(image),
+            (max(1, round(w * scale)), max(1, round(h * scale))),
+            interpolation=cv2.INTER_AREA,
+        )
+    fg = otsu_foreground(small)
     if fg.all():
         return None
     contours, _ = cv2.findContours(fg.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
@@ -87,4 +99,5 @@ def foreground_roi(image: np.ndarray, epsilon_frac: float = 0.005) -> RoiShape |
     c = cv2.approxPolyDP(c, epsilon_frac * cv2.arcLength(c, True), True)
     if len(c) < 3:
         return None
-    return RoiShape.polygon([(float(p[0][0]), float(p[0][1])) for p in c])
+    sy, sx = h / fg.shape[0], w / fg.shape[1]
+    return RoiShape.polygon([(float(p[0][0]) * sx, float(p[0][1]) * sy) for p in c])
