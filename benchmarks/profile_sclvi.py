@@ -17,8 +17,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
 import torch
+from profile_gpu import timed as gpu_timed  # benchmarks/ is on sys.path when run as a script
 
 from inspection_core.models.bundle import load_bundle
 from inspection_core.models.graphs import GraphedPredict
@@ -28,16 +28,9 @@ from inspection_core.training import resolve_device
 from inspection_core.training.context import device_label
 
 
-def timed(fn: Callable[[], Any], dev: torch.device, iters: int, warmup: int = 3) -> float:
-    ts = []
-    for i in range(warmup + iters):
-        torch.cuda.synchronize(dev) if dev.type == "cuda" else None
-        t0 = time.perf_counter()
-        fn()
-        torch.cuda.synchronize(dev) if dev.type == "cuda" else None
-        if i >= warmup:
-            ts.append((time.perf_counter() - t0) * 1e3)
-    return round(float(np.median(ts)), 3)
+def timed(fn: Callable[[], Any], dev: torch.device, iters: int) -> float:
+    """Median ms of `fn` (profile_gpu's timer, device-synchronised)."""
+    return round(gpu_timed(fn, dev, iters, warmup=3)["median_ms"], 3)
 
 
 def topk_two_stage(query: torch.Tensor, memory: torch.Tensor, k: int, block: int = 1024) -> torch.Tensor:
