@@ -82,10 +82,11 @@ def bench_model(
     warmup: int = 5,
     good_images: list[np.ndarray] | None = None,
     overlap: float = Preprocessing.overlap,
+    whole_frame: bool = False,
 ) -> dict[str, Any]:
     """Time the model at its input size for each batch (model only: eager calls, and CUDA-graph replay
     where the Inspector uses it), and full frames of each size with post-processing (tiled when larger
-    than the model input). Frames are a synthetic texture, and with `good_images` also a mosaic of
+    than the model input, or in one pass with `whole_frame` where the model allows it). Frames are a synthetic texture, and with `good_images` also a mosaic of
     them; each frame row records how much of it post-processing had to label (`mask_fraction`)."""
     model = bundle.model
     dev = model.device
@@ -112,7 +113,10 @@ def bench_model(
         frames.append(("good mosaic", lambda fh, fw: mosaic_frame(good_images, fh, fw, rng)))
     for fh, fw in sizes:
         tile = fh > h or fw > w
-        insp = Inspector(bundle, preprocessing=Preprocessing(tile=tile, overlap=overlap))
+        insp = Inspector(
+            bundle, preprocessing=Preprocessing(tile=tile, overlap=overlap, whole_frame=whole_frame)
+        )
+        mode = "resized" if not tile else "whole frame" if insp.whole_frame else "tiled"
         for kind, make in frames:
             frame = make(fh, fw)
             seen: list[InspectionResult] = []
@@ -125,14 +129,15 @@ def bench_model(
             res = seen[-1]
             timed = seen[warmup:]  # stage times of the timed calls (the first ones include warm-up)
             stages = {k: float(np.median([r.timings.get(k, 0.0) for r in timed])) for k in res.timings}
-            case = f"frame {fw}x{fh} {'tiled' if tile else 'resized'} +post ({kind})"
+            case = f"frame {fw}x{fh} {mode} +post ({kind})"
             results.append(
                 {
                     "case": case,
                     "batch": 1,
                     "tiled": tile,
                     "frame": kind,
-                    "overlap": overlap if tile else None,
+                    "overlap": overlap if mode == "tiled" else None,
+                    "whole_frame": mode == "whole frame",
                     "mask_fraction": float(res.mask.mean()),
                     "defects": len(res.defects),
                     "stages_ms": {k: round(v, 2) for k, v in stages.items()},  # medians

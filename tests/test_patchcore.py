@@ -151,6 +151,40 @@ def test_tiled_inspection_of_a_large_frame_is_seamless(bundle) -> None:  # noqa:
     assert np.isfinite(res.anomaly_map).all()
 
 
+def test_whole_frame_pass_finds_a_planted_defect_and_agrees_with_tiles(bundle) -> None:  # noqa: ANN001
+    rng = np.random.default_rng(8)
+    frame = texture(rng, 256)[:160, :230].copy()  # one continuous surface: no seams to find
+    bad, mask = defective(rng)
+    truth = np.zeros(frame.shape, bool)
+    truth[60 : 60 + SIZE, 90 : 90 + SIZE] = mask
+    frame[truth] = bad[mask]  # only the defect's own pixels
+    whole = Inspector(bundle, preprocessing=Preprocessing(tile=True, whole_frame=True))
+    assert whole.whole_frame  # PatchCore takes any input size
+    tiles = Inspector(bundle, preprocessing=Preprocessing(tile=True, overlap=0.25))
+    (raw,) = whole.predict_raw([frame])
+    (tiled,) = tiles.predict_raw([frame])
+    assert raw.raw_map.shape == frame.shape and np.isfinite(raw.raw_map).all()
+    assert "stitch" not in raw.timings and "stitch" in tiled.timings
+    assert raw.raw_score == pytest.approx(float(raw.raw_map.max()))  # the frame's score is the map's peak
+    # the peak is on the planted defect, as with tiles, and the two maps largely agree
+    for amap in (raw.raw_map, tiled.raw_map):
+        peak = np.unravel_index(np.argmax(amap), frame.shape)
+        assert np.hypot(*(np.array(peak) - np.argwhere(truth).mean(0))) < 12
+    assert np.corrcoef(raw.raw_map.ravel(), tiled.raw_map.ravel())[0, 1] > 0.7
+    assert whole.inspect(frame).anomaly_map.shape == frame.shape
+    # a recipe keeps the choice
+    pre = Preprocessing.from_dict(whole.preprocessing.to_dict())
+    assert pre.whole_frame and pre == whole.preprocessing
+
+
+def test_whole_frame_falls_back_to_tiles_for_models_that_need_their_input_size(bundle, monkeypatch) -> None:  # noqa: ANN001
+    monkeypatch.setattr(type(bundle.model), "any_size", False)
+    insp = Inspector(bundle, preprocessing=Preprocessing(tile=True, whole_frame=True))
+    assert not insp.whole_frame
+    res = insp.inspect(np.tile(texture(np.random.default_rng(1), 64), (2, 3)))
+    assert "stitch" in res.timings  # tiles, stitched
+
+
 def test_map_bank_draws_the_map_and_the_full_bank_scores() -> None:
     rng = np.random.default_rng(2)
     imgs = [texture(rng) for _ in range(8)]

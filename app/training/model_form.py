@@ -86,9 +86,16 @@ class ModelForm(QWidget):
         self.scale.setRange(0.05, 1.0)
         self.scale.setSingleStep(0.05)
         self.scale.setValue(1.0)
+        self.whole = QCheckBox("large frames in one pass instead of tiles (no seams, ~2-3x faster on CPU)")
+        self.whole.setChecked(True)
+        self.whole.setToolTip(
+            "Models that take any input size (PatchCore) inspect the native-resolution frame in one fully "
+            "convolutional pass; they are still fitted on tiles. Other models always use tiles."
+        )
         tiling = QGroupBox("Image size and tiling")
         tf = QFormLayout(tiling)
         tf.addRow(self.tile)
+        tf.addRow(self.whole)
         tf.addRow("tile overlap", self.overlap)
         tf.addRow("frame scale before tiling", self.scale)
         lay = QVBoxLayout(self)
@@ -96,6 +103,7 @@ class ModelForm(QWidget):
         lay.addWidget(self.options_box)
         lay.addWidget(tiling)
         self.combo.currentIndexChanged.connect(self._rebuild)
+        self.tile.toggled.connect(self._update_whole)
         self._rebuild()
 
     @property
@@ -116,7 +124,11 @@ class ModelForm(QWidget):
             label.setToolTip(help_text)
             self.form.addRow(label, ed)
             self.editors[name] = (ed, default)
+        self._update_whole()
         self.modelChanged.emit(self.model_name)
+
+    def _update_whole(self) -> None:
+        self.whole.setEnabled(self.tile.isChecked() and self.info().cls.any_size)
 
     def set_option(self, name: str, value: Any) -> None:
         ed, default = self.editors[name]
@@ -141,4 +153,5 @@ class ModelForm(QWidget):
             tile=self.tile.isChecked(),
             overlap=round(self.overlap.value(), 3),
             scale=round(self.scale.value(), 3),
+            whole_frame=self.whole.isEnabled() and self.whole.isChecked(),
         )

@@ -60,6 +60,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True)
     p.add_argument("--device", default="auto")
     p.add_argument("--tile", action="store_true", help="inspect large images as native-resolution tiles")
+    p.add_argument(
+        "--whole-frame",
+        action="store_true",
+        help="with --tile: one fully convolutional pass over the whole image instead of tiles (PatchCore)",
+    )
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("bench", help="latency and throughput of a model (and tiled full frames)")
@@ -76,6 +81,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--overlap", type=float, default=0.25, help="tile overlap for frames larger than the model input"
+    )
+    p.add_argument(
+        "--whole-frame",
+        action="store_true",
+        help="frames larger than the model input in one fully convolutional pass instead of tiles (PatchCore)",
     )
     p.add_argument("--json", default=None)
     p.set_defaults(func=cmd_bench)
@@ -242,7 +252,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from inspection_core.training import resolve_device
 
     bundle = load_bundle(args.model_dir, resolve_device(args.device))
-    insp = Inspector(bundle, preprocessing=Preprocessing(tile=args.tile))
+    insp = Inspector(bundle, preprocessing=Preprocessing(tile=args.tile, whole_frame=args.whole_frame))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     failures = 0
@@ -280,7 +290,15 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
         samples = MVTecDataset(args.frames_from).require_train()
         good = [imread(s.path) for s in samples[:200]]
-    report = bench_model(bundle, sizes, batches, args.iters, good_images=good, overlap=args.overlap)
+    report = bench_model(
+        bundle,
+        sizes,
+        batches,
+        args.iters,
+        good_images=good,
+        overlap=args.overlap,
+        whole_frame=args.whole_frame,
+    )
     if args.frames_from:
         report["frames_from"] = str(args.frames_from)
     report["command"] = args.command_line

@@ -73,6 +73,9 @@ class AnomalyModel(nn.Module):
     pretrained_prefixes: ClassVar[tuple[str, ...]] = ()
     # predict has no host sync and no CPU→GPU copy, so it can be captured as a CUDA graph
     graph_safe: ClassVar[bool] = False
+    # predict takes any input size and is translation-equivariant away from the borders, so a large
+    # frame can go through it whole instead of as overlapping tiles (Preprocessing.whole_frame)
+    any_size: ClassVar[bool] = False
 
     def __init__(self, config: ModelConfig | None = None) -> None:
         super().__init__()

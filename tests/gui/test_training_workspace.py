@@ -200,3 +200,20 @@ def test_import_samples_and_bad_options(qtbot, workspace, tmp_path: Path) -> Non
     assert not ws.start_training() and "image_size" in ws.messages[-1][1]
     assert not ws.set_product("bad/name") and ws.capture.samples is None
     time.sleep(0)
+
+
+def test_model_form_offers_the_whole_frame_pass_only_where_it_applies(qtbot) -> None:  # noqa: ANN001
+    from app.training.model_form import ModelForm
+
+    form = ModelForm()
+    qtbot.addWidget(form)
+    assert form.model_name == "patchcore"
+    assert not form.whole.isEnabled() and not form.preprocessing().whole_frame  # resized frames: no tiles
+    form.tile.setChecked(True)
+    assert form.whole.isEnabled() and form.preprocessing().whole_frame  # PatchCore: one pass by default
+    form.whole.setChecked(False)
+    pre = form.preprocessing()
+    assert pre.tile and not pre.whole_frame
+    form.whole.setChecked(True)
+    form.combo.setCurrentIndex(form.combo.findData("sidn"))  # needs its input size: tiles only
+    assert not form.whole.isEnabled() and not form.preprocessing().whole_frame

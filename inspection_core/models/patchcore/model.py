@@ -153,6 +153,7 @@ class PatchCore(AnomalyModel):
     version = 2  # 2: memory banks as submodules (score bank + optional map bank)
     pretrained_prefixes = ("backbone.",)
     graph_safe = True
+    any_size = True  # a CNN, per-patch nearest neighbours and blurs: any H × W
 
     def __init__(self, config: PatchCoreConfig | None = None) -> None:
         super().__init__(config)
