@@ -175,17 +175,17 @@ class Inspector:
             x = torch.nn.functional.pad(x, (0, max(0, tw - fw), 0, max(0, th - fh)), mode="replicate")
         t1 = time.perf_counter()
         if self.whole_frame:
-            m, _ = self.bundle.predict(x)
+            m, _ = self.bundle.predict_frame(x)
             full = m[0].float()[:fh, :fw]
             if (fh, fw) != (h, w):
                 full = torch.nn.functional.interpolate(full[None, None], size=(h, w), mode="bilinear")[0, 0]
             out = self._to_host(full)
             t2 = time.perf_counter()
             timing = {"preprocess": (t1 - t0) * 1e3, "model": (t2 - t1) * 1e3}
-            # the score is the map's peak, not the model's score: deep features see context in one
-            # pass that no fitted tile had (whole_frame_cpu.json: frame AUROC 0.36 by the model's
-            # score, 0.96 by the map's peak); calibration runs in the same mode, so units stay consistent
-            return RawPrediction(out, float(out.max()), timing)
+            # the score is the map's peak (predict_frame), not the model's image score: deep features see
+            # context in one pass that no fitted tile had (whole_frame_cpu_modelscore.json: frame AUROC
+            # 0.36 by the model's score); calibration runs in the same mode, so the units agree
+            return RawPrediction(out, float(full.max()), timing)  # the peak of the frame, not of its padding
         grid = TileGrid((fh, fw), (th, tw), self.preprocessing.overlap)
         positions = grid.positions
         maps, scores = [], []

@@ -177,6 +177,22 @@ def test_whole_frame_pass_finds_a_planted_defect_and_agrees_with_tiles(bundle) -
     assert pre.whole_frame and pre == whole.preprocessing
 
 
+def test_predict_frame_gives_predicts_map_without_the_score_bank() -> None:
+    rng = np.random.default_rng(6)
+    imgs = [texture(rng) for _ in range(8)]
+    x = (
+        torch.from_numpy(np.stack([defective(rng)[0], texture(rng)])).float()[:, None].expand(-1, 3, -1, -1)
+        / 255
+    )
+    base = {"image_size": (SIZE, SIZE), "coreset_size": 100, "blocks": (4, 10, 14)}
+    for opts in ({"map_blocks": (4, 10), "map_aggregation": 3}, {"map_blocks": (4,)}, {"map_blocks": ()}):
+        model = train_model("patchcore", imgs, holdout=0.25, options={**base, **opts}).model
+        maps, _ = model.predict(x)
+        fmaps, peaks = model.predict_frame(x)
+        torch.testing.assert_close(fmaps, maps, rtol=1e-4, atol=1e-5)  # the map bank's own blocks only
+        torch.testing.assert_close(peaks, maps.flatten(1).amax(1), rtol=1e-4, atol=1e-5)
+
+
 def test_whole_frame_falls_back_to_tiles_for_models_that_need_their_input_size(bundle, monkeypatch) -> None:  # noqa: ANN001
     monkeypatch.setattr(type(bundle.model), "any_size", False)
     insp = Inspector(bundle, preprocessing=Preprocessing(tile=True, whole_frame=True))

@@ -74,10 +74,12 @@ class EfficientNetLite0Features(nn.Module):
     def train(self, mode: bool = True) -> EfficientNetLite0Features:
         return super().train(False if self.frozen else mode)
 
-    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+    def forward(self, x: torch.Tensor, upto: int | None = None) -> list[torch.Tensor]:
+        """Outputs of blocks_out; with `upto`, only those up to that block (the deeper ones are not run)."""
+        last = self.blocks_out[-1] if upto is None else upto
         x = self.stem((x - 0.5) / 0.5)
         feats = []
-        for i, blk in enumerate(self.blocks):
+        for i, blk in enumerate(self.blocks[: last + 1]):
             x = blk(x)
             if i in self.blocks_out:
                 feats.append(x)

@@ -94,6 +94,12 @@ class AnomalyModel(nn.Module):
             return t.device
         return torch.device("cpu")
 
+    def predict_frame(self, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(maps, scores) for whole native frames (any_size models, Preprocessing.whole_frame): the
+        score is the map's peak. Override to skip work that only the image score needs."""
+        maps, _ = self.predict(batch)
+        return maps, maps.flatten(1).amax(1)
+
     @abstractmethod
     def fit(self, images: torch.Tensor, ctx: FitContext) -> None:
         """Learn normality from (N, 3, H, W) float images in [0, 1] (CPU tensor; move batches yourself).

@@ -37,6 +37,7 @@ class ModelBundle:
     normalization: Normalization
     info: dict[str, Any] = field(default_factory=dict)
     _graphed: GraphedPredict | None = field(default=None, init=False, repr=False, compare=False)
+    _graphed_frame: GraphedPredict | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def name(self) -> str:
@@ -50,6 +51,14 @@ class ModelBundle:
         if self._graphed is None:
             self._graphed = GraphedPredict(self.model)
         return self._graphed(batch)
+
+    def predict_frame(self, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """model.predict_frame (a whole native frame, score = the map's peak), graph-replayed like predict."""
+        if batch.device.type != "cuda" or not self.model.graph_safe or not graphs_enabled():
+            return self.model.predict_frame(batch)
+        if self._graphed_frame is None:
+            self._graphed_frame = GraphedPredict(self.model, method="predict_frame")
+        return self._graphed_frame(batch)
 
     def save(self, directory: str | os.PathLike[str]) -> Path:
         return save_bundle(self, directory)

@@ -42,9 +42,9 @@ class GraphedPredict:
     back) gets fresh graphs instead of replaying kernels on freed memory.
     """
 
-    def __init__(self, model: torch.nn.Module, max_graphs: int = 8) -> None:
+    def __init__(self, model: torch.nn.Module, max_graphs: int = 8, method: str = "predict") -> None:
         self._model = model
-        self._predict: Predict = model.predict  # type: ignore[assignment]
+        self._predict: Predict = getattr(model, method)  # predict, or predict_frame for whole frames
         self._graphs: dict[tuple, _Captured | None] = {}  # None = capture failed, run eagerly
         self._max = max_graphs
         self._lock = threading.Lock()  # the static buffers are shared: one replay at a time

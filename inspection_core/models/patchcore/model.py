@@ -72,6 +72,16 @@ def standardise(x: torch.Tensor, target_mean: float = 0.5, target_std: float = 0
     return ((x - mean) / std * target_std + target_mean).clamp(0, 1)
 
 
+def _pooled(feats: list[torch.Tensor], k: int, size: torch.Size) -> list[torch.Tensor]:
+    """Local aggregation (k×k mean, borders averaged over the valid part) at the finest grid `size`."""
+    if k > 1:
+        feats = [F.avg_pool2d(f, k, stride=1, padding=k // 2, count_include_pad=False) for f in feats]
+    return [
+        f if f.shape[-2:] == size else F.interpolate(f, size=size, mode="bilinear", align_corners=False)
+        for f in feats
+    ]
+
+
 def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     """Separable Gaussian blur of (N, 1, H, W) on its device (reflect padding; the kernel is cut to the
     image, as reflect padding must be smaller than it)."""
@@ -203,22 +213,23 @@ class PatchCore(AnomalyModel):
             x = standardise(x)
         raw = self.backbone(x)
         size = raw[0].shape[-2:]
-
-        def pooled(feats: list[torch.Tensor], k: int) -> list[torch.Tensor]:
-            if k > 1:
-                feats = [F.avg_pool2d(f, k, stride=1, padding=k // 2, count_include_pad=False) for f in feats]
-            return [
-                f
-                if f.shape[-2:] == size
-                else F.interpolate(f, size=size, mode="bilinear", align_corners=False)
-                for f in feats
-            ]
-
-        out = pooled(raw, cfg.aggregation)
+        out = _pooled(raw, cfg.aggregation, size)
         if self.map_bank is not None and self._own_map_aggregation:
             sel = [f for b, f in zip(self.backbone.blocks_out, raw, strict=True) if b in cfg.map_blocks]
-            out += pooled(sel, cfg.map_aggregation)
+            out += _pooled(sel, cfg.map_aggregation, size)
         return torch.cat(out, 1)
+
+    def _map_embed(self, x: torch.Tensor) -> torch.Tensor:
+        """Only the map bank's features (the channels _map_index picks from `embed`), running the
+        backbone no deeper than the deepest map block: what a whole-frame pass needs."""
+        cfg: PatchCoreConfig = self.config  # type: ignore[assignment]
+        if cfg.intensity_norm:
+            x = standardise(x)
+        raw = self.backbone(x, upto=max(cfg.map_blocks))
+        size = raw[0].shape[-2:]
+        sel = [f for b, f in zip(self.backbone.blocks_out, raw, strict=False) if b in cfg.map_blocks]
+        k = cfg.map_aggregation if self._own_map_aggregation else cfg.aggregation
+        return torch.cat(_pooled(sel, k, size), 1)
 
     @torch.no_grad()
     def fit(self, images: torch.Tensor, ctx: FitContext) -> None:
@@ -262,7 +273,28 @@ class PatchCore(AnomalyModel):
         scores = dist.max(1).values if k == 1 else dist.topk(k, dim=1).values.mean(1)
         if self.map_bank is not None:
             dist = self.map_bank.distance(q.index_select(1, self._map_index))
-        low = dist.view(n, 1, fh, fw)
+        return self._map(dist.view(n, 1, fh, fw), (h, w)), scores
+
+    @torch.no_grad()
+    def predict_frame(self, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The map alone, from the map bank's blocks only (the score bank, and the backbone past the
+        deepest map block, are skipped); the score is the map's peak. Same map as `predict`."""
+        if self.map_bank is None:
+            return super().predict_frame(batch)
+        if not self.map_bank.fitted:
+            raise RuntimeError("PatchCore is not fitted")
+        n, _, h, w = batch.shape
+        emb = self._map_embed(batch)
+        _, d, fh, fw = emb.shape
+        dist = self.map_bank.distance(emb.permute(0, 2, 3, 1).reshape(-1, d))
+        amap = self._map(dist.view(n, 1, fh, fw), (h, w))
+        return amap, amap.flatten(1).amax(1)
+
+    def _map(self, low: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        """Patch distances (N, 1, fh, fw) → the anomaly map (N, H, W): upsampled, smoothed."""
+        cfg: PatchCoreConfig = self.config  # type: ignore[assignment]
+        h, w = size
+        fh = low.shape[-2]
         amap = F.interpolate(low, size=(h, w), mode="bilinear", align_corners=False)
         amap = gaussian_blur(amap, cfg.smoothing_sigma)
         if cfg.wide_sigma > 0:
@@ -271,4 +303,4 @@ class PatchCore(AnomalyModel):
             wide = gaussian_blur(low, cfg.wide_sigma * fh / h)
             wide = F.interpolate(wide, size=(h, w), mode="bilinear", align_corners=False)
             amap = torch.maximum(amap, wide)
-        return amap[:, 0], scores
+        return amap[:, 0]
