@@ -17,6 +17,9 @@ T=$GPU_TAG; DATA=.data/magnetic_tile; M="python3 -m inspection_core"
   # the 40-ms full-frame target depends on the tile count: 10 % overlap gives 99 tiles instead of 143
   $M bench --model-dir runs/patchcore --device cuda --sizes 2448x2048 --batch 1 --iters 50 --overlap 0.1 \
     --frames-from $DATA --json $R/patchcore_bench_overlap10_$T.json
+  # the same frame in one fully convolutional pass (Preprocessing.whole_frame): no tiles, no stitching
+  $M bench --model-dir runs/patchcore --device cuda --sizes 2448x2048 --batch 1 --iters 50 --whole-frame \
+    --frames-from $DATA --json $R/patchcore_bench_whole_$T.json
 } > $R/patchcore.log 2>&1; pack
 echo "default done $(date +%T)"
 timeout 100 python3 benchmarks/profile_gpu.py --model-dir runs/patchcore --out $R/patchcore_profile_$T.json > $R/profile.log 2>&1; pack
