@@ -45,6 +45,8 @@ EOF
     $M eval --model-dir runs/$name --data $DATA --device cuda --json $R/${name}_eval_$T.json > $R/${name}_eval.log 2>&1 &
   done
   wait; pack; echo "evaluated $(date +%T)" >> $R/driver.log
+  # the one seed model small enough to come back (16-MiB file limit): continue it in a later session
+  tar czf "$OUT/model_bfdf.tgz" -C runs bfdf
 fi
 if [ "${BENCH:-0}" = 1 ]; then
   for name in bfdf sclvi sclvi_s8 ndpnet sidn; do  # one at a time: latency needs the GPU alone
