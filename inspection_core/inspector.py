@@ -47,6 +47,13 @@ class Preprocessing:
             "whole_frame": self.whole_frame,
         }
 
+    def mode(self, any_size: bool) -> str:
+        """How frames actually reach a model (any_size: it takes any input size): the units of its
+        calibrated thresholds depend on this, so a model is best used the way it was calibrated."""
+        if not self.tile:
+            return "resized"
+        return "whole frame" if self.whole_frame and any_size else "tiles"
+
     @classmethod
     def from_dict(cls, d: dict | None) -> Preprocessing:
         d = d or {}

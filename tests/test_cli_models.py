@@ -65,6 +65,21 @@ def test_predict_writes_overlay_mask_and_json(trained, tmp_path: Path) -> None: 
         assert js["verdict"] == "NG" and js["defects"]
 
 
+def test_predict_warns_when_frames_reach_the_model_otherwise_than_at_calibration(  # noqa: ANN201
+    trained,
+    tmp_path: Path,
+    capsys,  # noqa: ANN001
+):
+    data, model = trained
+    img = str(sorted((data / "test" / "crack").glob("*.png"))[0])
+    args = ["predict", "--model-dir", str(model), img, "--out", str(tmp_path / "p"), "--device", "cpu"]
+    assert main(args) == 0
+    assert "warning" not in capsys.readouterr().err  # aoi train calibrates on resized frames
+    assert main([*args, "--tile", "--whole-frame"]) == 0
+    err = capsys.readouterr().err
+    assert "calibrated on resized frames" in err and "whole frame" in err
+
+
 def test_bench_writes_json(trained, tmp_path: Path) -> None:  # noqa: ANN001
     data, model = trained
     js = tmp_path / "bench.json"

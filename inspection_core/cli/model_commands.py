@@ -252,7 +252,17 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from inspection_core.training import resolve_device
 
     bundle = load_bundle(args.model_dir, resolve_device(args.device))
-    insp = Inspector(bundle, preprocessing=Preprocessing(tile=args.tile, whole_frame=args.whole_frame))
+    pre = Preprocessing(tile=args.tile, whole_frame=args.whole_frame)
+    insp = Inspector(bundle, preprocessing=pre)
+    any_size = bundle.model.any_size
+    calibrated = Preprocessing.from_dict(bundle.info.get("preprocessing")).mode(any_size)
+    if calibrated != pre.mode(any_size):
+        print(
+            f"aoi: warning: this model's thresholds were calibrated on {calibrated} frames and this run "
+            f"inspects {pre.mode(any_size)} frames: scores and verdicts may be off (use the matching "
+            "--tile / --whole-frame, or train the product in the mode it will be inspected in)",
+            file=sys.stderr,
+        )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     failures = 0
