@@ -14,6 +14,7 @@ import time
 
 import cv2
 import numpy as np
+from provenance import record, write_json
 
 from inspection_core.postprocess import regions
 
@@ -49,15 +50,12 @@ def main() -> int:
             print(json.dumps(rows[-1]), flush=True)
     regions.DENSE_FRACTION = default
     out = {
-        "command": " ".join(["python", *sys.argv]),
-        "date": time.strftime("%Y-%m-%d %H:%M:%S%z"),
+        **record(),
         "machine": f"{platform.node()} {platform.machine()}, opencv {cv2.__version__}, {cv2.getNumThreads()} threads",
         "dense_fraction": default,
         "results": rows,
     }
-    with open(args.out, "w") as fh:
-        json.dump(out, fh, indent=2)
-    return 0
+    return write_json(args.out, out, indent=2)
 
 
 if __name__ == "__main__":

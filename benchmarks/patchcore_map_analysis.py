@@ -7,14 +7,13 @@ Usage: python benchmarks/patchcore_map_analysis.py --data .data/magnetic_tile --
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import sys
 import time
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from provenance import record, write_json
 
 from inspection_core.data.dataset import MVTecDataset
 from inspection_core.data.imageio import imread, to_rgb_float
@@ -22,7 +21,7 @@ from inspection_core.metrics.curves import aupro, auroc
 from inspection_core.models.patchcore.model import gaussian_blur
 from inspection_core.models.registry import create_model
 from inspection_core.training import resolve_device
-from inspection_core.training.context import FitContext, device_label
+from inspection_core.training.context import FitContext
 
 
 def main() -> int:
@@ -105,19 +104,13 @@ def main() -> int:
             flush=True,
         )
     report = {
-        "command": " ".join(["python", *sys.argv]),
-        "date": time.strftime("%Y-%m-%d %H:%M:%S%z"),
-        "device": device_label(dev),
-        "host": platform.node(),
-        "torch": torch.__version__,
+        **record(dev),
         "config": model.config.to_dict(),
         "fit_seconds": round(fit_s, 1),
         "share_of_defect_pixels": share,
         "variants": results,
     }
-    with open(args.out, "w") as fh:
-        json.dump(report, fh, indent=2)
-    return 0
+    return write_json(args.out, report, indent=2)
 
 
 if __name__ == "__main__":

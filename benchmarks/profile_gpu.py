@@ -12,21 +12,19 @@ import argparse
 import contextlib
 import json
 import os
-import platform
-import sys
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
 import torch
+from provenance import record, write_json
 
 from inspection_core.bench import _texture_frame
 from inspection_core.inspector import Inspector, Preprocessing
 from inspection_core.models.bundle import load_bundle
 from inspection_core.models.graphs import GraphedPredict
 from inspection_core.training import resolve_device
-from inspection_core.training.context import device_label
 
 
 def timed(fn: Callable[[], Any], dev: torch.device, iters: int, warmup: int = 5) -> dict[str, float]:
@@ -142,11 +140,7 @@ def main() -> int:
             prof_tables[key] = table
             print(table, flush=True)
     out = {
-        "command": " ".join(["python", *sys.argv]),
-        "device": device_label(dev),
-        "torch": torch.__version__,
-        "host": platform.node(),
-        "date": time.strftime("%Y-%m-%d %H:%M:%S%z"),
+        **record(dev),
         "model_config": model.config.to_dict(),
         "model_input": [h, w],
         "variants": rows,
@@ -154,9 +148,7 @@ def main() -> int:
         "graphs": graphs,
         "profiler": prof_tables,
     }
-    with open(args.out, "w") as f:
-        json.dump(out, f, indent=1)
-    return 0
+    return write_json(args.out, out)
 
 
 if __name__ == "__main__":

@@ -11,21 +11,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
-import sys
-import time
 from collections.abc import Callable
 from typing import Any
 
 import torch
 from profile_gpu import timed as gpu_timed  # benchmarks/ is on sys.path when run as a script
+from provenance import record, write_json
 
 from inspection_core.models.bundle import load_bundle
 from inspection_core.models.graphs import GraphedPredict
 from inspection_core.models.registry import create_model
 from inspection_core.models.sclvi.affinity import affinity_scores, knn_distances
 from inspection_core.training import resolve_device
-from inspection_core.training.context import device_label
 
 
 def timed(fn: Callable[[], Any], dev: torch.device, iters: int) -> float:
@@ -67,11 +64,7 @@ def main() -> int:
     cfg = model.config
     x = torch.rand(1, 3, *cfg.image_size, device=dev)
     out: dict[str, Any] = {
-        "command": "python " + " ".join(sys.argv),
-        "device": device_label(dev),
-        "torch": torch.__version__,
-        "host": platform.node(),
-        "date": time.strftime("%Y-%m-%d %H:%M:%S%z"),
+        **record(dev),
         "config": cfg.to_dict() if hasattr(cfg, "to_dict") else str(cfg),
         "weights": "trained" if args.model_dir else "untrained, random memory",
         "rows": [],
@@ -145,9 +138,7 @@ def main() -> int:
         row("embed_dense, stride 8", ms=timed(lambda: model.embed_dense(xs8), dev, args.iters))
         row("predict eager, stride 8", ms=timed(lambda: model.predict(x), dev, args.iters))
         cfg.stride_32 = old
-    with open(args.out, "w") as f:
-        json.dump(out, f, indent=1)
-    return 0
+    return write_json(args.out, out)
 
 
 if __name__ == "__main__":

@@ -16,13 +16,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
-import sys
 import time
 from typing import Any
 
 import numpy as np
-import torch
+from provenance import record, write_json
 
 from inspection_core.camera.simulated import SimulatedWeb
 from inspection_core.inspector import Inspector, Preprocessing, model_inputs
@@ -30,7 +28,6 @@ from inspection_core.metrics.curves import aupro, auroc
 from inspection_core.models.bundle import ModelBundle
 from inspection_core.postprocess import fit_normalization
 from inspection_core.training import FitContext, resolve_device
-from inspection_core.training.context import device_label
 from inspection_core.training.fit import train_model
 from inspection_core.types import Frame
 
@@ -77,11 +74,7 @@ def main() -> int:
     labels = masks.reshape(len(test), -1).any(1).astype(int)
     modes = {"tiles, 25 % overlap": tiles, "whole frame": Preprocessing(tile=True, whole_frame=True)}
     out: dict[str, Any] = {
-        "command": "python " + " ".join(sys.argv),
-        "device": device_label(dev),
-        "torch": torch.__version__,
-        "host": platform.node(),
-        "date": time.strftime("%Y-%m-%d %H:%M:%S%z"),
+        **record(dev),
         "frame": [args.height, args.width],
         "fit_tiles": int(len(model_inputs(good[:1], (256, 256), tiles)) * args.fit_frames),
         "fit_seconds": round(fit_s, 1),
@@ -116,9 +109,7 @@ def main() -> int:
         }
         out["modes"][name] = row
         print(name, json.dumps(row), flush=True)
-    with open(args.out, "w") as f:
-        json.dump(out, f, indent=1)
-    return 0
+    return write_json(args.out, out)
 
 
 if __name__ == "__main__":

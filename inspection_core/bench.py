@@ -86,8 +86,9 @@ def bench_model(
 ) -> dict[str, Any]:
     """Time the model at its input size for each batch (model only: eager calls, and CUDA-graph replay
     where the Inspector uses it), and full frames of each size with post-processing (tiled when larger
-    than the model input, or in one pass with `whole_frame` where the model allows it). Frames are a synthetic texture, and with `good_images` also a mosaic of
-    them; each frame row records how much of it post-processing had to label (`mask_fraction`)."""
+    than the model input, or in one pass with `whole_frame` where the model allows it). Frames are a
+    synthetic texture, and with `good_images` also a mosaic of them; each frame row records how much of
+    it post-processing had to label (`mask_fraction`)."""
     model = bundle.model
     dev = model.device
     h, w = model.image_size

@@ -182,17 +182,19 @@ class Inspector:
             x = torch.nn.functional.pad(x, (0, max(0, tw - fw), 0, max(0, th - fh)), mode="replicate")
         t1 = time.perf_counter()
         if self.whole_frame:
-            m, _ = self.bundle.predict_frame(x)
+            m, peak = self.bundle.predict_frame(x)
             full = m[0].float()[:fh, :fw]
             if (fh, fw) != (h, w):
                 full = torch.nn.functional.interpolate(full[None, None], size=(h, w), mode="bilinear")[0, 0]
+            # the model's peak is the frame's unless the frame was padded (smaller than a tile) or scaled
+            score = float(peak[0]) if tuple(x.shape[-2:]) == (h, w) else float(full.max())
             out = self._to_host(full)
             t2 = time.perf_counter()
             timing = {"preprocess": (t1 - t0) * 1e3, "model": (t2 - t1) * 1e3}
             # the score is the map's peak (predict_frame), not the model's image score: deep features see
             # context in one pass that no fitted tile had (whole_frame_cpu_modelscore.json: frame AUROC
             # 0.36 by the model's score); calibration runs in the same mode, so the units agree
-            return RawPrediction(out, float(full.max()), timing)  # the peak of the frame, not of its padding
+            return RawPrediction(out, score, timing)
         grid = TileGrid((fh, fw), (th, tw), self.preprocessing.overlap)
         positions = grid.positions
         maps, scores = [], []
