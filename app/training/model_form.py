@@ -106,6 +106,7 @@ class ModelForm(QWidget):
         lay.addWidget(tiling)
         self.combo.currentIndexChanged.connect(self._rebuild)
         self.tile.toggled.connect(self._update_whole)
+        self.whole.toggled.connect(self._update_whole)
         self._rebuild()
 
     @property
@@ -131,6 +132,10 @@ class ModelForm(QWidget):
 
     def _update_whole(self) -> None:
         self.whole.setEnabled(self.tile.isChecked() and self.info().cls.any_size)
+        # the overlap only matters when frames are actually cut into tiles
+        self.overlap.setEnabled(
+            self.tile.isChecked() and not (self.whole.isEnabled() and self.whole.isChecked())
+        )
 
     def set_option(self, name: str, value: Any) -> None:
         ed, default = self.editors[name]

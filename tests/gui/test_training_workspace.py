@@ -211,9 +211,10 @@ def test_model_form_offers_the_whole_frame_pass_only_where_it_applies(qtbot) -> 
     assert not form.whole.isEnabled() and not form.preprocessing().whole_frame  # resized frames: no tiles
     form.tile.setChecked(True)
     assert form.whole.isEnabled() and form.preprocessing().whole_frame  # PatchCore: one pass by default
+    assert not form.overlap.isEnabled()  # no tiles cut: the overlap does not apply
     form.whole.setChecked(False)
     pre = form.preprocessing()
-    assert pre.tile and not pre.whole_frame
+    assert pre.tile and not pre.whole_frame and form.overlap.isEnabled()
     form.whole.setChecked(True)
     form.combo.setCurrentIndex(form.combo.findData("sidn"))  # needs its input size: tiles only
     assert not form.whole.isEnabled() and not form.preprocessing().whole_frame
