@@ -2,6 +2,7 @@
 # One GPU call for PatchCore (2026-11-29, second round): the shipped default trained, evaluated,
 # benchmarked (synthetic frames and frames tiled from good images; eager and CUDA-graph rows) and
 # profiled; then an option sweep. Results are packed into $1/results.tgz after every step.
+# SWEEP='[]' skips the sweep.
 # Usage (repo root, device machine): SWEEP='[{...}, ...]' bash benchmarks/gpu_patchcore_round.sh OUT TAG
 set -uo pipefail
 OUT=$1; TAG=${2:-sweep5}
@@ -22,7 +23,7 @@ T=$GPU_TAG; DATA=.data/magnetic_tile; M="python3 -m inspection_core"
     --frames-from $DATA --json $R/patchcore_bench_whole_$T.json
 } > $R/patchcore.log 2>&1; pack
 echo "default done $(date +%T)"
-timeout 100 python3 benchmarks/profile_gpu.py --model-dir runs/patchcore --out $R/patchcore_profile_$T.json > $R/profile.log 2>&1; pack
+timeout 150 python3 benchmarks/profile_gpu.py --model-dir runs/patchcore --out $R/patchcore_profile_$T.json > $R/profile.log 2>&1; pack
 echo "profile done $(date +%T)"
-python3 benchmarks/sweep_patchcore.py --data $DATA --out $R/patchcore_${TAG}_$T.json --device cuda --configs "${SWEEP:-}" > $R/$TAG.log 2>&1; pack
+[ "${SWEEP:-}" = "[]" ] || python3 benchmarks/sweep_patchcore.py --data $DATA --out $R/patchcore_${TAG}_$T.json --device cuda --configs "${SWEEP:-}" > $R/$TAG.log 2>&1; pack
 echo "sweep done $(date +%T)"

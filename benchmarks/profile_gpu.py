@@ -1,9 +1,11 @@
 """Where the time goes in PatchCore inference on a GPU, and what the obvious speed-ups buy.
 
 Usage: python benchmarks/profile_gpu.py --model-dir DIR --out FILE.json [--device cuda]
-Times batch 1 / batch 32 at the model size and one 2448x2048 frame tiled, for: eager fp32 (as
-shipped), TF32 matmuls, channels-last, bf16 autocast, CUDA-graph replay; prints the torch profiler's
-top operators for the shipped path. Not a test: an investigation tool whose JSON is kept as evidence.
+Times batch 1 / batch 32 at the model size for: the shipped path (TF32 matmuls, channels-last
+backbone on CUDA from 4 × 256² input pixels), the backbone in NCHW (before 2026-11-29's fourth session), bf16 autocast, CUDA-graph
+replay; one 2448x2048 frame tiled (several max_batch) and in one pass, with stage times; the host
+post-processing of that frame's map split into its parts; the torch profiler's top operators.
+Not a test: an investigation tool whose JSON is kept as evidence.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from inspection_core.bench import _texture_frame
 from inspection_core.inspector import Inspector, Preprocessing
 from inspection_core.models.bundle import load_bundle
 from inspection_core.models.graphs import GraphedPredict
+from inspection_core.postprocess.settings import prepare_map, threshold_map
 from inspection_core.training import resolve_device
 
 
@@ -40,15 +43,13 @@ def timed(fn: Callable[[], Any], dev: torch.device, iters: int, warmup: int = 5)
 
 
 @contextlib.contextmanager
-def variant(name: str, model: torch.nn.Module) -> Iterator[None]:
-    """Temporarily switch a global or model setting."""
-    old_tf32 = torch.backends.cuda.matmul.allow_tf32
+def variant(name: str, model: Any) -> Iterator[None]:
+    """Temporarily switch the backbone's memory format or wrap predict in bf16 autocast."""
     predict = model.predict
+    backbone = model.backbone
     try:
-        # explicit both ways: resolve_device turns TF32 on for CUDA, the plain variant is full FP32
-        torch.backends.cuda.matmul.allow_tf32 = "tf32" in name
-        if "cl" in name:
-            model.to(memory_format=torch.channels_last)
+        if "nchw" in name:
+            backbone.nhwc_on_cuda = False
         if "bf16" in name:
 
             def predict_bf16(x: torch.Tensor, _p=predict) -> tuple[torch.Tensor, torch.Tensor]:
@@ -56,24 +57,23 @@ def variant(name: str, model: torch.nn.Module) -> Iterator[None]:
                     m, s = _p(x)
                 return m.float(), s.float()
 
-            model.predict = predict_bf16  # type: ignore[method-assign]
+            model.predict = predict_bf16
         yield
     finally:
-        torch.backends.cuda.matmul.allow_tf32 = old_tf32
-        model.to(memory_format=torch.contiguous_format)
-        model.predict = predict  # type: ignore[method-assign]
+        backbone.nhwc_on_cuda = True
+        model.predict = predict
 
 
 def main() -> int:
     # variants patch model.predict; the Inspector's own CUDA graphs would replay the unpatched one
-    # (aoi bench measures those); this script's Graphed section times graph replay explicitly
+    # (aoi bench measures those); this script's graph rows time graph replay explicitly
     os.environ["AOI_CUDA_GRAPHS"] = "0"
     ap = argparse.ArgumentParser()
     ap.add_argument("--model-dir", required=True)
     ap.add_argument("--out", required=True)
     ap.add_argument("--device", default="cuda")
     ap.add_argument("--iters", type=int, default=30)
-    ap.add_argument("--frame", default="2448x2048", help="WxH of the tiled full frame")
+    ap.add_argument("--frame", default="2448x2048", help="WxH of the full frame")
     args = ap.parse_args()
     dev = resolve_device(args.device)
     bundle = load_bundle(args.model_dir, device=dev)
@@ -84,69 +84,76 @@ def main() -> int:
     frame = _texture_frame(rng, fh, fw)
     x1 = torch.rand(1, 3, h, w, device=dev)
     x32 = torch.rand(32, 3, h, w, device=dev)
-    ref1 = model.predict(x32)[0].float()
+    with variant("nchw", model), torch.inference_mode():
+        ref = model.predict(x32)[0].float()  # the pre-session path is the reference
     rows: list[dict[str, Any]] = []
 
-    def run_case(name: str, pred: Callable[[torch.Tensor], Any], max_batch: int = 64) -> None:
+    def run_case(name: str, pred: Callable[[torch.Tensor], Any]) -> None:
         with torch.inference_mode():
             r: dict[str, Any] = {"variant": name}
             r["batch1"] = timed(lambda: [t.cpu() for t in pred(x1)], dev, args.iters)
             r["batch32"] = timed(lambda: [t.cpu() for t in pred(x32)], dev, args.iters)
             m = pred(x32)[0].float()
-            r["map_rel_err"] = float((m - ref1).abs().max() / ref1.abs().max().clamp_min(1e-9))
+            r["map_rel_err"] = float((m - ref).abs().max() / ref.abs().max().clamp_min(1e-9))
         rows.append(r)
         print(json.dumps(r), flush=True)
 
-    for name in ("eager", "tf32", "cl", "tf32+cl", "bf16", "bf16+cl"):
+    for name in ("shipped", "nchw", "bf16"):
         with variant(name, model):
             run_case(name, model.predict)
-    tiled: list[dict[str, Any]] = []
-    for name in ("eager", "tf32", "bf16+cl"):
-        for mb in (32, 64, 160):
+            if dev.type == "cuda":
+                run_case(f"graph {name}", GraphedPredict(model))  # captures this variant's predict
+    os.environ["AOI_CUDA_GRAPHS"] = "1"  # frames: as shipped, graphs on
+    frames: list[dict[str, Any]] = []
+    cases = [("tiled", Preprocessing(tile=True, max_batch=mb)) for mb in (32, 64, 144)]
+    cases.append(("whole frame", Preprocessing(tile=True, whole_frame=True)))
+    raws = {}
+    for mode, pre in cases:
+        for name in ("shipped", "nchw"):
             with variant(name, model):
-                insp = Inspector(bundle, preprocessing=Preprocessing(tile=True, max_batch=mb))
-                r = {
-                    "variant": name,
-                    "max_batch": mb,
-                    **timed(lambda i=insp: i.inspect(frame), dev, min(10, args.iters), 3),
-                }
+                insp = Inspector(bundle, preprocessing=pre)
+                r = {"variant": name, "mode": mode, "max_batch": pre.max_batch}
+                r["predict_raw"] = timed(lambda i=insp: i.predict_raw([frame]), dev, min(20, args.iters), 3)
+                r["inspect"] = timed(lambda i=insp: i.inspect(frame), dev, min(20, args.iters), 3)
                 raw = insp.predict_raw([frame])[0]
+                raws[mode] = raw
                 r["stages_ms"] = {k: round(v, 2) for k, v in raw.timings.items()}
-                tiled.append(r)
-                print("tiled", json.dumps(r), flush=True)
-    graphs: dict[str, Any] = {}
-    if dev.type == "cuda":
-        try:
-            for name in ("eager", "tf32", "bf16+cl"):
-                with variant(name, model):
-                    g = GraphedPredict(model)  # built inside the variant: captures its predict
-                    run_case(f"graph {name}", g)
-                    if not g.captured:
-                        graphs[name] = "capture failed, timed eagerly (see the log)"
-        except Exception as exc:  # noqa: BLE001 - record why graphs failed
-            graphs["error"] = repr(exc)
-            print("graph capture failed:", repr(exc), flush=True)
+                frames.append(r)
+                print("frame", json.dumps(r), flush=True)
+    post = {}
+    norm, settings = bundle.normalization, Inspector(bundle).settings
+    for mode, raw in raws.items():
+        nm = norm.map(raw.raw_map)
+        prep = prepare_map(raw.raw_map, raw.raw_score, norm, settings, nm)
+        post[mode] = {
+            "normalise": timed(lambda r=raw: norm.map(r.raw_map), dev, 20, 2)["median_ms"],
+            "prepare (normalised given)": timed(
+                lambda r=raw, n=nm: prepare_map(r.raw_map, r.raw_score, norm, settings, n), dev, 20, 2
+            )["median_ms"],
+            "threshold+regions": timed(lambda p=prep: threshold_map(p, settings), dev, 20, 2)["median_ms"],
+            "defects": len(threshold_map(prep, settings).defects),
+        }
+        print("post", mode, json.dumps(post[mode]), flush=True)
     prof_tables = {}
     if dev.type == "cuda":
         from torch.profiler import ProfilerActivity, profile
 
-        insp = Inspector(bundle, preprocessing=Preprocessing(tile=True))
-        insp.inspect(frame)
-        with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+        for mode, pre in (cases[0], cases[-1]):
+            insp = Inspector(bundle, preprocessing=pre)
             insp.inspect(frame)
-            torch.cuda.synchronize()
-        for key in ("cuda_time_total", "cpu_time_total"):
-            table = prof.key_averages().table(sort_by=key, row_limit=25)
-            prof_tables[key] = table
-            print(table, flush=True)
+            with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+                insp.predict_raw([frame])
+                torch.cuda.synchronize()
+            table = prof.key_averages().table(sort_by="cuda_time_total", row_limit=20)
+            prof_tables[mode] = table
+            print(mode, table, flush=True)
     out = {
         **record(dev),
         "model_config": model.config.to_dict(),
         "model_input": [h, w],
         "variants": rows,
-        "tiled_frame": {"size": args.frame, "results": tiled},
-        "graphs": graphs,
-        "profiler": prof_tables,
+        "frame": {"size": args.frame, "results": frames, "host_postprocess_ms": post},
+        "profiler_cuda_time": prof_tables,
     }
     return write_json(args.out, out)
 

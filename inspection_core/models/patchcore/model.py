@@ -135,14 +135,18 @@ class MemoryBank(torch.nn.Module):
             return feats
         return (feats - self.pca_mean) @ self.pca_components
 
-    def distance(self, q: torch.Tensor, chunk: int = 2048) -> torch.Tensor:
+    def distance(self, q: torch.Tensor, chunk: int = 0) -> torch.Tensor:
         """Euclidean distance of each row of q (M, D) to its nearest memory-bank row.
 
         ‖q - m‖² = ‖q‖² + (‖m‖² - 2 q·m): the bracket is one fused addmm and the row minimum is taken
         before ‖q‖² is added, so the (M × bank) matrix is written once and read once (memory-bound on CPU).
+        Rows go in chunks (0 = auto): 2,048 on a CPU (stays in cache); on a GPU as many as keep the
+        distance block near 2^26 floats (256 MB), so a batch is a few large launches, not dozens.
         """
         q = self.reduce(q)
         mb = self.memory_bank
+        if chunk <= 0:
+            chunk = max(2048, (1 << 26) // max(1, mb.shape[0])) if q.is_cuda else 2048
         mb_sq = (mb * mb).sum(1)
         out = []
         for s in range(0, q.shape[0], chunk):
@@ -168,7 +172,7 @@ class PatchCore(AnomalyModel):
     def __init__(self, config: PatchCoreConfig | None = None) -> None:
         super().__init__(config)
         cfg: PatchCoreConfig = self.config  # type: ignore[assignment]
-        self.backbone = EfficientNetLite0Features(cfg.blocks)
+        self.backbone = EfficientNetLite0Features(cfg.blocks, nhwc_on_cuda=True)
         self.bank = MemoryBank(sum(self.backbone.channels))
         bad = set(cfg.map_blocks) - set(self.backbone.blocks_out)
         if bad:
