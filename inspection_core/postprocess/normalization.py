@@ -34,6 +34,11 @@ class Normalization:
         span = max(t - ref, 1e-12)
         return 0.5 + 0.5 * (np.asarray(x, dtype=np.float32) - t) / span
 
+    def pixel_span(self) -> tuple[float, float]:
+        """(threshold, span) of the pixel normalisation, map() = clip(0.5 + 0.5 (raw - threshold) / span,
+        0, 1), for code that applies it elsewhere (on a GPU, to a map that lives there)."""
+        return self.pixel_threshold, max(self.pixel_threshold - self.pixel_reference, 1e-12)
+
     def score(self, raw: np.ndarray | float) -> np.ndarray:
         """Normalised image score(s), floored at 0 (not capped, so strong defects stay ordered)."""
         return np.maximum(self._apply(raw, self.image_threshold, self.image_reference), 0.0)
