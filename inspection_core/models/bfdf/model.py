@@ -218,7 +218,7 @@ class BFDF(AnomalyModel):
         cfg: BFDFConfig = self.config  # type: ignore[assignment]
         dev = batch.device
         use_amp = bool(cfg.amp) and dev.type == "cuda"
-        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_amp):
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_amp, cache_enabled=False):
             ref_feats, ref_desc = self._references(dev)
             feats = self.encoder(batch)
             idx = (self.descriptor(feats) @ ref_desc.T).argmax(1)

@@ -176,7 +176,7 @@ class NDPNet(AnomalyModel):
         if ph or pw:
             x = F.pad(x, (0, pw, 0, ph), mode="replicate")
         use_amp = cfg.amp and x.device.type == "cuda"
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_amp):
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_amp, cache_enabled=False):
             _, amap, _ = self(x)
         amap = amap.float()[..., :h, :w]
         amap = median_filter(mean_filter(amap, cfg.filter_size), cfg.filter_size)

@@ -114,7 +114,7 @@ class SCLVI(AnomalyModel):
     def _autocast(self) -> contextlib.AbstractContextManager:
         cfg: SCLVIConfig = self.config  # type: ignore[assignment]
         if cfg.amp and self.device.type == "cuda":
-            return torch.autocast("cuda", dtype=torch.bfloat16)
+            return torch.autocast("cuda", dtype=torch.bfloat16, cache_enabled=False)
         return contextlib.nullcontext()
 
     def standardize(self, x: torch.Tensor) -> torch.Tensor:
