@@ -132,6 +132,9 @@ class BFDF(AnomalyModel):
     Config = BFDFConfig
     version = 1
     pretrained_prefixes = ("encoder.",)
+    # replayed from CUDA graphs on a GPU: batch 1 1.28 ms vs 11.0 ms eager, maps identical on fresh
+    # inputs (graph_check_h200_s4.json); the reference features are cached before capture (warm-up)
+    graph_safe = True
 
     def __init__(self, config: BFDFConfig | None = None) -> None:
         super().__init__(config)

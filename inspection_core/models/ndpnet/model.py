@@ -77,6 +77,9 @@ class NDPNetConfig(ModelConfig):
 class NDPNet(AnomalyModel):
     Config = NDPNetConfig
     version = 1
+    # replayed from CUDA graphs on a GPU: batch 1 2.66 ms vs 7.44 ms eager, maps identical on fresh
+    # inputs (graph_check_h200_s4.json)
+    graph_safe = True
 
     def __init__(self, config: NDPNetConfig | None = None) -> None:
         super().__init__(config)
