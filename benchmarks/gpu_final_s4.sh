@@ -7,10 +7,7 @@
 # Usage (repo root, device machine): INIT=.out/init/bfdf bash benchmarks/gpu_final_s4.sh OUT TRAIN_SECONDS
 set -uo pipefail
 OUT=$1; SECS=$2
-R=/tmp/results; mkdir -p $R runs
-pack() { tar czf "$OUT/results.tgz" -C $R . 2>/dev/null; }
-source benchmarks/gpu_setup.sh
-T=$GPU_TAG; DATA=.data/magnetic_tile; M="python3 -m inspection_core"
+source benchmarks/gpu_setup.sh  # also sets R, pack, T, DATA, M
 train() {  # NAME OPTIONS...
   local name=$1; shift
   $M train "$@" --data $DATA --out runs/$name --device cuda > $R/${name}_train.log 2>&1

@@ -6,10 +6,7 @@
 # Usage (repo root, device machine): bash benchmarks/gpu_grid.sh OUT TRAIN_SECONDS GRID
 set -uo pipefail
 OUT=$1; SECS=$2; GRID=$3
-R=/tmp/results; mkdir -p $R runs
-pack() { tar czf "$OUT/results.tgz" -C $R . 2>/dev/null; }
-[ -n "${GPU_TAG:-}" ] || source benchmarks/gpu_setup.sh
-T=$GPU_TAG; DATA=.data/magnetic_tile; M="python3 -m inspection_core"
+source benchmarks/gpu_setup.sh  # also sets R, pack, T, DATA, M
 names=()
 echo "grid $GRID: train $SECS s, start $(date +%T)" | tee -a $R/driver.log
 while read -r name opts; do

@@ -7,10 +7,7 @@
 # (SWEEP4: the PatchCore option dicts to sweep; unset = sweep_patchcore.py's defaults)
 set -uo pipefail
 OUT=$1; SECS=${2:-270}
-R=/tmp/results; mkdir -p $R runs
-pack() { tar czf "$OUT/results.tgz" -C $R . ; }
-source benchmarks/gpu_setup.sh
-T=$GPU_TAG; DATA=.data/magnetic_tile; M="python3 -m inspection_core"
+source benchmarks/gpu_setup.sh  # also sets R, pack, T, DATA, M
 nvidia-cuda-mps-control -d >/dev/null 2>&1 && echo "MPS daemon started" || echo "no MPS"
 # --- PatchCore default, alone on the GPU --------------------------------------------------------
 { $M train --model patchcore --data $DATA --out runs/patchcore --device cuda

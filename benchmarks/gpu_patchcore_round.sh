@@ -6,10 +6,7 @@
 # Usage (repo root, device machine): SWEEP='[{...}, ...]' bash benchmarks/gpu_patchcore_round.sh OUT TAG
 set -uo pipefail
 OUT=$1; TAG=${2:-sweep5}
-R=/tmp/results; mkdir -p $R runs
-pack() { tar czf "$OUT/results.tgz" -C $R . 2>/dev/null; }
-source benchmarks/gpu_setup.sh
-T=$GPU_TAG; DATA=.data/magnetic_tile; M="python3 -m inspection_core"
+source benchmarks/gpu_setup.sh  # also sets R, pack, T, DATA, M
 { $M train --model patchcore --data $DATA --out runs/patchcore --device cuda
   $M eval --model-dir runs/patchcore --data $DATA --device cuda --json $R/patchcore_eval_$T.json
   cp runs/patchcore/model.json $R/patchcore_model_$T.json

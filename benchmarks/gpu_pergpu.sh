@@ -10,10 +10,8 @@
 # `--init-from DIR` to the spec's options.
 set -uo pipefail
 OUT=$1; SECS=$2; shift 2
-R=/tmp/results; mkdir -p $R runs
-pack() { tar czf "$OUT/results.tgz" -C $R . 2>/dev/null; }
-source benchmarks/gpu_setup.sh
-T=$GPU_TAG; DATA=${DATA:-.data/magnetic_tile}; DEV=${DEV:-cuda}; M="python3 -m inspection_core"
+source benchmarks/gpu_setup.sh  # also sets R, pack, T, DATA, M
+DEV=${DEV:-cuda}
 NGPU=$(nvidia-smi -L | wc -l)
 echo "$NGPU GPU(s), train budget $SECS s per model, start $(date +%T)" | tee $R/driver.log
 chain() {  # train → eval → bench one model on one GPU

@@ -7,10 +7,7 @@
 # Usage (repo root, device machine): [EVAL=1] [BENCH=1] bash benchmarks/gpu_seed_round.sh OUT TRAIN_SECONDS
 set -uo pipefail
 OUT=$1; SECS=$2
-R=/tmp/results; mkdir -p $R runs
-pack() { tar czf "$OUT/results.tgz" -C $R . 2>/dev/null; }
-source benchmarks/gpu_setup.sh
-T=$GPU_TAG; DATA=.data/magnetic_tile; M="python3 -m inspection_core"
+source benchmarks/gpu_setup.sh  # also sets R, pack, T, DATA, M
 declare -A OPTS=(
   [ndpnet]="--epochs 200 --phase2-epochs 400 --lr 3e-4 --workers 4"
   [sidn]="--epochs 300 --workers 4"

@@ -8,3 +8,8 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 GPU_TAG=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1 | grep -oiE '[ahlbv][0-9]{2,3}' | head -1 | tr '[:upper:]' '[:lower:]')
 export GPU_TAG=${GPU_TAG:-gpu}
 python3 -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name(0))"
+# what every round script shares: results gathered in $R and packed into $OUT/results.tgz after each
+# step (a call cut short still returns what was done), model folders under runs/, the dataset and CLI
+R=/tmp/results; mkdir -p $R runs
+pack() { tar czf "$OUT/results.tgz" -C $R . 2>/dev/null; }
+T=$GPU_TAG; DATA=${DATA:-.data/magnetic_tile}; M="python3 -m inspection_core"
