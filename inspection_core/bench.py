@@ -86,7 +86,8 @@ def bench_model(
 ) -> dict[str, Any]:
     """Time the model at its input size for each batch (model only: eager calls, and CUDA-graph replay
     where the Inspector uses it), and full frames of each size with post-processing (tiled when larger
-    than the model input, or in one pass with `whole_frame` where the model allows it). Frames are a
+    than the model input, or in one pass with `whole_frame` where the model allows it); a large frame
+    also gets a row for its inference alone, up to the stitched map on the host ("to map"). Frames are a
     synthetic texture, and with `good_images` also a mosaic of them; each frame row records how much of
     it post-processing had to label (`mask_fraction`)."""
     model = bundle.model
@@ -118,6 +119,23 @@ def bench_model(
             bundle, preprocessing=Preprocessing(tile=tile, overlap=overlap, whole_frame=whole_frame)
         )
         mode = "resized" if not tile else "whole frame" if insp.whole_frame else "tiled"
+        if tile:
+            # the large frame's inference alone (tiles → model → stitched map on the host): what a
+            # latency target for "a frame tiled at N" measures; the +post rows below add the rest
+            frame = frames[0][1](fh, fw)
+            n = max(5, iters // 5)
+            times = _time(lambda f=frame, i=insp: i.predict_raw([f]), dev, n, warmup)
+            results.append(
+                {
+                    "case": f"frame {fw}x{fh} {mode} to map ({frames[0][0]})",
+                    "batch": 1,
+                    "tiled": True,
+                    "frame": frames[0][0],
+                    "overlap": overlap if mode == "tiled" else None,
+                    "whole_frame": mode == "whole frame",
+                    **_stats(times, 1),
+                }
+            )
         for kind, make in frames:
             frame = make(fh, fw)
             seen: list[InspectionResult] = []

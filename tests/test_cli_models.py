@@ -105,9 +105,14 @@ def test_bench_writes_json(trained, tmp_path: Path) -> None:  # noqa: ANN001
     assert main(args) == 0
     rep = json.loads(js.read_text())
     cases = [r["case"] for r in rep["results"]]
-    # 2 model rows (no CUDA graphs on CPU) + 2 sizes x (synthetic, good mosaic) frame rows
-    assert len(cases) == 6 and any("tiled" in c for c in cases)
-    frames = [r for r in rep["results"] if "frame" in r]
+    # 2 model rows (no CUDA graphs on CPU) + 2 sizes x (synthetic, good mosaic) frame rows + one
+    # inference-only row for the frame larger than the model input
+    assert len(cases) == 7 and any("tiled" in c for c in cases)
+    (to_map,) = [r for r in rep["results"] if "to map" in r["case"]]
+    assert to_map["tiled"] and to_map["case"].startswith("frame 200x150 tiled to map")
+    post = [r for r in rep["results"] if r["case"].startswith("frame 200x150 tiled +post")]
+    assert post and to_map["median_ms"] > 0
+    frames = [r for r in rep["results"] if "frame" in r and "to map" not in r["case"]]
     assert {r["frame"] for r in frames} == {"synthetic", "good mosaic"}
     assert all(0.0 <= r["mask_fraction"] <= 1.0 and "postprocess" in r["stages_ms"] for r in frames)
     assert {r["overlap"] for r in frames if r["tiled"]} == {0.5}
