@@ -20,11 +20,9 @@ import time
 import numpy as np
 import torch
 import torch.nn.functional as F
-from provenance import record, write_json
+from patchcore_map_analysis import load_images, map_metrics, write_report
 
 from inspection_core.data.dataset import MVTecDataset
-from inspection_core.data.imageio import imread, to_rgb_float
-from inspection_core.metrics.curves import aupro, auroc
 from inspection_core.models.patchcore.model import gaussian_blur
 from inspection_core.models.registry import create_model
 from inspection_core.training import resolve_device
@@ -48,9 +46,7 @@ def main() -> int:
     size = model.image_size
 
     def load(samples: list) -> torch.Tensor:
-        return torch.from_numpy(
-            np.stack([to_rgb_float(imread(s.path), size).transpose(2, 0, 1) for s in samples])
-        )
+        return load_images(samples, size)
 
     def map_distances(samples: list) -> np.ndarray:
         out = []
@@ -80,14 +76,7 @@ def main() -> int:
         return torch.maximum(fine, wide)[:, 0].numpy()
 
     def metrics(m: np.ndarray) -> dict:
-        out = {"pixel_auroc": auroc(gt.ravel(), m.ravel()), "aupro": aupro(gt, m), "per_type": {}}
-        for t in sorted(set(types[labels == 1])):
-            sel = (types == t) | (labels == 0)
-            out["per_type"][t] = {
-                "pixel_auroc_vs_good": auroc(gt[sel].ravel(), m[sel].ravel()),
-                "aupro": aupro(gt[types == t], m[types == t]),
-            }
-        return out
+        return map_metrics(gt, labels, types, m)
 
     g = good_median
     variants = {
@@ -110,14 +99,9 @@ def main() -> int:
             ),
             flush=True,
         )
-    report = {
-        **record(dev),
-        "config": model.config.to_dict(),
-        "fit_seconds": round(fit_s, 1),
-        "good_median_patch_distance_heldout": good_median,
-        "variants": results,
-    }
-    return write_json(args.out, report, indent=2)
+    return write_report(
+        args.out, dev, model, fit_s, good_median_patch_distance_heldout=good_median, variants=results
+    )
 
 
 if __name__ == "__main__":

@@ -24,6 +24,32 @@ from inspection_core.training import resolve_device
 from inspection_core.training.context import FitContext
 
 
+def load_images(samples: list, size: tuple[int, int]) -> torch.Tensor:
+    """(N, 3, H, W) float images of dataset samples at the model size."""
+    return torch.from_numpy(
+        np.stack([to_rgb_float(imread(s.path), size).transpose(2, 0, 1) for s in samples])
+    )
+
+
+def map_metrics(gt: np.ndarray, labels: np.ndarray, types: np.ndarray, m: np.ndarray) -> dict:
+    """Pixel AUROC and AUPRO of maps m against masks gt, overall and per defect type (that type's
+    images plus the good ones for pixel AUROC; that type's images for AUPRO)."""
+    out = {"pixel_auroc": auroc(gt.ravel(), m.ravel()), "aupro": aupro(gt, m), "per_type": {}}
+    for t in sorted(set(types[labels == 1])):
+        sel = (types == t) | (labels == 0)
+        out["per_type"][t] = {
+            "pixel_auroc_vs_good": auroc(gt[sel].ravel(), m[sel].ravel()),
+            "aupro": aupro(gt[types == t], m[types == t]),
+        }
+    return out
+
+
+def write_report(out: str, dev: torch.device, model: torch.nn.Module, fit_s: float, **extra: object) -> int:
+    """The JSON every map experiment writes: provenance, the model config, fit time, its results."""
+    report = {**record(dev), "config": model.config.to_dict(), "fit_seconds": round(fit_s, 1), **extra}
+    return write_json(out, report, indent=2)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", required=True)
@@ -37,9 +63,7 @@ def main() -> int:
     size = model.image_size
 
     def load(samples: list) -> torch.Tensor:
-        return torch.from_numpy(
-            np.stack([to_rgb_float(imread(s.path), size).transpose(2, 0, 1) for s in samples])
-        )
+        return load_images(samples, size)
 
     t0 = time.perf_counter()
     model.fit(load(ds.require_train()), FitContext(device=dev))
@@ -71,14 +95,7 @@ def main() -> int:
         return F.interpolate(t, size=size, mode="bilinear", align_corners=False)[:, 0].numpy()
 
     def metrics(m: np.ndarray) -> dict:
-        out = {"pixel_auroc": auroc(gt.ravel(), m.ravel()), "aupro": aupro(gt, m), "per_type": {}}
-        for t in sorted(set(types[labels == 1])):
-            sel = (types == t) | (labels == 0)
-            out["per_type"][t] = {
-                "pixel_auroc_vs_good": auroc(gt[sel].ravel(), m[sel].ravel()),
-                "aupro": aupro(gt[types == t], m[types == t]),
-            }
-        return out
+        return map_metrics(gt, labels, types, m)
 
     pos = gt.reshape(len(gt), -1).sum(1)
     share = {t: float(pos[types == t].sum() / pos.sum()) for t in sorted(set(types[labels == 1]))}
@@ -103,14 +120,7 @@ def main() -> int:
             f"{name:60s} pixel {results[name]['pixel_auroc']:.4f} AUPRO {results[name]['aupro']:.4f}",
             flush=True,
         )
-    report = {
-        **record(dev),
-        "config": model.config.to_dict(),
-        "fit_seconds": round(fit_s, 1),
-        "share_of_defect_pixels": share,
-        "variants": results,
-    }
-    return write_json(args.out, report, indent=2)
+    return write_report(args.out, dev, model, fit_s, share_of_defect_pixels=share, variants=results)
 
 
 if __name__ == "__main__":
