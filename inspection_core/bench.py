@@ -14,7 +14,7 @@ import torch
 import inspection_core
 from inspection_core.inspector import Inspector, Preprocessing
 from inspection_core.models.bundle import ModelBundle
-from inspection_core.models.graphs import graphs_enabled
+from inspection_core.models.graphs import graph_eligible
 from inspection_core.training.context import device_label
 from inspection_core.types import InspectionResult
 
@@ -95,9 +95,9 @@ def bench_model(
     h, w = model.image_size
     rng = np.random.default_rng(0)
     results = []
-    graphed = dev.type == "cuda" and model.graph_safe and graphs_enabled()
     for b in batches:
         x = torch.rand(b, 3, h, w, device=dev)
+        graphed = graph_eligible(model, tuple(x.shape), dev.type)  # what bundle.predict will do
         paths = [("eager", model.predict)] + ([("cuda graph", bundle.predict)] if graphed else [])
         for label, predict in paths:
 

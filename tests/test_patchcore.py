@@ -291,3 +291,20 @@ def test_wide_smoothing_only_raises_the_map(bundle) -> None:  # noqa: ANN001
     finally:
         model.config = dataclasses.replace(model.config, wide_sigma=32.0)
     assert torch.all(wide >= sharp - 1e-6) and torch.any(wide > sharp + 1e-6)
+
+
+def test_graph_replay_is_limited_to_cuda_inputs_of_graph_safe_models_within_their_size(monkeypatch) -> None:  # noqa: ANN001
+    from inspection_core.models.graphs import graph_eligible
+    from inspection_core.models.registry import get_model_info
+
+    pc, sclvi, sidn = (get_model_info(n).cls for n in ("patchcore", "sclvi", "sidn"))
+    assert graph_eligible(pc, (32, 3, 256, 256), "cuda")
+    assert graph_eligible(pc, (1, 3, 2048, 2448), "cuda")  # a whole 5-MP frame in one pass
+    assert not graph_eligible(pc, (256, 3, 256, 256), "cuda")  # too big: eager
+    assert not graph_eligible(pc, (1, 3, 256, 256), "cpu")
+    assert not graph_eligible(sclvi, (1, 3, 256, 256), "cuda")  # not graph_safe
+    assert graph_eligible(sidn, (32, 3, 128, 128), "cuda") and not graph_eligible(
+        sidn, (32, 3, 256, 256), "cuda"
+    )
+    monkeypatch.setenv("AOI_CUDA_GRAPHS", "0")
+    assert not graph_eligible(pc, (1, 3, 256, 256), "cuda")

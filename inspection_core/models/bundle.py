@@ -20,7 +20,7 @@ from safetensors.torch import load_file, save_file
 import inspection_core
 from inspection_core.errors import ModelFileError, UnknownModelError
 from inspection_core.models.base import AnomalyModel
-from inspection_core.models.graphs import GraphedPredict, graphs_enabled
+from inspection_core.models.graphs import GraphedPredict, graph_eligible
 from inspection_core.postprocess.normalization import Normalization
 
 FORMAT = "aoi-station-model"
@@ -46,7 +46,7 @@ class ModelBundle:
     def predict(self, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """model.predict, replayed from CUDA graphs on a GPU when the model allows it (batch-1 latency
         is then the GPU's time, not the launch overhead of its ~100 kernels)."""
-        if batch.device.type != "cuda" or not self.model.graph_safe or not graphs_enabled():
+        if not graph_eligible(self.model, tuple(batch.shape), batch.device.type):
             return self.model.predict(batch)
         if self._graphed is None:
             self._graphed = GraphedPredict(self.model)
@@ -54,7 +54,7 @@ class ModelBundle:
 
     def predict_frame(self, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """model.predict_frame (a whole native frame, score = the map's peak), graph-replayed like predict."""
-        if batch.device.type != "cuda" or not self.model.graph_safe or not graphs_enabled():
+        if not graph_eligible(self.model, tuple(batch.shape), batch.device.type):
             return self.model.predict_frame(batch)
         if self._graphed_frame is None:
             self._graphed_frame = GraphedPredict(self.model, method="predict_frame")

@@ -35,6 +35,16 @@ def graphs_enabled() -> bool:
     return os.environ.get("AOI_CUDA_GRAPHS", "1") != "0"
 
 
+def graph_eligible(model: torch.nn.Module, shape: tuple[int, ...], device_type: str) -> bool:
+    """Whether an input of this (N, C, H, W) shape on this device type is replayed from a graph: a
+    CUDA input, a model that allows it (`graph_safe`), graphs enabled, and N·H·W within the model's
+    `graph_max_pixels`."""
+    if device_type != "cuda" or not getattr(model, "graph_safe", False) or not graphs_enabled():
+        return False
+    n, h, w = shape[0], shape[-2], shape[-1]
+    return n * h * w <= getattr(model, "graph_max_pixels", 0)
+
+
 class GraphedPredict:
     """Callable like `model.predict`; replays a CUDA graph per (shape, dtype) of the input batch.
 

@@ -167,6 +167,8 @@ class PatchCore(AnomalyModel):
     version = 2  # 2: memory banks as submodules (score bank + optional map bank)
     pretrained_prefixes = ("backbone.",)
     graph_safe = True
+    # its graphs are light (a small backbone): tile batches of 64 and a whole 5-MP frame replay too
+    graph_max_pixels = 128 * 256 * 256
     any_size = True  # a CNN, per-patch nearest neighbours and blurs: any H × W
 
     def __init__(self, config: PatchCoreConfig | None = None) -> None:
