@@ -9,9 +9,11 @@ saved with the model, like anomalib's post-processor buffers.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
+
+ArrayT = TypeVar("ArrayT")  # a numpy array or a torch tensor: both support the arithmetic used
 
 
 @dataclass(frozen=True)
@@ -34,19 +36,20 @@ class Normalization:
         span = max(t - ref, 1e-12)
         return 0.5 + 0.5 * (np.asarray(x, dtype=np.float32) - t) / span
 
-    def pixel_span(self) -> tuple[float, float]:
-        """(threshold, span) of the pixel normalisation, map() = clip(0.5 + 0.5 (raw - threshold) / span,
-        0, 1), for code that applies it elsewhere (on a GPU, to a map that lives there)."""
-        return self.pixel_threshold, max(self.pixel_threshold - self.pixel_reference, 1e-12)
-
     def score(self, raw: np.ndarray | float) -> np.ndarray:
         """Normalised image score(s), floored at 0 (not capped, so strong defects stay ordered)."""
         return np.maximum(self._apply(raw, self.image_threshold, self.image_reference), 0.0)
 
     def map(self, raw_map: np.ndarray) -> np.ndarray:
         """Normalised anomaly map in [0, 1] (float32): what the heatmap and the pixel threshold see."""
-        out = self._apply(raw_map, self.pixel_threshold, self.pixel_reference)
+        out = self.map_unclipped(np.asarray(raw_map, dtype=np.float32))
         return np.clip(out, 0.0, 1.0, out=out).astype(np.float32, copy=False)
+
+    def map_unclipped(self, raw_map: ArrayT) -> ArrayT:
+        """map() before its clip to [0, 1], for numpy arrays and torch tensors alike (the live loop
+        normalises large maps on the GPU where they were made, Inspector._normalised)."""
+        t, ref = self.pixel_threshold, self.pixel_reference
+        return 0.5 + 0.5 * (raw_map - t) / max(t - ref, 1e-12)
 
     def raw_score(self, normalised: float) -> float:
         """Inverse of score(): the raw value a normalised image threshold corresponds to."""

@@ -1,7 +1,8 @@
 """SIDN's training recipe: DGM batches synthesised on the fly, L = L_s + L_fd, Adam, progress/cancel.
 
-DGM (I_n = (1 - I_m)·I_p + I_m·I_g) is the shared DefectSynthesizer with Gaussian-noise fills and no
-blending. Numpy synthesis costs ~7 ms an image, so on a GPU worker processes prepare batches ahead of
+DGM (I_n = (1 - I_m)·I_p + I_m·I_g) is the shared DefectSynthesizer with the configured fills and
+blending (the paper's: Gaussian noise, no blending; the defaults: noise, shifted texture and other good
+images blended ≤ 0.5). Numpy synthesis costs ~7 ms an image, so on a GPU worker processes prepare batches ahead of
 the training step (threads were GIL-bound, see training.workers); on CPU it runs inline (the cores
 are busy with the convolutions anyway).
 """
