@@ -13,6 +13,7 @@ from inspection_core.errors import AoiError, CancelledError, DataError
 from inspection_core.models import create_model, get_model_info, load_bundle
 from inspection_core.models.ndpnet import NDPNet
 from inspection_core.models.ndpnet.layers import RBFRM, mean_filter, median_filter
+from inspection_core.models.ndpnet.model import NDPNetConfig
 from inspection_core.models.ndpnet.train import (
     DefectPairs,
     PerceptualLoss,
@@ -192,13 +193,24 @@ def test_phase2_keeps_the_encoder_frozen() -> None:
 
 def test_defect_pairs_make_masked_defects() -> None:
     images = textures(3)
-    ds = DefectPairs(images, seed=0, anomaly_prob=1.0, augment=False)
+    cfg = NDPNetConfig(**TINY, anomaly_prob=1.0, augment=False, fills="noise", blend_max=0.0)
+    ds = DefectPairs(images, seed=0, cfg=cfg)
     good, bad, mask = ds[1]
     torch.testing.assert_close(good, images[1])
     assert mask.shape == (1, 32, 32) and mask.sum() > 0
     outside = (mask == 0).expand_as(bad)
     torch.testing.assert_close(bad[outside], good[outside])
     assert not torch.equal(bad, good)
+    # blend_max 0: the noise fill replaces the good texture inside the mask, nothing of it is kept
+    inside = (mask > 0).expand_as(bad)
+    assert not torch.isclose(bad[inside], good[inside], atol=1e-3).all()
+
+
+def test_bad_fills_or_blend_are_one_line_errors() -> None:
+    with pytest.raises(AoiError, match="ndpnet: bad --fills"):
+        train_model("ndpnet", textures(6), FitContext(), holdout=0.34, options={**TINY, "fills": "lava"})
+    with pytest.raises(AoiError, match="blend-max"):
+        train_model("ndpnet", textures(6), FitContext(), holdout=0.34, options={**TINY, "blend_max": 1.0})
 
 
 def test_fit_reports_progress_and_leaves_eval_mode() -> None:

@@ -13,7 +13,19 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from inspection_core.errors import AoiError
+
 FILLS = ("noise", "shift", "foreign", "procedural")
+
+
+def parse_fills(text: str, model: str) -> tuple[str, ...]:
+    """'noise, shift' → ('noise', 'shift'): the `--fills` option of the models that synthesise defects;
+    an empty list or an unknown kind is a one-line error naming the model and the allowed kinds."""
+    fills = tuple(f.strip() for f in text.split(",") if f.strip())
+    bad = [f for f in fills if f not in FILLS]
+    if not fills or bad:
+        raise AoiError(f"{model}: bad --fills {text!r}; use a comma list of {', '.join(FILLS)}")
+    return fills
 
 
 def perlin_noise(shape: tuple[int, int], res: tuple[int, int], rng: np.random.Generator) -> np.ndarray:

@@ -53,6 +53,13 @@ class NDPNetConfig(ModelConfig):
     focal_gamma: float = option(2.0, "focusing parameter of the focal loss")
     temperature: float = option(0.02, "softmax temperature of the reference patch matching (lower = sharper)")
     anomaly_prob: float = option(0.7, "share of training images that get an artificial defect")
+    fills: str = option(
+        "noise,shift,foreign,procedural",
+        "artificial defect fills, comma list of noise, shift, foreign, procedural",
+    )
+    blend_max: float = option(
+        0.9, "max share of the good image kept inside a defect (0 = the fill replaces it, eq. 1)"
+    )
     augment: bool = option(True, "random flips of training images")
     amp: bool = option(True, "bfloat16 autocast on CUDA (training and inference); CPU always runs fp32")
     workers: int = option(-1, "processes making artificial defects (-1: auto, 0 on CPU, up to 12 on CUDA)")

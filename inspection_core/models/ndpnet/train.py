@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import Dataset, RandomSampler, get_worker_info
 
-from inspection_core.data.synthesis import DefectSynthesizer
+from inspection_core.data.synthesis import DefectSynthesizer, parse_fills
 from inspection_core.errors import DataError
 from inspection_core.models.backbones import EfficientNetLite0Features
 from inspection_core.models.ndpnet.model import RBAM_LAYERS, NDPNet, NDPNetConfig
@@ -47,11 +47,13 @@ class _HWCView(Sequence[np.ndarray]):
 class DefectPairs(Dataset[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]):
     """(good, artificially defective, mask) triples; each worker process owns its synthesizer."""
 
-    def __init__(self, images: torch.Tensor, seed: int, anomaly_prob: float, augment: bool) -> None:
+    def __init__(self, images: torch.Tensor, seed: int, cfg: NDPNetConfig) -> None:
         self.images = images
         self.seed = seed
-        self.anomaly_prob = anomaly_prob
-        self.augment = augment
+        self.anomaly_prob = cfg.anomaly_prob
+        self.augment = cfg.augment
+        self.fills = parse_fills(cfg.fills, "ndpnet")
+        self.blend = (0.0, cfg.blend_max)
         self._synth: DefectSynthesizer | None = None
         self._pid = -1
 
@@ -62,7 +64,9 @@ class DefectPairs(Dataset[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]):
         if self._synth is None or self._pid != os.getpid():
             info = get_worker_info()
             wid = info.id if info is not None else 0
-            self._synth = DefectSynthesizer(pool=_HWCView(self.images), seed=self.seed * 1009 + wid)
+            self._synth = DefectSynthesizer(
+                pool=_HWCView(self.images), fills=self.fills, beta_range=self.blend, seed=self.seed * 1009 + wid
+            )
             self._pid = os.getpid()
         return self._synth
 
@@ -88,7 +92,7 @@ def batches(
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
     """n_steps batches sampled with replacement; synthesis runs in worker processes on CUDA hosts."""
     workers = auto_workers(cfg.workers, device)
-    ds = DefectPairs(images, seed, cfg.anomaly_prob, cfg.augment)
+    ds = DefectPairs(images, seed, cfg)
     g = torch.Generator().manual_seed(seed)
     sampler = RandomSampler(ds, replacement=True, num_samples=n_steps * cfg.batch_size, generator=g)
     loader = synthesis_loader(ds, workers, device, batch_size=cfg.batch_size, sampler=sampler, drop_last=True)
@@ -324,6 +328,9 @@ def fit_ndpnet(model: NDPNet, images: torch.Tensor, ctx: FitContext) -> None:
         raise DataError("NDP-Net needs images of at least 16x16 pixels")
     if cfg.epochs < 0 or cfg.phase2_epochs < 0 or cfg.batch_size < 1 or cfg.max_seconds < 0:
         raise DataError("epochs, phase2_epochs and max_seconds must be >= 0, batch_size >= 1")
+    if not 0 <= cfg.blend_max < 1:
+        raise DataError("ndpnet: --blend-max must be in [0, 1)")
+    parse_fills(cfg.fills, "ndpnet")  # a bad list fails now, not in a worker process
     if cfg.lr_schedule not in ("constant", "cosine"):
         raise DataError(f"lr_schedule must be 'constant' or 'cosine', not {cfg.lr_schedule!r}")
     dev = ctx.device

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
-from inspection_core.data.synthesis import FILLS, DefectSynthesizer
+from inspection_core.data.synthesis import DefectSynthesizer, parse_fills
 from inspection_core.errors import AoiError, DataError
 from inspection_core.models.sidn.losses import (
     centre_separation_loss,
@@ -35,15 +35,6 @@ RADIUS_MOMENTUM = 0.9
 LOG_EVERY_CUDA = 10
 
 
-def parse_fills(text: str) -> tuple[str, ...]:
-    """'noise, shift' → ('noise', 'shift'); unknown kinds are a clear error."""
-    fills = tuple(f.strip() for f in text.split(",") if f.strip())
-    bad = [f for f in fills if f not in FILLS]
-    if not fills or bad:
-        raise AoiError(f"sidn: bad --fills {text!r}; use a comma list of {', '.join(FILLS)}")
-    return fills
-
-
 class SyntheticBatches:
     """Endless (image, mask) batches: random good images, random flips, a synthetic defect each.
 
@@ -56,7 +47,7 @@ class SyntheticBatches:
         self._gray = torch.as_tensor(gray)
         self.cfg = cfg
         self.seed = seed
-        self.fills = parse_fills(cfg.fills)
+        self.fills = parse_fills(cfg.fills, "sidn")
         self.bs = min(cfg.batch_size, len(gray))
         rng = np.random.default_rng(seed)
         pick = rng.choice(len(gray), size=min(32, len(gray)), replace=False)
