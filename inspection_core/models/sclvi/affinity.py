@@ -23,11 +23,13 @@ def affinity_weights(dist: torch.Tensor, cap: float = 20.0) -> torch.Tensor:
     return torch.softmax(gamma, dim=-1)
 
 
-def knn_distances(query: torch.Tensor, memory: torch.Tensor, k: int, chunk: int = 2048) -> torch.Tensor:
+def knn_distances(query: torch.Tensor, memory: torch.Tensor, k: int, chunk: int = 4096) -> torch.Tensor:
     """Euclidean distances (Q, k) of each query row to its k nearest memory rows, ascending.
 
-    Exact brute force with ‖q‖² − 2q·m + ‖m‖² in fp32 matmuls, in chunks of queries so memory stays
-    bounded; on a GPU this is faster than any tree index for 64-d embeddings.
+    Exact brute force in fp32, in chunks of queries so memory stays bounded: one addmm gives
+    ‖m‖² − 2q·m for the whole chunk, and ‖q‖² (the same for every memory row, so it cannot change the
+    ranking) is added to the k survivors only — two fewer passes over the (chunk, M) buffer than
+    ‖q‖² − 2q·m + ‖m‖² spelt out. On a GPU this beats any tree index for 64-d embeddings.
     """
     if memory.shape[0] == 0:
         raise RuntimeError("memory of normal embeddings is empty: the model is not fitted")
@@ -37,15 +39,15 @@ def knn_distances(query: torch.Tensor, memory: torch.Tensor, k: int, chunk: int 
     out = []
     for s in range(0, query.shape[0], chunk):
         q = query[s : s + chunk].float()
-        d2 = (q @ mem.T).mul_(-2).add_((q * q).sum(1, keepdim=True)).add_(m_sq)  # one (chunk, M) buffer
-        out.append(torch.topk(d2, k, dim=1, largest=False).values)
+        d2 = torch.addmm(m_sq, q, mem.T, beta=1.0, alpha=-2.0)  # one (chunk, M) buffer
+        out.append(torch.topk(d2, k, dim=1, largest=False).values + (q * q).sum(1, keepdim=True))
     if not out:
         return torch.zeros(0, k, device=query.device)
     return torch.cat(out).clamp_min_(0).sqrt_()
 
 
 def affinity_scores(
-    query: torch.Tensor, memory: torch.Tensor, neighbours: int = 10, cap: float = 20.0, chunk: int = 2048
+    query: torch.Tensor, memory: torch.Tensor, neighbours: int = 10, cap: float = 20.0, chunk: int = 4096
 ) -> torch.Tensor:
     """Patch scores (Q,): distance to the affinity-fused pattern of the η nearest normal embeddings.
 
