@@ -150,6 +150,26 @@ def test_dense_scan_equals_patch_by_patch_embedding() -> None:
             )
 
 
+def test_scan_stays_eager_on_cpu_and_after_a_compile_failure(monkeypatch, caplog) -> None:
+    m = tiny().eval()
+    assert m.config.compile_scan and m.scan_encoder() is m.encoder  # compiling is for CUDA only
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        ref = m.embed_dense(x)[0]
+        calls = []
+
+        def broken(p: torch.Tensor) -> torch.Tensor:
+            calls.append(p.shape)
+            raise RuntimeError("no triton here")
+
+        monkeypatch.setattr(m, "scan_encoder", lambda: broken)
+        with caplog.at_level("WARNING"):
+            torch.testing.assert_close(m.embed_dense(x)[0], ref)  # fell back to the eager encoder
+        assert calls and m._no_compile and "compile" in caplog.text
+        monkeypatch.undo()
+        assert m.scan_encoder() is m.encoder  # and stays eager, even where it could compile
+
+
 def test_distribute_is_the_mean_over_covering_patches() -> None:
     scores = torch.zeros(1, 9, 9)
     scores[0, 4, 4] = 1.0  # the patch at (16, 16), 32 px wide

@@ -65,7 +65,10 @@ class DefectPairs(Dataset[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]):
             info = get_worker_info()
             wid = info.id if info is not None else 0
             self._synth = DefectSynthesizer(
-                pool=_HWCView(self.images), fills=self.fills, beta_range=self.blend, seed=self.seed * 1009 + wid
+                pool=_HWCView(self.images),
+                fills=self.fills,
+                beta_range=self.blend,
+                seed=self.seed * 1009 + wid,
             )
             self._pid = os.getpid()
         return self._synth

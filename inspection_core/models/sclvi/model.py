@@ -10,7 +10,9 @@ and the two scales are fused.
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +28,7 @@ from inspection_core.models.sclvi.train import train_encoder
 from inspection_core.training.context import FitContext
 
 BIG = 2 * PATCH  # the hierarchical patch size
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -50,6 +53,10 @@ class SCLVIConfig(ModelConfig):
     smoothing_sigma: float = option(4.0, "Gaussian smoothing of the anomaly map, px at model input size")
     scan_batch: int = option(4096, "patches per encoder call when scanning an image (bounds GPU memory)")
     amp: bool = option(True, "bfloat16 autocast on CUDA (CPU always runs fp32)")
+    compile_scan: bool = option(
+        True,
+        "torch.compile the encoder of the dense scan on CUDA (2x faster; the first image compiles, ~20 s)",
+    )
 
     def __post_init__(self) -> None:
         h, w = self.image_size
@@ -113,6 +120,34 @@ class SCLVI(AnomalyModel):
         self.register_buffer("memory32", torch.zeros(0, cfg.embed_dim))
         self.register_buffer("memory64", torch.zeros(0, cfg.embed_dim))
         self.train_info: dict[str, Any] = {}
+        self._compiled: tuple[tuple[Any, ...], Callable[..., torch.Tensor]] | None = None  # not saved
+        self._no_compile = False
+
+    def scan_encoder(self) -> Callable[[torch.Tensor], torch.Tensor]:
+        """The encoder the dense scan runs: on CUDA (compile_scan) a torch.compile'd copy, which fuses
+        GroupNorm, ReLU and pooling (eager GroupNorm traffic is most of the scan: 15.5 → 7.2 ms at
+        256², sclvi_speed_h200.json). Kept until the weights change; eager wherever compiling fails."""
+        cfg: SCLVIConfig = self.config  # type: ignore[assignment]
+        if not cfg.compile_scan or self.device.type != "cuda" or self.encoder.training or self._no_compile:
+            return self.encoder
+        w = next(self.encoder.parameters())
+        key = (w.device, w.data_ptr(), w._version)
+        if self._compiled is None or self._compiled[0] != key:
+            self._compiled = (key, torch.compile(self.encoder, dynamic=False))
+        return self._compiled[1]
+
+    def _encode(self, patches: torch.Tensor) -> torch.Tensor:
+        """Patches → embeddings through scan_encoder; a compile failure (no Triton, no compiler) is
+        logged once and the scan stays eager from then on."""
+        enc = self.scan_encoder()
+        if enc is self.encoder:
+            return enc(patches)
+        try:
+            return enc(patches)
+        except Exception as exc:  # noqa: BLE001 - any compiler failure: the eager encoder still works
+            logger.warning("sclvi: torch.compile of the patch scan failed, running eager: %s", exc)
+            self._no_compile = True
+            return self.encoder(patches)
 
     def _autocast(self) -> contextlib.AbstractContextManager:
         cfg: SCLVIConfig = self.config  # type: ignore[assignment]
@@ -142,7 +177,7 @@ class SCLVI(AnomalyModel):
         with self._autocast():
             for i in range(0, n, step):
                 p = grid[i : i + step].permute(0, 2, 3, 1, 4, 5).reshape(-1, 3, PATCH, PATCH)
-                chunks.extend(self.encoder(c).float() for c in p.split(cfg.scan_batch))
+                chunks.extend(self._encode(c).float() for c in p.split(cfg.scan_batch))
             e32 = torch.cat(chunks).view(n, ni, nj, -1).permute(0, 3, 1, 2).contiguous()
             e64 = self.head(e32, dilation=PATCH // s).float()
         r = cfg.stride_64 // s
