@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -16,7 +17,8 @@ from inspection_core.data import (
     perlin_mask,
     to_rgb_float,
 )
-from inspection_core.errors import DataError
+from inspection_core.data.synthesis import FILLS, parse_fills
+from inspection_core.errors import AoiError, DataError
 
 
 def test_imread_any_extension_gray_and_colour(tmp_path: Path) -> None:
@@ -121,7 +123,7 @@ def test_perlin_mask_is_nonempty_and_respects_foreground() -> None:
         assert not m[~fg].any()
 
 
-@pytest.mark.parametrize("fill", ["noise", "shift", "foreign", "procedural"])
+@pytest.mark.parametrize("fill", ["noise", "shift", "foreign", "procedural", "shade"])
 def test_synthesized_defects_change_only_masked_pixels(fill: str) -> None:
     rng = np.random.default_rng(0)
     img = rng.uniform(0.3, 0.6, (48, 48, 3)).astype(np.float32)
@@ -133,6 +135,33 @@ def test_synthesized_defects_change_only_masked_pixels(fill: str) -> None:
     assert np.allclose(out[mask == 0], img[mask == 0])
     assert not np.allclose(out[mask == 1], img[mask == 1])
     assert out.min() >= 0 and out.max() <= 1
+
+
+def test_shade_is_a_large_soft_gain_change_of_the_image_itself() -> None:
+    rng = np.random.default_rng(1)
+    img = rng.uniform(0.3, 0.6, (96, 96, 3)).astype(np.float32)
+    syn = DefectSynthesizer(fills=("shade",), beta_range=(0.0, 0.0), seed=5)
+    for _ in range(10):
+        out, mask = syn(img)
+        assert mask.mean() >= 0.05  # large regions, unlike the other fills' blobs
+        assert np.allclose(out[mask == 0], img[mask == 0])
+        inside = mask == 1
+        ratio = out[inside].mean() / img[inside].mean()
+        assert ratio < 0.9 or ratio > 1.1  # darker or brighter
+        # soft edge: the change grows from the border of the region towards its inside
+        core = cv2.erode(mask, np.ones((7, 7), np.uint8)).astype(bool)
+        rim = inside & ~core
+        if core.any() and rim.any():
+            assert np.abs(out - img)[rim].mean() < np.abs(out - img)[core].mean()
+
+
+def test_default_synthesiser_does_not_draw_shade_and_parse_fills_checks_names() -> None:
+    assert "shade" in FILLS and "shade" not in DefectSynthesizer().fills
+    assert parse_fills(" noise, shade ", "sidn") == ("noise", "shade")
+    with pytest.raises(AoiError, match="ndpnet: bad --fills 'noise,lava'"):
+        parse_fills("noise,lava", "ndpnet")
+    with pytest.raises(AoiError, match="bad --fills"):
+        parse_fills(" , ", "sidn")
 
 
 def test_unknown_fill_kind_is_rejected() -> None:

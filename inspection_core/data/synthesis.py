@@ -1,8 +1,9 @@
 """Artificial defects for the self-supervised models: Perlin-noise masks filled with foreign content.
 
 I_ad = I_o * (1 - M) + I_n * M (NDP-Net eq. 1, DRAEM-style): M is a thresholded Perlin noise field,
-I_n is Gaussian noise, the image's own texture shifted/rotated, another image of the pool, or a
-procedural texture. All in float32 RGB HxWx3 in [0, 1]; masks HxW float32 in {0, 1}.
+I_n is Gaussian noise, the image's own texture shifted/rotated, another image of the pool, a
+procedural texture, or ("shade") the image itself darker/brighter in a large soft-edged region.
+All in float32 RGB HxWx3 in [0, 1]; masks HxW float32 in {0, 1}.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ import numpy as np
 
 from inspection_core.errors import AoiError
 
-FILLS = ("noise", "shift", "foreign", "procedural")
+FILLS = ("noise", "shift", "foreign", "procedural", "shade")  # every kind a --fills option accepts
+DEFAULT_FILLS = FILLS[:4]  # what a synthesiser draws from unless told otherwise
 
 
 def parse_fills(text: str, model: str) -> tuple[str, ...]:
@@ -127,7 +129,7 @@ class DefectSynthesizer:
     """
 
     pool: Sequence[np.ndarray] = field(default_factory=list)
-    fills: Sequence[str] = FILLS
+    fills: Sequence[str] = DEFAULT_FILLS
     beta_range: tuple[float, float] = (0.1, 1.0)  # opacity of the fill, as DRAEM's beta
     seed: int | None = None
 
@@ -166,6 +168,10 @@ class DefectSynthesizer:
                 other = cv2.resize(other, (w, h), interpolation=cv2.INTER_LINEAR)
             jitter = rng.uniform(0.6, 1.4, 3).astype(np.float32)
             return np.clip(np.flip(other, int(rng.integers(0, 2))) * jitter, 0, 1).astype(np.float32)
+        if kind == "shade":  # the same texture, darker or brighter, sometimes smoother (see __call__)
+            gain = rng.uniform(0.6, 0.85) if rng.random() < 0.5 else rng.uniform(1.15, 1.5)
+            src = cv2.GaussianBlur(image, (0, 0), rng.uniform(0.8, 2.0)) if rng.random() < 0.5 else image
+            return np.clip(src * np.float32(gain), 0, 1).astype(np.float32)
         return self._procedural(h, w)
 
     def __call__(
@@ -175,9 +181,12 @@ class DefectSynthesizer:
         h, w = image.shape[:2]
         mask = perlin_mask((h, w), self.rng, foreground=foreground)
         kind = fill or str(self.rng.choice(list(self.fills)))
+        m = mask[..., None]
+        if kind == "shade":  # large, soft-edged, low-contrast regions, like magnetic tile's "uneven"
+            mask = perlin_mask((h, w), self.rng, max_scale=2, min_area_frac=0.05, foreground=foreground)
+            m = cv2.GaussianBlur(mask, (0, 0), max(1.0, 0.02 * min(h, w)))[..., None] * mask[..., None]
         content = self.fill(image, kind)
         beta = float(self.rng.uniform(*self.beta_range))
-        m = mask[..., None]
         out = image * (1 - m) + (beta * image + (1 - beta) * content) * m if beta < 1 else image * (1 - m)
         if beta >= 1:
             out = out + content * m
