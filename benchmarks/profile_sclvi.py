@@ -44,6 +44,19 @@ def topk_two_stage(query: torch.Tensor, memory: torch.Tensor, k: int, block: int
     return torch.topk(cand, k, dim=1, largest=False).values.clamp_min_(0).sqrt_()
 
 
+def load_or_random(model_dir: str, dev: torch.device) -> Any:
+    """The trained model in model_dir, or (no dir) an untrained full-size SCL-VI with a random memory:
+    timing does not depend on the weights."""
+    if model_dir:
+        return load_bundle(model_dir, device=dev).model.eval()
+    model = create_model("sclvi").to(dev)
+    d = model.config.embed_dim
+    g = torch.Generator(device="cpu").manual_seed(0)
+    model.memory32 = torch.tanh(torch.randn(model.config.memory_size, d, generator=g)).to(dev)
+    model.memory64 = torch.tanh(torch.randn(model.config.memory_size, d, generator=g)).to(dev)
+    return model.eval()
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", required=True)
@@ -52,15 +65,7 @@ def main() -> int:
     ap.add_argument("--iters", type=int, default=20)
     args = ap.parse_args()
     dev = resolve_device(args.device)
-    if args.model_dir:
-        model = load_bundle(args.model_dir, device=dev).model
-    else:
-        model = create_model("sclvi").to(dev)
-        d = model.config.embed_dim
-        g = torch.Generator(device="cpu").manual_seed(0)
-        model.memory32 = torch.tanh(torch.randn(model.config.memory_size, d, generator=g)).to(dev)
-        model.memory64 = torch.tanh(torch.randn(model.config.memory_size, d, generator=g)).to(dev)
-    model.eval()
+    model = load_or_random(args.model_dir, dev)
     cfg = model.config
     x = torch.rand(1, 3, *cfg.image_size, device=dev)
     out: dict[str, Any] = {

@@ -21,11 +21,10 @@ from typing import Any
 import numpy as np
 import torch
 from profile_gpu import timed as gpu_timed  # benchmarks/ is on sys.path when run as a script
+from profile_sclvi import load_or_random
 from provenance import record, write_json
 
 from inspection_core.data.imageio import imread, to_rgb_float
-from inspection_core.models.bundle import load_bundle
-from inspection_core.models.registry import create_model
 from inspection_core.models.sclvi.affinity import affinity_weights, knn_distances
 from inspection_core.models.sclvi.networks import PATCH
 from inspection_core.training import resolve_device
@@ -79,15 +78,7 @@ def main() -> int:
     ap.add_argument("--compile", default="1", help="also try torch.compile (0 to skip)")
     args = ap.parse_args()
     dev = resolve_device(args.device)
-    if args.model_dir:
-        model = load_bundle(args.model_dir, device=dev).model
-    else:
-        model = create_model("sclvi").to(dev)
-        g = torch.Generator().manual_seed(0)
-        d = model.config.embed_dim
-        model.memory32 = torch.tanh(torch.randn(model.config.memory_size, d, generator=g)).to(dev)
-        model.memory64 = torch.tanh(torch.randn(model.config.memory_size, d, generator=g)).to(dev)
-    model.eval()
+    model = load_or_random(args.model_dir, dev)
     cfg = model.config
     imgs = []
     if args.data:
