@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +30,9 @@ from inspection_core.training.context import FitContext
 
 BIG = 2 * PATCH  # the hierarchical patch size
 logger = logging.getLogger(__name__)
+# torch.compile's tracing and caches are not thread-safe, and the app may scan from two threads at once
+# (live inspection and a validation run); the GPU would serialise the two scans anyway
+_COMPILED_SCAN_LOCK = threading.Lock()
 
 
 @dataclass
@@ -143,7 +147,8 @@ class SCLVI(AnomalyModel):
         if enc is self.encoder:
             return enc(patches)
         try:
-            return enc(patches)
+            with _COMPILED_SCAN_LOCK:
+                return enc(patches)
         except Exception as exc:  # noqa: BLE001 - any compiler failure: the eager encoder still works
             logger.warning("sclvi: torch.compile of the patch scan failed, running eager: %s", exc)
             self._no_compile = True
