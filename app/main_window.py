@@ -268,6 +268,7 @@ class MainWindow(QMainWindow):
         # worker signals go to bound methods of this GUI-thread object (queued); a lambda would run in
         # the worker's thread and touch widgets from there
         inf.error.connect(self._on_worker_error)
+        inf.status.connect(self._on_worker_status)
         acq = AcquisitionWorker(self._opener, self.slot)
         acq.opened.connect(self.state.set_source)
         acq.stateChanged.connect(self._on_camera_state)
@@ -282,6 +283,9 @@ class MainWindow(QMainWindow):
 
     def _on_worker_error(self, message: str) -> None:
         self.state.notify("error", message)
+
+    def _on_worker_status(self, message: str) -> None:
+        self.state.notify("info", message)
 
     def _on_camera_lost(self, message: str) -> None:
         self.state.notify("error", f"camera lost: {message}")

@@ -137,6 +137,18 @@ class Inspector:
             scores.append(s.float().cpu().numpy())
         return np.concatenate(maps), np.concatenate(scores)
 
+    def warm_up(self) -> float:
+        """One inference on a blank frame at the model's input size; returns the seconds it took.
+
+        What a model prepares on its first call on a GPU (CUDA-graph capture, cuDNN plans, SCL-VI's
+        compiled patch scan: ~20 s) then happens before live frames arrive instead of on the first one.
+        Large tiled frames still prepare their tile-batch shape on the first real frame.
+        """
+        h, w = self.model.image_size
+        t0 = time.perf_counter()
+        self.predict_raw([np.full((h, w, 3), 128, np.uint8)])
+        return time.perf_counter() - t0
+
     def predict_raw(self, images: Sequence[np.ndarray]) -> list[RawPrediction]:
         """Raw maps at each image's own resolution (tiled or resized according to preprocessing)."""
         imgs = [self._check(im) for im in images]

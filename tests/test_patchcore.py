@@ -308,3 +308,18 @@ def test_graph_replay_is_limited_to_cuda_inputs_of_graph_safe_models_within_thei
     )
     monkeypatch.setenv("AOI_CUDA_GRAPHS", "0")
     assert not graph_eligible(pc, (1, 3, 256, 256), "cuda")
+
+
+def test_warm_up_runs_one_inference_at_the_model_input_size(bundle, monkeypatch) -> None:  # noqa: ANN001
+    insp = Inspector(bundle)
+    shapes: list[tuple[int, ...]] = []
+    real = insp.predict_raw
+
+    def recording(images):  # noqa: ANN001, ANN202
+        shapes.extend(im.shape for im in images)
+        return real(images)
+
+    monkeypatch.setattr(insp, "predict_raw", recording)
+    seconds = insp.warm_up()
+    h, w = bundle.model.image_size
+    assert shapes == [(h, w, 3)] and seconds > 0

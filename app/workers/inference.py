@@ -18,17 +18,26 @@ class InferenceWorker(LoopWorker):
     """Takes frames from the slot, inspects them and emits `resultReady(InspectedFrame)`.
 
     `set_inspector` may be called from any thread; the swap happens between two frames, so no frame
-    is ever inspected half by the old and half by the new model.
+    is ever inspected half by the old and half by the new model. A model new to this worker on a device
+    in `warm_devices` is warmed up first (`Inspector.warm_up`), announced on `status`: its one-time
+    GPU preparation then does not fall on a live frame.
     """
 
     resultReady = Signal(object)
+    status = Signal(str)
 
     def __init__(
-        self, slot: LatestFrameSlot, inspector: Inspector | None = None, error_every_s: float = 5.0
+        self,
+        slot: LatestFrameSlot,
+        inspector: Inspector | None = None,
+        error_every_s: float = 5.0,
+        warm_devices: tuple[str, ...] = ("cuda",),
     ) -> None:
         super().__init__()
         self.slot = slot
         self._inspector = inspector
+        self._warm_devices = warm_devices
+        self._warmed: object | None = None  # the bundle last warmed up (ROI changes keep the bundle)
         self._lock = threading.Lock()
         self._error_every_s = error_every_s
         self._last_error: dict[str, float] = {}
@@ -50,9 +59,25 @@ class InferenceWorker(LoopWorker):
             self._last_error[message] = now
             self.error.emit(message)
 
+    def _warm_up(self, inspector: Inspector) -> None:
+        """Warm a model up once, before its first live frame (CPU models have nothing to prepare)."""
+        self._warmed = inspector.bundle
+        if inspector.device.type not in self._warm_devices:
+            return
+        self.status.emit(f"preparing {inspector.bundle.name} on {inspector.device.type}…")
+        try:
+            seconds = inspector.warm_up()
+        except Exception as exc:  # noqa: BLE001 - the live frames will report a real failure
+            self._report(f"model warm-up failed: {type(exc).__name__}: {exc}")
+            return
+        self.status.emit(f"{inspector.bundle.name} ready ({seconds:.1f} s to prepare)")
+
     def run(self) -> None:
         try:
             while not self.stop_requested:
+                inspector = self.inspector
+                if inspector is not None and inspector.bundle is not self._warmed:
+                    self._warm_up(inspector)
                 item = self.slot.take(0.1)
                 if item is None:
                     continue

@@ -176,3 +176,60 @@ def test_drawn_roi_limits_inspection(qtbot, window: MainWindow) -> None:
     amap = window.state.current.result.anomaly_map
     assert amap[0, 0] == 0 and amap[-1, -1] == 0  # outside the middle-half rectangle
     window.stop()
+
+
+def test_a_new_gpu_model_is_warmed_up_before_its_first_live_frame(qtbot, tiny_bundle: ModelBundle) -> None:
+    """The worker warms a model new to it up (announced), once per model, before inspecting frames;
+    here the CPU stands in for the GPU (warm_devices)."""
+    from app.workers import InferenceWorker, LatestFrameSlot, WorkerThread
+
+    calls: list[str] = []
+
+    class Recording(Inspector):
+        def warm_up(self) -> float:
+            calls.append("warm")
+            return super().warm_up()
+
+        def inspect(self, frame):  # noqa: ANN001, ANN201
+            calls.append("inspect")
+            return super().inspect(frame)
+
+    slot = LatestFrameSlot()
+    inf = InferenceWorker(slot, Recording(tiny_bundle), warm_devices=("cpu",))
+    status: list[str] = []
+    results: list = []
+    inf.status.connect(status.append)
+    inf.resultReady.connect(results.append)
+    thread = WorkerThread(inf, "inference")
+    thread.start()
+    try:
+        qtbot.waitUntil(lambda: len(status) == 2, timeout=WAIT_MS)
+        assert status[0].startswith("preparing patchcore on cpu") and "ready" in status[1]
+        src = FakeWeb(size=128, fps=0)
+        src.open()
+        src.start()
+        slot.put(src.read())
+        qtbot.waitUntil(lambda: len(results) == 1, timeout=WAIT_MS)
+        inf.set_inspector(Recording(tiny_bundle))  # an ROI change: same model, nothing to prepare
+        slot.put(src.read())
+        qtbot.waitUntil(lambda: len(results) == 2, timeout=WAIT_MS)
+        src.close()
+    finally:
+        slot.close()
+        assert thread.stop(10_000)
+    assert calls == ["warm", "inspect", "inspect"] and len(status) == 2
+
+
+def test_cpu_models_are_not_warmed_up(qtbot, tiny_bundle: ModelBundle) -> None:
+    from app.workers import InferenceWorker, LatestFrameSlot, WorkerThread
+
+    slot = LatestFrameSlot()
+    inf = InferenceWorker(slot, Inspector(tiny_bundle))  # default: warm up on CUDA only
+    status: list[str] = []
+    inf.status.connect(status.append)
+    thread = WorkerThread(inf, "inference")
+    thread.start()
+    qtbot.wait(300)
+    slot.close()
+    assert thread.stop(10_000)
+    assert status == []
