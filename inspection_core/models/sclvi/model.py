@@ -128,9 +128,9 @@ class SCLVI(AnomalyModel):
         self._no_compile = False
 
     def scan_encoder(self) -> Callable[[torch.Tensor], torch.Tensor]:
-        """The encoder the dense scan runs: on CUDA (compile_scan) a torch.compile'd copy, which fuses
+        """The encoder the dense scan runs: on CUDA (compile_scan) wrapped by torch.compile, which fuses
         GroupNorm, ReLU and pooling (eager GroupNorm traffic is most of the scan: 15.5 → 7.2 ms at
-        256², sclvi_speed_h200.json). Kept until the weights change; eager wherever compiling fails."""
+        256², sclvi_speed_h200_s5.json). Kept until the weights change; eager wherever compiling fails."""
         cfg: SCLVIConfig = self.config  # type: ignore[assignment]
         if not cfg.compile_scan or self.device.type != "cuda" or self.encoder.training or self._no_compile:
             return self.encoder
@@ -149,6 +149,8 @@ class SCLVI(AnomalyModel):
         try:
             with _COMPILED_SCAN_LOCK:
                 return enc(patches)
+        except torch.cuda.OutOfMemoryError:
+            raise  # not the compiler's fault: the eager scan would not fit either
         except Exception as exc:  # noqa: BLE001 - any compiler failure: the eager encoder still works
             logger.warning("sclvi: torch.compile of the patch scan failed, running eager: %s", exc)
             self._no_compile = True
