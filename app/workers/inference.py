@@ -59,8 +59,10 @@ class InferenceWorker(LoopWorker):
             self._last_error[message] = now
             self.error.emit(message)
 
-    def _warm_up(self, inspector: Inspector) -> None:
+    def _warm_up(self, inspector: Inspector | None) -> None:
         """Warm a model up once, before its first live frame (CPU models have nothing to prepare)."""
+        if inspector is None or inspector.bundle is self._warmed:
+            return
         self._warmed = inspector.bundle
         if inspector.device.type not in self._warm_devices:
             return
@@ -75,9 +77,7 @@ class InferenceWorker(LoopWorker):
     def run(self) -> None:
         try:
             while not self.stop_requested:
-                inspector = self.inspector
-                if inspector is not None and inspector.bundle is not self._warmed:
-                    self._warm_up(inspector)
+                self._warm_up(self.inspector)  # before frames arrive (the camera may still be starting)
                 item = self.slot.take(0.1)
                 if item is None:
                     continue
@@ -85,6 +85,7 @@ class InferenceWorker(LoopWorker):
                 inspector = self.inspector
                 if inspector is None:
                     continue
+                self._warm_up(inspector)  # swapped while we waited: still prepared before its first frame
                 try:
                     result = inspector.inspect(frame)
                     data = prepare(

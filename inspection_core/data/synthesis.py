@@ -183,6 +183,8 @@ class DefectSynthesizer:
         kind = fill or str(self.rng.choice(list(self.fills)))
         m = mask[..., None]
         if kind == "shade":  # large, soft-edged, low-contrast regions, like magnetic tile's "uneven"
+            # a second, larger mask: the first one is drawn anyway so that the other kinds' random
+            # streams (and every model trained on them) stay as they were before shade existed
             mask = perlin_mask((h, w), self.rng, max_scale=2, min_area_frac=0.05, foreground=foreground)
             m = cv2.GaussianBlur(mask, (0, 0), max(1.0, 0.02 * min(h, w)))[..., None] * mask[..., None]
         content = self.fill(image, kind)
