@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -18,7 +18,8 @@ from inspection_core.data.imageio import to_rgb_float
 from inspection_core.data.tiling import TileGrid
 from inspection_core.errors import DataError
 from inspection_core.models.bundle import ModelBundle
-from inspection_core.postprocess.settings import PostprocessSettings, postprocess_map
+from inspection_core.postprocess.device import DevicePostprocessor
+from inspection_core.postprocess.settings import PostprocessOutput, PostprocessSettings, postprocess_map
 from inspection_core.types import Frame, InspectionResult
 
 
@@ -89,24 +90,28 @@ class RawPrediction:
     raw_map: np.ndarray
     raw_score: float
     timings: dict[str, float]
-    # the map already normalised on the model's device (live inspection of large frames only, see
-    # Inspector.inspect); never cached: it is only valid for the normalisation it was made with
-    norm_map: np.ndarray | None = field(default=None, repr=False, compare=False)
 
 
 class Inspector:
-    """Frame → InspectionResult. Not thread-safe: one inference thread owns one Inspector."""
+    """Frame → InspectionResult. Not thread-safe: one inference thread owns one Inspector.
+
+    post_on_device: post-process large (tiled) frames where their map was made (DevicePostprocessor);
+    None = on a GPU only (on a CPU, cv2 on the numpy map is faster than torch's convolutions).
+    """
 
     def __init__(
         self,
         bundle: ModelBundle,
         settings: PostprocessSettings | None = None,
         preprocessing: Preprocessing | None = None,
+        post_on_device: bool | None = None,
     ) -> None:
         self.bundle = bundle
         self.settings = settings or PostprocessSettings()
         self.preprocessing = preprocessing or Preprocessing()
+        self.post_on_device = post_on_device
         self._pinned: torch.Tensor | None = None
+        self._device_post: DevicePostprocessor | None = None
 
     @property
     def model(self):  # noqa: ANN201 - AnomalyModel, kept loose to avoid import cycles in annotations
@@ -117,7 +122,7 @@ class Inspector:
         return self.bundle.model.device
 
     def with_settings(self, settings: PostprocessSettings) -> Inspector:
-        return Inspector(self.bundle, settings, self.preprocessing)
+        return Inspector(self.bundle, settings, self.preprocessing, self.post_on_device)
 
     # --- model input ----------------------------------------------------------------------
     def _batches(self, images: list[np.ndarray]) -> tuple[np.ndarray, list[tuple[int, int]]]:
@@ -174,11 +179,19 @@ class Inspector:
         }
         return [replace(r, timings=timing) for r in out]
 
+    def _predict_tiled(self, image: np.ndarray) -> RawPrediction:
+        """A large frame's raw map on the host (see _map_on_device)."""
+        full, score, timing = self._map_on_device(image)
+        t0 = time.perf_counter()
+        out = self._to_host(full)
+        timing["to host"] = (time.perf_counter() - t0) * 1e3
+        return RawPrediction(out, score, timing)
+
     @torch.inference_mode()
-    def _predict_tiled(self, image: np.ndarray, normalise: bool = False) -> RawPrediction:
-        """Tile, predict and stitch on the model's device: only the uint8 frame goes up and one
-        float map comes back, which keeps a 5-MP frame within tens of milliseconds on a GPU. With
-        `normalise`, the normalised map is made there too and comes back beside it (`norm_map`)."""
+    def _map_on_device(self, image: np.ndarray) -> tuple[torch.Tensor, float, dict[str, float]]:
+        """Tile, predict and stitch on the model's device: only the uint8 frame goes up, which keeps a
+        5-MP frame within tens of milliseconds on a GPU. Returns the (H, W) raw map, still on the
+        device, the frame's raw score and the stages' times."""
         t0 = time.perf_counter()
         dev = self.device
         h, w = image.shape[:2]
@@ -204,13 +217,11 @@ class Inspector:
                 full = torch.nn.functional.interpolate(full[None, None], size=(h, w), mode="bilinear")[0, 0]
             # the model's peak is the frame's unless the frame was padded (smaller than a tile) or scaled
             score = float(peak[0]) if tuple(x.shape[-2:]) == (h, w) else float(full.max())
-            out, norm_out = self._to_host(full), self._normalised(full) if normalise else None
             t2 = time.perf_counter()
-            timing = {"preprocess": (t1 - t0) * 1e3, "model": (t2 - t1) * 1e3}
             # the score is the map's peak (predict_frame), not the model's image score: deep features see
             # context in one pass that no fitted tile had (whole_frame_cpu_modelscore.json: frame AUROC
             # 0.36 by the model's score); calibration runs in the same mode, so the units agree
-            return RawPrediction(out, score, timing, norm_out)
+            return full, score, {"preprocess": (t1 - t0) * 1e3, "model": (t2 - t1) * 1e3}
         grid = TileGrid((fh, fw), (th, tw), self.preprocessing.overlap)
         positions = grid.positions
         maps, scores = [], []
@@ -232,16 +243,13 @@ class Inspector:
         full = (acc / wsum.clamp_min(1e-12))[:fh, :fw]
         if (fh, fw) != (h, w):
             full = torch.nn.functional.interpolate(full[None, None], size=(h, w), mode="bilinear")[0, 0]
-        out, norm_out = self._to_host(full), self._normalised(full) if normalise else None
-        score = float(torch.cat(scores).max())
+        score = float(torch.cat(scores).max())  # waits for the model: stitch includes its tail
         t3 = time.perf_counter()
-        timing = {"preprocess": (t1 - t0) * 1e3, "model": (t2 - t1) * 1e3, "stitch": (t3 - t2) * 1e3}
-        return RawPrediction(out, score, timing, norm_out)
-
-    def _normalised(self, raw: torch.Tensor) -> np.ndarray:
-        """The normalised map made on the model's device: on the H200's host the numpy pass over a 5-MP
-        map took 17-26 ms (patchcore_profile_h200_s4a.json); on the GPU it takes a fraction of a ms."""
-        return self._to_host(self.bundle.normalization.map_unclipped(raw).clamp_(0.0, 1.0))
+        return (
+            full,
+            score,
+            {"preprocess": (t1 - t0) * 1e3, "model": (t2 - t1) * 1e3, "stitch": (t3 - t2) * 1e3},
+        )
 
     @property
     def whole_frame(self) -> bool:
@@ -276,22 +284,43 @@ class Inspector:
         """Post-process a cached raw prediction (re-thresholding needs no re-inference)."""
         t0 = time.perf_counter()
         out = postprocess_map(
-            raw.raw_map, raw.raw_score, self.bundle.normalization, settings or self.settings, raw.norm_map
+            raw.raw_map, raw.raw_score, self.bundle.normalization, settings or self.settings
         )
-        t_post = (time.perf_counter() - t0) * 1e3
-        timings = dict(raw.timings)
-        timings["postprocess"] = t_post
+        return self._result(frame_id, out, raw.raw_score, raw.timings, t0)
+
+    def _result(
+        self,
+        frame_id: int,
+        out: PostprocessOutput,
+        raw_score: float,
+        timings: dict[str, float],
+        t_post: float,
+    ) -> InspectionResult:
+        timings = {**timings, "postprocess": (time.perf_counter() - t_post) * 1e3}
         timings["total"] = sum(timings.values())
-        return out.to_result(frame_id, raw.raw_score, self.bundle.name, timings)
+        return out.to_result(frame_id, raw_score, self.bundle.name, timings)
+
+    @property
+    def posts_on_device(self) -> bool:
+        """Large frames are post-processed on the model's device (see post_on_device)."""
+        if self.post_on_device is None:
+            return self.preprocessing.tile and self.device.type == "cuda"
+        return self.preprocessing.tile and self.post_on_device
 
     def inspect(self, frame: Frame | np.ndarray) -> InspectionResult:
         image = frame.image if isinstance(frame, Frame) else frame
         fid = frame.frame_id if isinstance(frame, Frame) else 0
-        if self.preprocessing.tile:  # a large frame: normalise it where its map already is
-            raw = self._predict_tiled(self._check(image), normalise=True)
-        else:
+        if not self.posts_on_device:
+            if self.preprocessing.tile:
+                return self.finish(fid, self._predict_tiled(self._check(image)))
             (raw,) = self.predict_raw([image])
-        return self.finish(fid, raw)
+            return self.finish(fid, raw)
+        full, score, timing = self._map_on_device(self._check(image))
+        t0 = time.perf_counter()
+        if self._device_post is None:
+            self._device_post = DevicePostprocessor()
+        out = self._device_post.run(full, score, self.bundle.normalization, self.settings)
+        return self._result(fid, out, score, timing, t0)
 
     def inspect_many(self, frames: Sequence[Frame | np.ndarray]) -> list[InspectionResult]:
         images = [f.image if isinstance(f, Frame) else f for f in frames]

@@ -14,6 +14,8 @@ from inspection_core.errors import ModelFileError, UnknownModelError
 from inspection_core.inspector import Inspector, Preprocessing
 from inspection_core.models import create_model, list_models, load_bundle
 from inspection_core.models.patchcore.coreset import greedy_coreset
+from inspection_core.postprocess.roi import Roi, RoiShape
+from inspection_core.postprocess.settings import PostprocessSettings
 from inspection_core.training import CancelToken, FitContext
 from inspection_core.training.fit import train_model
 
@@ -177,21 +179,23 @@ def test_whole_frame_pass_finds_a_planted_defect_and_agrees_with_tiles(bundle) -
     assert pre.whole_frame and pre == whole.preprocessing
 
 
-def test_live_inspection_of_a_large_frame_normalises_on_the_device_as_post_processing_would(bundle) -> None:  # noqa: ANN001
+def test_large_frames_post_processed_on_the_device_match_the_host(bundle) -> None:  # noqa: ANN001
     rng = np.random.default_rng(9)
     frame = texture(rng, 256)[:150, :200].copy()
     bad, mask = defective(rng)
     frame[40 : 40 + SIZE, 70 : 70 + SIZE][mask] = bad[mask]
+    roi = Roi((RoiShape.rect(60, 30, 200, 150),))
     for pre in (Preprocessing(tile=True), Preprocessing(tile=True, whole_frame=True)):
-        insp = Inspector(bundle, preprocessing=pre)
-        (raw,) = insp.predict_raw([frame])
-        assert raw.norm_map is None  # cached predictions never carry a normalised map
-        live = insp.inspect(frame)  # the map normalised where it was made
-        ref = insp.finish(0, raw)  # the host's normalisation of the same raw map
-        np.testing.assert_allclose(live.anomaly_map, ref.anomaly_map, rtol=0, atol=1e-6)
-        assert live.score == pytest.approx(ref.score) and live.verdict == ref.verdict
-        assert [d.bbox for d in live.defects] == [d.bbox for d in ref.defects]
-        assert live.defects, "the planted defect is found"
+        for settings in (PostprocessSettings(), PostprocessSettings(min_defect_area=30, roi=roi)):
+            host = Inspector(bundle, settings, pre, post_on_device=False)
+            dev = Inspector(bundle, settings, pre, post_on_device=True)
+            assert dev.posts_on_device and not host.posts_on_device
+            ref, live = host.inspect(frame), dev.inspect(frame)
+            np.testing.assert_allclose(live.anomaly_map, ref.anomaly_map, rtol=0, atol=1e-6)
+            assert live.score == pytest.approx(ref.score) and live.verdict == ref.verdict
+            np.testing.assert_array_equal(live.mask, ref.mask)
+            assert [d.to_dict() for d in live.defects] == [d.to_dict() for d in ref.defects]
+            assert live.defects, "the planted defect is found"
 
 
 def test_predict_frame_gives_predicts_map_without_the_score_bank() -> None:

@@ -47,7 +47,7 @@ class Normalization:
 
     def map_unclipped(self, raw_map: ArrayT) -> ArrayT:
         """map() before its clip to [0, 1], for numpy arrays and torch tensors alike (the live loop
-        normalises large maps on the GPU where they were made, Inspector._normalised)."""
+        normalises large maps on the GPU where they were made, DevicePostprocessor)."""
         t, ref = self.pixel_threshold, self.pixel_reference
         return 0.5 + 0.5 * (raw_map - t) / max(t - ref, 1e-12)
 

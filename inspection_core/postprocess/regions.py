@@ -99,12 +99,12 @@ def extract_defects(
         out_mask.ravel()[idx] = True
     else:
         out_mask.ravel()[idx[np.repeat(keep, area)]] = True
-    stats = _RegionStats(area, x0, y0, x1, y1, cx, cy, vmax, vmean)
+    stats = RegionStats(area, x0, y0, x1, y1, cx, cy, vmax, vmean)
     return out_mask, stats.defects(keep, pixel_size_mm)
 
 
 @dataclass(frozen=True)
-class _RegionStats:
+class RegionStats:
     """Per-region arrays (index = region) from either labelling path."""
 
     area: np.ndarray
@@ -159,5 +159,5 @@ def _regions_dense(
     out_mask = labels > 0 if keep.all() else np.r_[False, keep][labels]
     x0, y0 = st[:, cv2.CC_STAT_LEFT], st[:, cv2.CC_STAT_TOP]
     x1, y1 = x0 + st[:, cv2.CC_STAT_WIDTH], y0 + st[:, cv2.CC_STAT_HEIGHT]
-    stats = _RegionStats(area, x0, y0, x1, y1, cent[:, 0], cent[:, 1], vmax, vmean)
+    stats = RegionStats(area, x0, y0, x1, y1, cent[:, 0], cent[:, 1], vmax, vmean)
     return out_mask, stats.defects(keep, pixel_size_mm)

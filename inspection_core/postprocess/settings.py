@@ -98,8 +98,11 @@ def roi_raw_score(raw_map: np.ndarray, raw_score: float, roi_mask: np.ndarray) -
     """
     if not roi_mask.any():
         return None
-    inside = _masked_max(raw_map, roi_mask)
-    peak = float(raw_map.max())
+    return scale_roi_score(raw_score, _masked_max(raw_map, roi_mask), float(raw_map.max()))
+
+
+def scale_roi_score(raw_score: float, inside: float, peak: float) -> float:
+    """roi_raw_score from the raw map's maximum inside the ROI and its peak (host and device paths)."""
     if peak <= 0:
         return min(float(raw_score), inside)
     return float(raw_score) * max(0.0, inside) / peak
@@ -134,23 +137,26 @@ def threshold_map(prep: PreparedMap, settings: PostprocessSettings) -> Postproce
         settings.morphology_radius,
         settings.pixel_size_mm,
     )
-    ng = prep.score >= settings.image_threshold
-    if ng and (settings.min_defect_area > 0 or prep.roi_mask is not None):
-        ng = bool(defects)
+    ng = is_ng(prep.score, defects, settings, prep.roi_mask is not None)
     return PostprocessOutput(prep.anomaly_map, mask, defects, prep.score, Verdict.NG if ng else Verdict.OK)
 
 
+def is_ng(score: float, defects: list[Defect], settings: PostprocessSettings, has_roi: bool) -> bool:
+    """The verdict rule: NG when the score reaches the image threshold and, if a minimum defect area or
+    an ROI is set, at least one region survives (tolerated small defects do not reject a part)."""
+    ng = score >= settings.image_threshold
+    if ng and (settings.min_defect_area > 0 or has_roi):
+        ng = bool(defects)
+    return ng
+
+
 def postprocess_map(
-    raw_map: np.ndarray,
-    raw_score: float,
-    norm: Normalization,
-    settings: PostprocessSettings,
-    norm_map: np.ndarray | None = None,
+    raw_map: np.ndarray, raw_score: float, norm: Normalization, settings: PostprocessSettings
 ) -> PostprocessOutput:
-    """Apply settings to a raw map at frame resolution (pass `norm_map` when cached: no re-normalising).
+    """Apply settings to a raw map at frame resolution (a map still on a GPU: DevicePostprocessor).
 
     With an ROI the image score is the model's score scaled by the share of the map's peak inside the
     ROI (see roi_raw_score): an ROI never raises a score and anomalies outside it do not count. The part is NG when the score reaches the image threshold and, if a minimum defect area or an
     ROI is set, at least one region survives — tolerated small defects do not reject it.
     """
-    return threshold_map(prepare_map(raw_map, raw_score, norm, settings, norm_map), settings)
+    return threshold_map(prepare_map(raw_map, raw_score, norm, settings), settings)
