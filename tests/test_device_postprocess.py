@@ -49,7 +49,9 @@ def same(host, dev, atol: float = 0.0) -> None:  # noqa: ANN001 - two Postproces
         PostprocessSettings(morphology_radius=0),
         PostprocessSettings(morphology_radius=3, pixel_threshold=0.6),
         PostprocessSettings(min_defect_area=40, pixel_size_mm=0.05),
-        PostprocessSettings(roi=Roi((RoiShape.rect(20, 10, 200, 150), RoiShape.rect(50, 40, 90, 80, ignore=True)))),
+        PostprocessSettings(
+            roi=Roi((RoiShape.rect(20, 10, 200, 150), RoiShape.rect(50, 40, 90, 80, ignore=True)))
+        ),
         PostprocessSettings(roi=Roi((RoiShape.polygon([(0, 0), (229, 0), (0, 179)]),)), min_defect_area=10),
         PostprocessSettings(image_threshold=0.99, pixel_threshold=0.95),
     ],
@@ -79,7 +81,9 @@ def test_smoothing_matches_cv2_within_float_rounding() -> None:
     raw = spotted_map(5)
     for sigma in (0.7, 2.0, 4.0):
         ref = smooth_map(raw, sigma)
-        np.testing.assert_allclose(gaussian_blur(torch.from_numpy(raw), sigma).numpy(), ref, rtol=0, atol=1e-5)
+        np.testing.assert_allclose(
+            gaussian_blur(torch.from_numpy(raw), sigma).numpy(), ref, rtol=0, atol=1e-5
+        )
     settings = PostprocessSettings(smoothing_sigma=1.5)
     host = postprocess_map(raw, 0.7, NORM, settings)
     dev = DevicePostprocessor().run(torch.from_numpy(raw), 0.7, NORM, settings)
