@@ -59,11 +59,16 @@ def profile_frame(
     mask = open_mask(amap >= settings.pixel_threshold, settings.morphology_radius)
     m8 = mask.view(torch.uint8).cpu().numpy()
     labels = np.empty(m8.shape, np.int32)
+    kept: list = []
     r: dict[str, Any] = {
         "frame": kind,
         "defects": len(out.defects),
         "mask_fraction": round(float(out.mask.mean()), 5),
         "device total": timed(lambda: post.run(raw_t, score, norm, settings), dev, iters),
+        # every result kept (past HostMemory.limit arrays, results are copied out of a staging buffer)
+        "device total, results kept": timed(
+            lambda: kept.append(post.run(raw_t, score, norm, settings)), dev, iters
+        ),
         "device: map to opened mask": timed(
             lambda: open_mask(
                 norm.map_unclipped(raw_t.float()).clamp_(0.0, 1.0) >= settings.pixel_threshold,
@@ -72,8 +77,10 @@ def profile_frame(
             dev,
             iters,
         ),
-        "device: map down (pinned)": timed(lambda: post._down("map", amap), dev, iters),
-        "device: mask down (pinned)": timed(lambda: post._down("mask", mask.view(torch.uint8)), dev, iters),
+        "device: map down (pinned)": timed(lambda: post.memory.down(amap).array(), dev, iters),
+        "device: mask down (pinned)": timed(
+            lambda: post.memory.down(mask.view(torch.uint8)).array(), dev, iters
+        ),
         "host: connected components": timed(
             lambda: cv2.connectedComponents(m8, labels=labels, connectivity=8, ltype=cv2.CV_32S), dev, iters
         ),

@@ -87,16 +87,19 @@ def _frame_row(
     warmup: int,
 ) -> dict[str, Any]:
     """One frame case with post-processing: latency, stage medians and what was found."""
-    seen: list[InspectionResult] = []
-    times = _time(
-        lambda f=frame, i=insp, out=seen: out.append(i.inspect(f)),
-        dev,
-        max(5, iters // 5) if tile else iters,
-        warmup,
-    )
-    res = seen[-1]
+    # like a live loop, only the last result is kept (results' memory is recycled); stage times of all
+    last: list[InspectionResult] = []
+    seen: list[dict[str, float]] = []
+
+    def once(f: np.ndarray = frame, i: Inspector = insp) -> None:
+        r = i.inspect(f)
+        last[:] = [r]
+        seen.append(r.timings)
+
+    times = _time(once, dev, max(5, iters // 5) if tile else iters, warmup)
+    res = last[0]
     timed = seen[warmup:]  # stage times of the timed calls (the first ones include warm-up)
-    stages = {k: float(np.median([r.timings.get(k, 0.0) for r in timed])) for k in res.timings}
+    stages = {k: float(np.median([t.get(k, 0.0) for t in timed])) for k in res.timings}
     return {
         "case": case,
         "batch": 1,

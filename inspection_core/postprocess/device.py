@@ -11,6 +11,9 @@ back up for the statistics. What comes down: the mask, the normalised map and a 
 from __future__ import annotations
 
 import math
+import threading
+import weakref
+from collections.abc import Callable
 
 import cv2
 import numpy as np
@@ -58,24 +61,79 @@ def open_mask(mask: torch.Tensor, radius: int) -> torch.Tensor:
     return dilated[0, 0]
 
 
-class _Pinned:
-    """Reused page-locked host buffers: a pageable copy of a 5-MP map took 15 ms on the H200's host."""
+def _sync(dev: torch.device) -> None:
+    if dev.type == "cuda":
+        torch.cuda.current_stream(dev).synchronize()
 
-    def __init__(self) -> None:
-        self._bufs: dict[str, torch.Tensor] = {}
 
-    def get(self, name: str, shape: tuple[int, ...], dtype: torch.dtype, pin: bool) -> torch.Tensor:
-        buf = self._bufs.get(name)
-        if buf is None or tuple(buf.shape) != tuple(shape) or buf.dtype != dtype:
-            buf = self._bufs[name] = torch.empty(shape, dtype=dtype, pin_memory=pin)
+class _Download:
+    """A copy from the device under way; `array()` (after the stream is synchronised) is its result."""
+
+    def __init__(self, buf: torch.Tensor, owned: bool, release: Callable[[], None] | None) -> None:
+        # owned: buf is the result's own memory; else a reused staging buffer
+        self._buf, self._owned, self._release = buf, owned, release
+
+    def array(self) -> np.ndarray:
+        if not self._owned:
+            return self._buf.numpy().copy()  # a reused staging buffer: the result needs its own memory
+        arr = self._buf.numpy()
+        if self._release is not None:  # counts page-locked memory until the last view of arr is gone
+            weakref.finalize(arr.base, self._release)
+        return arr
+
+
+class HostMemory:
+    """Host memory for what a result keeps (map, mask) and for the labels.
+
+    On a GPU a result's arrays are page-locked blocks from torch's caching host allocator: the 20-MB map
+    of a 5-MP frame comes down at bus speed with no second copy on the host (fresh pageable memory is
+    faulted in page by page: ≈ 4 ms on the H200's host). Results can live long (the NG strip, a records
+    queue), so at most `limit` such arrays are alive at once; past that, arrays are ordinary memory
+    copied from a reused staging buffer, and page-locked memory stays bounded (16 ≈ 200 MB at 5 MP).
+    """
+
+    def __init__(self, limit: int = 16) -> None:
+        self.limit = limit
+        self._live = 0
+        self._lock = threading.Lock()
+        self._staging: dict[tuple, torch.Tensor] = {}
+
+    @property
+    def live(self) -> int:
+        """Page-locked result arrays alive now."""
+        return self._live
+
+    def _release(self) -> None:
+        with self._lock:
+            self._live -= 1
+
+    def staging(self, shape: tuple[int, ...], dtype: torch.dtype, dev: torch.device) -> torch.Tensor:
+        """A reused host buffer (page-locked on a GPU) for data that does not outlive the call."""
+        key = (shape, dtype, dev.type)
+        buf = self._staging.get(key)
+        if buf is None:
+            buf = self._staging[key] = torch.empty(shape, dtype=dtype, pin_memory=dev.type == "cuda")
         return buf
+
+    def down(self, t: torch.Tensor) -> _Download:
+        """Start copying `t` to the host for a result (asynchronous on a GPU)."""
+        with self._lock:
+            owned = self._live < self.limit
+            self._live += owned
+        shape, gpu = tuple(t.shape), t.device.type == "cuda"
+        if owned:
+            buf = torch.empty(shape, dtype=t.dtype, pin_memory=gpu)
+        else:
+            buf = self.staging(shape, t.dtype, t.device)
+        buf.copy_(t, non_blocking=gpu)
+        return _Download(buf, owned, self._release if owned else None)
 
 
 class DevicePostprocessor:
-    """Raw map on a device → PostprocessOutput. One per inference thread (it reuses host buffers)."""
+    """Raw map on a device → PostprocessOutput. One per inference thread (it caches the ROI mask)."""
 
     def __init__(self) -> None:
-        self._pinned = _Pinned()
+        self.memory = HostMemory()
         self._roi_key: tuple | None = None
         self._roi_t: torch.Tensor | None = None
 
@@ -88,12 +146,6 @@ class DevicePostprocessor:
             self._roi_t = None if m is None else torch.from_numpy(m.copy()).to(dev)  # cached: read-only
             self._roi_key = key
         return self._roi_t
-
-    def _down(self, name: str, t: torch.Tensor) -> torch.Tensor:
-        """Start copying `t` into a reused host buffer (asynchronous on CUDA); read it after a sync."""
-        buf = self._pinned.get(name, tuple(t.shape), t.dtype, t.device.type == "cuda")
-        buf.copy_(t, non_blocking=t.device.type == "cuda")
-        return buf
 
     @torch.inference_mode()
     def run(
@@ -117,61 +169,61 @@ class DevicePostprocessor:
         if roi is not None:
             mask &= roi
         mask = open_mask(mask, settings.morphology_radius)
-        map_host = self._down("map", amap)
-        m8 = self._down("mask", mask.view(torch.uint8))
-        if dev.type == "cuda":
-            torch.cuda.current_stream(dev).synchronize()
-        anomaly_map = map_host.numpy().copy()  # callers keep maps: never hand out the reused buffer
+        map_down = self.memory.down(amap)
+        mask_down = self.memory.down(mask.view(torch.uint8))
+        _sync(dev)
+        m8 = mask_down.array()
         out_mask, defects = np.zeros((h, w), bool), []
         if bool(mask.any()):
-            stats, labels = self._regions(amap, m8.numpy(), dev)
+            stats, labels = self._regions(amap, m8, dev)
             keep = stats.area >= max(settings.min_defect_area, 1)
             if keep.all():
-                out_mask = m8.numpy().view(bool).copy()
+                out_mask = m8.view(bool)
             elif keep.any():
-                out_mask = torch.from_numpy(np.r_[False, keep]).to(dev)[labels.long()].cpu().numpy()
+                kept = self.memory.down(torch.from_numpy(np.r_[False, keep]).to(dev)[labels])
+                _sync(dev)
+                out_mask = kept.array()
             defects = stats.defects(keep, settings.pixel_size_mm)
         ng = is_ng(score, defects, settings, roi is not None)
-        return PostprocessOutput(anomaly_map, out_mask, defects, score, Verdict.NG if ng else Verdict.OK)
+        return PostprocessOutput(map_down.array(), out_mask, defects, score, Verdict.NG if ng else Verdict.OK)
 
     def _regions(
         self, amap: torch.Tensor, m8: np.ndarray, dev: torch.device
     ) -> tuple[RegionStats, torch.Tensor]:
-        """Label the mask on the host, then every region's statistics in one pass on the device;
-        returns them and the labels on the device (0 = background)."""
+        """Label the mask on the host, then every region's statistics in one pass on the device (two
+        scatter reductions and one sum over the set pixels, one download); returns them and the labels
+        on the device (0 = background)."""
         h, w = m8.shape
-        labels = self._pinned.get("labels", (h, w), torch.int32, dev.type == "cuda")
+        labels = self.memory.staging((h, w), torch.int32, dev)
         n, _ = cv2.connectedComponents(m8, labels=labels.numpy(), connectivity=8, ltype=cv2.CV_32S)
-        lab_t = labels.to(dev, non_blocking=True) if dev.type == "cuda" else labels
+        lab_t = labels.to(dev, non_blocking=True)
         flat = lab_t.view(-1)
         idx = torch.nonzero(flat, as_tuple=True)[0]
         lab = flat[idx].long() - 1
-        ys, xs = idx // w, idx % w
-        vals = amap.reshape(-1)[idx].double()
+        ys = idx // w
+        xs = idx - ys * w
+        xyv = torch.stack([xs.double(), ys.double(), amap.reshape(-1)[idx].double()], 1)  # (P, 3)
         k = n - 1
-
-        def reduce(src: torch.Tensor, how: str, init: float) -> torch.Tensor:
-            out = torch.full((k,), init, dtype=src.dtype, device=dev)
-            return out.scatter_reduce_(0, lab, src, how, include_self=False)
-
-        area = torch.bincount(lab, minlength=k).double()
-        table = (
-            torch.stack(
-                [
-                    area,
-                    reduce(xs, "amin", 0).double(),
-                    reduce(ys, "amin", 0).double(),
-                    reduce(xs, "amax", 0).double() + 1,
-                    reduce(ys, "amax", 0).double() + 1,
-                    torch.bincount(lab, weights=xs.double(), minlength=k) / area,
-                    torch.bincount(lab, weights=ys.double(), minlength=k) / area,
-                    reduce(vals, "amax", 0.0),
-                    torch.bincount(lab, weights=vals, minlength=k) / area,
-                ]
-            )
-            .cpu()
-            .numpy()
+        ones = torch.ones((xyv.shape[0], 1), dtype=torch.float64, device=dev)
+        sums = torch.zeros((k, 4), dtype=torch.float64, device=dev).index_add_(
+            0, lab, torch.cat([ones, xyv], 1)
         )
-        area_i = table[0].astype(np.int64)
-        x0, y0, x1, y1 = (table[i].astype(np.int64) for i in range(1, 5))
-        return RegionStats(area_i, x0, y0, x1, y1, table[5], table[6], table[7], table[8]), lab_t
+        lo = torch.zeros((k, 2), dtype=torch.float64, device=dev)
+        lo.scatter_reduce_(0, lab[:, None].expand(-1, 2), xyv[:, :2], "amin", include_self=False)
+        hi = torch.zeros((k, 3), dtype=torch.float64, device=dev)
+        hi.scatter_reduce_(0, lab[:, None].expand(-1, 3), xyv, "amax", include_self=False)
+        table = torch.cat([sums, lo, hi], 1).cpu().numpy()  # area, Σx, Σy, Σv, x0, y0, x1-1, y1-1, vmax
+        area = table[:, 0]
+        box = table[:, 4:8].astype(np.int64)
+        stats = RegionStats(
+            area.astype(np.int64),
+            box[:, 0],
+            box[:, 1],
+            box[:, 2] + 1,
+            box[:, 3] + 1,
+            table[:, 1] / area,
+            table[:, 2] / area,
+            table[:, 8],
+            table[:, 3] / area,
+        )
+        return stats, lab_t
