@@ -129,14 +129,15 @@ def test_returned_arrays_are_not_the_reused_buffers() -> None:
 
 def test_result_memory_stays_bounded_while_results_are_kept() -> None:
     post = DevicePostprocessor()
-    post.memory.limit = 4
     raw = torch.from_numpy(spotted_map(9))
+    per_result = raw.numel() * (4 + 1)  # float32 map + uint8 mask
+    post.memory.limit_bytes = 2 * per_result
     kept = [post.run(raw, 0.9, NORM, PostprocessSettings()) for _ in range(5)]
-    assert post.memory.live == 4  # map + mask of the first two results; the rest are ordinary copies
+    assert post.memory.live_bytes == 2 * per_result  # the first two results; the rest are copies
     assert all(np.array_equal(k.anomaly_map, kept[0].anomaly_map) for k in kept)
     assert all(np.array_equal(k.mask, kept[0].mask) for k in kept)
     view = kept[0].mask[10:20]  # a view keeps its result's memory alive
     del kept
-    assert post.memory.live == 1
+    assert post.memory.live_bytes == raw.numel()
     del view
-    assert post.memory.live == 0
+    assert post.memory.live_bytes == 0

@@ -10,6 +10,7 @@ back up for the statistics. What comes down: the mask, the normalised map and a 
 
 from __future__ import annotations
 
+import functools
 import math
 import threading
 import weakref
@@ -87,25 +88,26 @@ class HostMemory:
 
     On a GPU a result's arrays are page-locked blocks from torch's caching host allocator: the 20-MB map
     of a 5-MP frame comes down at bus speed with no second copy on the host (fresh pageable memory is
-    faulted in page by page: ≈ 4 ms on the H200's host). Results can live long (the NG strip, a records
-    queue), so at most `limit` such arrays are alive at once; past that, arrays are ordinary memory
-    copied from a reused staging buffer, and page-locked memory stays bounded (16 ≈ 200 MB at 5 MP).
+    faulted in page by page: ≈ 4 ms on the H200's host). Results can live long (the NG strip keeps 12,
+    a records queue more), so at most `limit_bytes` of such arrays are alive at once (1 GiB: ≈ 40 results
+    of 5 MP); past that, arrays are ordinary memory copied from a reused staging buffer (≈ 15 ms more a
+    5-MP frame on the H200's host, patchcore_devpost_h200_s6b.json) and page-locked memory stays bounded.
     """
 
-    def __init__(self, limit: int = 16) -> None:
-        self.limit = limit
+    def __init__(self, limit_bytes: int = 1 << 30) -> None:
+        self.limit_bytes = limit_bytes
         self._live = 0
         self._lock = threading.Lock()
         self._staging: dict[tuple, torch.Tensor] = {}
 
     @property
-    def live(self) -> int:
-        """Page-locked result arrays alive now."""
+    def live_bytes(self) -> int:
+        """Bytes of result arrays in their own (page-locked on a GPU) memory alive now."""
         return self._live
 
-    def _release(self) -> None:
+    def _release(self, nbytes: int) -> None:
         with self._lock:
-            self._live -= 1
+            self._live -= nbytes
 
     def staging(self, shape: tuple[int, ...], dtype: torch.dtype, dev: torch.device) -> torch.Tensor:
         """A reused host buffer (page-locked on a GPU) for data that does not outlive the call."""
@@ -117,16 +119,17 @@ class HostMemory:
 
     def down(self, t: torch.Tensor) -> _Download:
         """Start copying `t` to the host for a result (asynchronous on a GPU)."""
+        nbytes = t.numel() * t.element_size()
         with self._lock:
-            owned = self._live < self.limit
-            self._live += owned
+            owned = self._live + nbytes <= self.limit_bytes
+            self._live += nbytes if owned else 0
         shape, gpu = tuple(t.shape), t.device.type == "cuda"
         if owned:
             buf = torch.empty(shape, dtype=t.dtype, pin_memory=gpu)
         else:
             buf = self.staging(shape, t.dtype, t.device)
         buf.copy_(t, non_blocking=gpu)
-        return _Download(buf, owned, self._release if owned else None)
+        return _Download(buf, owned, functools.partial(self._release, nbytes) if owned else None)
 
 
 class DevicePostprocessor:
