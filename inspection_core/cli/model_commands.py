@@ -103,23 +103,10 @@ def parse_size(text: str) -> tuple[int, int]:
         raise AoiError(f"bad size {text!r}: use N or WIDTHxHEIGHT") from None
 
 
-def _coerce(value: str, default: Any) -> Any:
-    if isinstance(default, bool):
-        return value.lower() in ("1", "true", "yes", "on")
-    if isinstance(default, int):
-        return int(value)
-    if isinstance(default, float):
-        return float(value)
-    if isinstance(default, tuple):
-        parts = [p for p in value.replace("x", ",").split(",") if p]
-        kind = type(default[0]) if default else int
-        return tuple(kind(p) for p in parts)
-    return value
-
-
 def parse_model_options(model: str, extra: list[str]) -> dict[str, Any]:
     """Turn ['--coreset-size', '4000', '--epochs=3'] into {'coreset_size': 4000, 'epochs': 3}."""
     from inspection_core.models import get_model_info
+    from inspection_core.models.base import coerce_option
 
     info = get_model_info(model)
     defaults = {f.name: f.default for f in dataclasses.fields(info.cls.Config)}
@@ -141,7 +128,7 @@ def parse_model_options(model: str, extra: list[str]) -> dict[str, Any]:
                 raise AoiError(f"--{key} needs a value")
             val = extra[i]
         try:
-            opts[name] = _coerce(val, getattr(cfg, name))
+            opts[name] = coerce_option(val, getattr(cfg, name))
         except ValueError:
             raise AoiError(f"bad value for --{key}: {val!r}") from None
         i += 1

@@ -3,6 +3,7 @@
 # built-in models (each import registers one)
 from inspection_core.models import (
     bfdf,  # noqa: E402,F401,I001
+    fusion,  # noqa: E402,F401,I001
     ndpnet,  # noqa: E402,F401,I001
     patchcore,  # noqa: E402,F401,I001
     sclvi,  # noqa: E402,F401,I001

@@ -27,6 +27,22 @@ def option(default: Any, help: str, **kw: Any) -> Any:  # noqa: A002 - mirrors a
     return field(default=default, metadata={"help": help, **kw})
 
 
+def coerce_option(value: str, default: Any) -> Any:
+    """A typed option value from text, after the option's default: '1'/'true' for flags, '128x128' or
+    '4,10' for tuples (the CLI's `--name VALUE` and a fusion's member options)."""
+    if isinstance(default, bool):
+        return value.lower() in ("1", "true", "yes", "on")
+    if isinstance(default, int):
+        return int(value)
+    if isinstance(default, float):
+        return float(value)
+    if isinstance(default, tuple):
+        parts = [p for p in value.replace("x", ",").split(",") if p]
+        kind = type(default[0]) if default else int
+        return tuple(kind(p) for p in parts)
+    return value
+
+
 @dataclass
 class ModelConfig:
     """Options common to every model. Subclasses add their own fields with `option(...)`."""

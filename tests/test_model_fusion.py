@@ -1,0 +1,106 @@
+"""The fusion model (PatchCore + SIDN) on CPU with tiny members: fused maps, calibration, save/load, CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from _tiny_data import SIZE, defective, texture, write_mvtec
+
+from inspection_core.cli import main
+from inspection_core.errors import UnknownModelError
+from inspection_core.inspector import Inspector
+from inspection_core.models import create_model, list_models, load_bundle, save_bundle
+from inspection_core.training.fit import train_model
+
+SIDN_TINY = "channels=4 clusters=3 batch_size=4 image_size=32x32 median_kernel=3 epochs=2 workers=0"
+OPTIONS = {"image_size": (SIZE, SIZE), "patchcore_options": "coreset_size=200", "sidn_options": SIDN_TINY}
+
+
+@pytest.fixture(scope="module")
+def bundle():  # noqa: ANN201
+    torch.manual_seed(0)
+    rng = np.random.default_rng(3)
+    return train_model("fusion", [texture(rng) for _ in range(16)], holdout=0.25, options=OPTIONS)
+
+
+def test_registered_and_member_options_are_checked() -> None:
+    assert "fusion" in [m.name for m in list_models()]
+    model = create_model("fusion", **OPTIONS)
+    assert model.sidn.image_size == (32, 32) and model.sidn.config.channels == 4
+    assert model.patchcore.image_size == (SIZE, SIZE) and model.patchcore.config.coreset_size == 200
+    with pytest.raises(UnknownModelError, match="sidn option 'chanels=4'"):
+        create_model("fusion", sidn_options="chanels=4")
+    with pytest.raises(UnknownModelError, match="map_weight"):
+        create_model("fusion", map_weight=1.5)
+
+
+def test_fused_map_is_the_weighted_mean_of_the_calibrated_members(bundle) -> None:  # noqa: ANN001
+    model = bundle.model
+    rng = np.random.default_rng(4)
+    x = torch.from_numpy(
+        np.stack([np.repeat(texture(rng)[None], 3, 0) for _ in range(3)]).astype(np.float32) / 255
+    )
+    fused_map, fused_score = model.predict(x)
+    pm, ps = model.patchcore.predict(x)
+    sm, ss = model.sidn.predict(torch.nn.functional.interpolate(x, size=(32, 32), mode="area"))
+    sm = torch.nn.functional.interpolate(
+        sm[:, None], size=(SIZE, SIZE), mode="bilinear", align_corners=False
+    )[:, 0]
+    npc, nsd = model.member_norms["patchcore"], model.member_norms["sidn"]
+    expect_map = 0.5 * npc.map_unclipped(pm) + 0.5 * nsd.map_unclipped(sm)
+    expect_score = 0.7 * npc.score(ps.numpy()) + 0.3 * nsd.score(ss.numpy())
+    torch.testing.assert_close(fused_map, expect_map)
+    np.testing.assert_allclose(fused_score.numpy(), expect_score, rtol=1e-5, atol=1e-6)
+    # each member was calibrated on images it did not see: its threshold sits above its typical good value
+    for norm in model.member_norms.values():
+        assert norm.pixel_threshold > norm.pixel_reference and norm.n_images >= 1
+
+
+def test_planted_defect_scores_above_good(bundle) -> None:  # noqa: ANN001
+    rng = np.random.default_rng(8)
+    insp = Inspector(bundle)
+    good = [insp.inspect(texture(rng)).score for _ in range(6)]
+    bad = [insp.inspect(defective(rng)[0]).score for _ in range(6)]
+    assert min(bad) > max(good)
+
+
+def test_save_load_round_trip_gives_identical_maps(bundle, tmp_path: Path) -> None:  # noqa: ANN001
+    save_bundle(bundle, tmp_path / "m")
+    saved = json.loads((tmp_path / "m" / "model.json").read_text())
+    assert saved["config"]["sidn_options"] == SIDN_TINY
+    again = load_bundle(tmp_path / "m")
+    assert again.model.member_norms == bundle.model.member_norms
+    x = torch.rand(2, 3, SIZE, SIZE)
+    a, sa = bundle.model.predict(x)
+    b, sb = again.model.predict(x)
+    torch.testing.assert_close(a, b)
+    torch.testing.assert_close(sa, sb)
+
+
+def test_trains_from_the_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = write_mvtec(tmp_path / "data", n_train=10)
+    rc = main(
+        [
+            "train",
+            "--model",
+            "fusion",
+            "--data",
+            str(data),
+            "--out",
+            str(tmp_path / "model"),
+            "--device",
+            "cpu",
+            "--image-size",
+            str(SIZE),
+            "--patchcore-options",
+            "coreset_size=100",
+            "--sidn-options",
+            SIDN_TINY,
+        ]
+    )
+    assert rc == 0, capsys.readouterr().err
+    assert load_bundle(tmp_path / "model").model.member_norms.keys() == {"patchcore", "sidn"}
