@@ -6,6 +6,7 @@ the normalisation, smoothing, ROI, threshold, opening and per-region statistics 
 operations on the map's device; only the labelling itself runs on the host (cv2's connected components
 of the 5-MB mask take ~2 ms; a GPU labelling needs a union-find that torch lacks), and the labels go
 back up for the statistics. What comes down: the mask, the normalised map and a few numbers a region.
+On the H200: 6-7 ms instead of 23-54 ms on its host for a 2448×2048 frame (patchcore_bench_tiled_h200_s6b.json).
 """
 
 from __future__ import annotations
@@ -43,8 +44,11 @@ def gaussian_blur(t: torch.Tensor, sigma: float) -> torch.Tensor:
     k = (k / k.sum()).to(t.dtype)
     img = t[None, None]
     mode = "reflect" if min(t.shape) > r else "replicate"  # reflect needs the map wider than the radius
-    img = F.conv2d(F.pad(img, (r, r, 0, 0), mode=mode), k.view(1, 1, 1, -1))
-    img = F.conv2d(F.pad(img, (0, 0, r, r), mode=mode), k.view(1, 1, -1, 1))
+    cudnn = torch.backends.cudnn
+    keep = {"enabled": cudnn.enabled, "benchmark": cudnn.benchmark, "deterministic": cudnn.deterministic}
+    with cudnn.flags(**keep, allow_tf32=False):  # TF32 would round the map to ~1e-3
+        img = F.conv2d(F.pad(img, (r, r, 0, 0), mode=mode), k.view(1, 1, 1, -1))
+        img = F.conv2d(F.pad(img, (0, 0, r, r), mode=mode), k.view(1, 1, -1, 1))
     return img[0, 0]
 
 
