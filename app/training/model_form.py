@@ -153,6 +153,10 @@ class ModelForm(QWidget):
             v = _value(ed, default, name)
             if v != (tuple(default) if isinstance(default, list) else default):
                 out[name] = v
+        try:  # values the model rejects (e.g. a fusion's member options) fail here, not minutes later
+            self.info().cls.Config.from_dict(out)
+        except (TypeError, ValueError) as exc:
+            raise OptionError(str(exc)) from None
         return out
 
     def preprocessing(self) -> Preprocessing:

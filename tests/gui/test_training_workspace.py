@@ -218,3 +218,20 @@ def test_model_form_offers_the_whole_frame_pass_only_where_it_applies(qtbot) -> 
     form.whole.setChecked(True)
     form.combo.setCurrentIndex(form.combo.findData("sidn"))  # needs its input size: tiles only
     assert not form.whole.isEnabled() and not form.preprocessing().whole_frame
+
+
+def test_model_form_checks_a_fusions_member_options_before_training(qtbot) -> None:  # noqa: ANN001
+    from app.training.model_form import ModelForm, OptionError
+
+    form = ModelForm()
+    qtbot.addWidget(form)
+    form.combo.setCurrentIndex(form.combo.findData("fusion"))
+    form.set_option("sidn_options", "epochs=3 max_seconds=60")
+    assert form.options() == {"sidn_options": "epochs=3 max_seconds=60"}
+    form.set_option("sidn_options", "epochs=three")
+    with pytest.raises(OptionError, match="epochs"):
+        form.options()
+    form.set_option("sidn_options", "")
+    form.set_option("map_weight", 2.0)
+    with pytest.raises(OptionError, match="map_weight"):
+        form.options()

@@ -37,6 +37,14 @@ class FusionConfig(ModelConfig):
     patchcore_options: str = option("", "PatchCore's options as name=value pairs, e.g. 'coreset_size=4000'")
     sidn_options: str = option("", "SIDN's options as name=value pairs, e.g. 'epochs=60 max_seconds=900'")
 
+    def __post_init__(self) -> None:
+        """Bad weights or member options are an error when the options are set, not after training."""
+        for w in (self.map_weight, self.score_weight, self.member_holdout):
+            if not 0.0 <= w <= 1.0:
+                raise ValueError("map_weight, score_weight and member_holdout must lie in [0, 1]")
+        member_options("patchcore", self.patchcore_options)
+        member_options("sidn", self.sidn_options)
+
 
 def member_options(name: str, text: str) -> dict[str, Any]:
     """'coreset_size=4000 flip=true' → typed options of member `name` (unknown names are an error)."""
@@ -50,7 +58,10 @@ def member_options(name: str, text: str) -> dict[str, Any]:
             raise ValueError(
                 f"{name} option {pair!r}: expected name=value with a name among {', '.join(defaults)}"
             )
-        out[key] = coerce_option(val, getattr(cfg, key))
+        try:
+            out[key] = coerce_option(val, getattr(cfg, key))
+        except ValueError:
+            raise ValueError(f"{name} option {key}: bad value {val!r}") from None
     return out
 
 
@@ -66,9 +77,6 @@ class Fusion(AnomalyModel):
     def __init__(self, config: FusionConfig | None = None) -> None:
         super().__init__(config)
         cfg: FusionConfig = self.config  # type: ignore[assignment]
-        for w in (cfg.map_weight, cfg.score_weight):
-            if not 0.0 <= w <= 1.0:
-                raise ValueError("map_weight and score_weight must lie in [0, 1]")
         self.patchcore = create_model(
             "patchcore",
             **{**member_options("patchcore", cfg.patchcore_options), "image_size": cfg.image_size},
