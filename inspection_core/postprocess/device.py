@@ -71,6 +71,15 @@ def _sync(dev: torch.device) -> None:
         torch.cuda.current_stream(dev).synchronize()
 
 
+def _recorded(dev: torch.device) -> torch.cuda.Event | None:
+    """An event at this point of the device's stream, to wait for the work queued so far only."""
+    if dev.type != "cuda":
+        return None
+    event = torch.cuda.Event()
+    event.record(torch.cuda.current_stream(dev))
+    return event
+
+
 class _Download:
     """A copy from the device under way; `array()` (after the stream is synchronised) is its result."""
 
@@ -176,12 +185,14 @@ class DevicePostprocessor:
         if roi is not None:
             mask &= roi
         mask = open_mask(mask, settings.morphology_radius)
-        map_down = self.memory.down(amap)
         mask_down = self.memory.down(mask.view(torch.uint8))
-        _sync(dev)
+        mask_ready = _recorded(dev)
+        map_down = self.memory.down(amap)  # comes down while the host labels the mask
+        if mask_ready is not None:
+            mask_ready.synchronize()
         m8 = mask_down.array()
         out_mask, defects = np.zeros((h, w), bool), []
-        if bool(mask.any()):
+        if cv2.countNonZero(m8):
             stats, labels = self._regions(amap, m8, dev)
             keep = stats.area >= max(settings.min_defect_area, 1)
             if keep.all():
@@ -192,6 +203,7 @@ class DevicePostprocessor:
                 out_mask = kept.array()
             defects = stats.defects(keep, settings.pixel_size_mm)
         ng = is_ng(score, defects, settings, roi is not None)
+        _sync(dev)  # the map's copy
         return PostprocessOutput(map_down.array(), out_mask, defects, score, Verdict.NG if ng else Verdict.OK)
 
     def _regions(
