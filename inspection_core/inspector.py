@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from inspection_core.data.imageio import to_rgb_float
-from inspection_core.data.tiling import TileGrid
+from inspection_core.data.tiling import DeviceStitcher, TileGrid
 from inspection_core.errors import DataError
 from inspection_core.models.bundle import ModelBundle
 from inspection_core.postprocess.device import DevicePostprocessor
@@ -112,6 +112,7 @@ class Inspector:
         self.post_on_device = post_on_device
         self._pinned: torch.Tensor | None = None
         self._device_post: DevicePostprocessor | None = None
+        self._stitch_cache: tuple[tuple[TileGrid, str], DeviceStitcher] | None = None
 
     @property
     def model(self):  # noqa: ANN201 - AnomalyModel, kept loose to avoid import cycles in annotations
@@ -234,13 +235,7 @@ class Inspector:
             scores.append(s_.float())
         tmaps = torch.cat(maps)
         t2 = time.perf_counter()
-        wt = torch.from_numpy(grid.weights()).to(dev)
-        acc = torch.zeros((max(fh, th), max(fw, tw)), device=dev)
-        wsum = torch.zeros_like(acc)
-        for (y, xx), m in zip(positions, tmaps, strict=True):
-            acc[y : y + th, xx : xx + tw] += m * wt
-            wsum[y : y + th, xx : xx + tw] += wt
-        full = (acc / wsum.clamp_min(1e-12))[:fh, :fw]
+        full = self._stitcher(grid, dev)(tmaps)
         if (fh, fw) != (h, w):
             full = torch.nn.functional.interpolate(full[None, None], size=(h, w), mode="bilinear")[0, 0]
         score = float(torch.cat(scores).max())  # waits for the model: stitch includes its tail
@@ -250,6 +245,13 @@ class Inspector:
             score,
             {"preprocess": (t1 - t0) * 1e3, "model": (t2 - t1) * 1e3, "stitch": (t3 - t2) * 1e3},
         )
+
+    def _stitcher(self, grid: TileGrid, dev: torch.device) -> DeviceStitcher:
+        """The stitcher of this frame geometry, kept while frames keep their size (a camera's do)."""
+        key = (grid, str(dev))
+        if self._stitch_cache is None or self._stitch_cache[0] != key:
+            self._stitch_cache = (key, DeviceStitcher(grid, dev))
+        return self._stitch_cache[1]
 
     @property
     def whole_frame(self) -> bool:

@@ -7,6 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import torch
 
 from inspection_core.data import (
     DefectSynthesizer,
@@ -18,6 +19,7 @@ from inspection_core.data import (
     to_rgb_float,
 )
 from inspection_core.data.synthesis import FILLS, parse_fills
+from inspection_core.data.tiling import DeviceStitcher
 from inspection_core.errors import AoiError, DataError
 
 
@@ -111,6 +113,20 @@ def test_split_then_stitch_reproduces_a_smooth_map() -> None:
     for y, x in grid.positions:
         covered[y : y + 128, x : x + 128] = True
     assert covered.all()
+
+
+@pytest.mark.parametrize(
+    ("shape", "tile", "overlap"),
+    [((150, 200), (64, 64), 0.25), ((100, 90), (128, 128), 0.1), ((300, 700), (128, 96), 0.5)],
+)
+def test_device_stitcher_matches_stitch_tiles(shape, tile, overlap) -> None:  # noqa: ANN001
+    grid = TileGrid(shape, tile, overlap)
+    maps = np.random.default_rng(1).random((len(grid), *tile), dtype=np.float32)
+    out = DeviceStitcher(grid)(torch.from_numpy(maps))
+    assert tuple(out.shape) == shape
+    np.testing.assert_array_equal(out.numpy(), grid.stitch(maps))
+    with pytest.raises(ValueError, match="expected"):
+        DeviceStitcher(grid)(torch.from_numpy(maps[1:]))
 
 
 def test_perlin_mask_is_nonempty_and_respects_foreground() -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
 
 def _starts(length: int, tile: int, stride: int) -> list[int]:
@@ -81,3 +82,36 @@ def stitch_tiles(tile_maps: np.ndarray, grid: TileGrid) -> np.ndarray:
         wsum[y : y + th, x : x + tw] += wt
     out = acc / np.maximum(wsum, 1e-12)
     return out[: grid.shape[0], : grid.shape[1]]
+
+
+class DeviceStitcher:
+    """`stitch_tiles` for tile maps that are torch tensors (on a GPU): one `index_add_` for the frame
+    instead of a weighted add per tile (a 5-MP frame at 256 with 25 % overlap: 144 tiles, ~430 small
+    kernel launches otherwise). Built once per frame geometry: it holds the flat frame index of every
+    tile pixel (144 × 256² int64 = 75 MB for that frame) and the weight sum. Same values as
+    `stitch_tiles` (bit-identical on a CPU; on a GPU the atomic adds may differ in the last bit)."""
+
+    def __init__(self, grid: TileGrid, device: torch.device | str = "cpu") -> None:
+        th, tw = grid.tile
+        h, w = max(grid.shape[0], th), max(grid.shape[1], tw)
+        pos = torch.tensor(grid.positions, dtype=torch.long).view(-1, 2)
+        rows = pos[:, 0, None, None] + torch.arange(th)[None, :, None]
+        cols = pos[:, 1, None, None] + torch.arange(tw)[None, None, :]
+        index = (rows * w + cols).reshape(-1)
+        weight = torch.from_numpy(grid.weights())
+        wsum = torch.zeros(h * w).index_add_(0, index, weight.expand(len(pos), th, tw).reshape(-1))
+        self.grid, self.size = grid, (h, w)
+        self.index = index.to(device)
+        self.weight = weight.to(device)
+        self.wsum = wsum.clamp_min(1e-12).to(device)
+
+    def __call__(self, tile_maps: torch.Tensor) -> torch.Tensor:
+        """(N, th, tw) tile maps → the (H, W) frame map, on the maps' device."""
+        if tuple(tile_maps.shape) != (len(self.grid), *self.grid.tile):
+            raise ValueError(
+                f"expected {len(self.grid)} maps of {self.grid.tile}, got {tuple(tile_maps.shape)}"
+            )
+        h, w = self.size
+        acc = torch.zeros(h * w, dtype=torch.float32, device=tile_maps.device)
+        acc.index_add_(0, self.index, (tile_maps.float() * self.weight).reshape(-1))
+        return (acc / self.wsum).view(h, w)[: self.grid.shape[0], : self.grid.shape[1]]
