@@ -11,7 +11,7 @@ import torch
 from _tiny_data import SIZE, defective, texture, write_mvtec
 
 from inspection_core.cli import main
-from inspection_core.errors import UnknownModelError
+from inspection_core.errors import ModelFileError, UnknownModelError
 from inspection_core.inspector import Inspector
 from inspection_core.models import create_model, list_models, load_bundle, save_bundle
 from inspection_core.training.fit import train_model
@@ -104,3 +104,12 @@ def test_trains_from_the_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     )
     assert rc == 0, capsys.readouterr().err
     assert load_bundle(tmp_path / "model").model.member_norms.keys() == {"patchcore", "sidn"}
+
+
+def test_a_file_with_an_older_member_is_refused_clearly(bundle, tmp_path: Path) -> None:  # noqa: ANN001
+    save_bundle(bundle, tmp_path / "m")
+    meta = json.loads((tmp_path / "m" / "model.json").read_text())
+    meta["extra"]["member_versions"]["patchcore"] = 1
+    (tmp_path / "m" / "model.json").write_text(json.dumps(meta))
+    with pytest.raises(ModelFileError, match="patchcore was saved by version 1"):
+        load_bundle(tmp_path / "m")

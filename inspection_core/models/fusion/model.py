@@ -141,10 +141,18 @@ class Fusion(AnomalyModel):
     def extra_state(self) -> dict[str, Any]:
         return {
             "member_norms": {k: v.to_dict() for k, v in self.member_norms.items()},
+            "member_versions": {name: self._member(name).version for name in MEMBERS},
             **{name: self._member(name).extra_state() for name in MEMBERS},
         }
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
+        # a member whose saved tensors changed meaning makes the fusion file stale too (load_bundle
+        # turns this ValueError into a clear ModelFileError)
+        for name, saved in state.get("member_versions", {}).items():
+            if saved != self._member(name).version:
+                raise ValueError(
+                    f"its {name} was saved by version {saved}, this aoi-station has {self._member(name).version}; retrain"
+                )
         self.member_norms = {k: Normalization.from_dict(v) for k, v in state.get("member_norms", {}).items()}
         for name in MEMBERS:
             self._member(name).load_extra_state(state.get(name, {}))
