@@ -8,15 +8,7 @@ set -uo pipefail
 OUT=$1
 source benchmarks/gpu_setup.sh  # also sets R, pack, T, DATA, M
 echo "start $(date +%T)" | tee -a $R/driver.log
-$M train --model patchcore --data $DATA --out runs/patchcore --device cuda > $R/patchcore_train.log 2>&1
-(cd benchmarks && python3 profile_device_post.py --model-dir ../runs/patchcore --device cuda \
-  --frames-from ../$DATA --out $R/patchcore_devpost_${T}_s6b.json > $R/devpost.log 2>&1); pack
-for v in tiled: whole:--whole-frame; do
-  name=${v%%:*}; opt=${v#*:}
-  # shellcheck disable=SC2086
-  $M bench --model-dir runs/patchcore --device cuda --sizes 2448x2048 --batch 1 --iters 50 $opt \
-    --frames-from $DATA --json $R/patchcore_bench_${name}_${T}_s6b.json > $R/patchcore_bench_$name.log 2>&1; pack
-done
+patchcore_5mp s6b  # gpu_setup.sh: fit, device-post profile, 2448×2048 benches
 echo "benchmarked $(date +%T)" | tee -a $R/driver.log
 $M train --model sidn --workers 12 --max-seconds 260 --data $DATA --out runs/sidn --device cuda > $R/sidn_train.log 2>&1
 echo "exit $?" >> $R/sidn_train.log; cp runs/sidn/model.json $R/sidn_model_${T}_s6b.json

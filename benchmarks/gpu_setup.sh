@@ -13,3 +13,18 @@ python3 -c "import torch; print('torch', torch.__version__, torch.cuda.get_devic
 R=/tmp/results; mkdir -p $R runs
 pack() { tar czf "$OUT/results.tgz" -C $R . 2>/dev/null; }
 T=$GPU_TAG; DATA=${DATA:-.data/magnetic_tile}; M="python3 -m inspection_core"
+
+# PatchCore's default fitted into runs/patchcore; then, with the GPU to itself, the device
+# post-processing's profile and `aoi bench` on 2448×2048 frames, tiled and in one pass (files *_SUFFIX)
+patchcore_5mp() {
+  local sfx=$1 v name opt
+  $M train --model patchcore --data $DATA --out runs/patchcore --device cuda > $R/patchcore_train.log 2>&1
+  (cd benchmarks && python3 profile_device_post.py --model-dir ../runs/patchcore --device cuda \
+    --frames-from ../$DATA --out $R/patchcore_devpost_${T}_$sfx.json > $R/devpost.log 2>&1); pack
+  for v in tiled: whole:--whole-frame; do
+    name=${v%%:*}; opt=${v#*:}
+    # shellcheck disable=SC2086
+    $M bench --model-dir runs/patchcore --device cuda --sizes 2448x2048 --batch 1 --iters 50 $opt \
+      --frames-from $DATA --json $R/patchcore_bench_${name}_${T}_$sfx.json > $R/patchcore_bench_$name.log 2>&1; pack
+  done
+}
