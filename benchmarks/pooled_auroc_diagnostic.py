@@ -1,0 +1,87 @@
+"""Where the pooled pixel AUROC is lost: each defect type's defect pixels against each source of normal
+pixels (good images, and the normal pixels of each defect type's images), for saved models.
+
+Pooled pixel AUROC ranks every defect pixel against every normal pixel of the test set, including the
+normal parts of defective images. This splits it: a low figure against "good images" means the model
+misses the defect; a low figure only against the normal pixels of defective images means those images
+score high everywhere. Optional --smoothing/--wide override a PatchCore's map smoothing (no refit: the
+map is smoothed at predict time). Maps in each model's normalised units (0.5 = its pixel threshold).
+
+Usage: python benchmarks/pooled_auroc_diagnostic.py --model-dir DIR --data DIR --out FILE.json
+       [--variants "8,32;8,0;4,0"] [--device cpu]
+Not a test: an investigation tool whose JSON is kept as evidence.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+
+import numpy as np
+import torch
+from ensemble_experiment import normalised_outputs  # benchmarks/ is on sys.path when run as a script
+from provenance import record, write_json
+
+from inspection_core.data.dataset import MVTecDataset
+from inspection_core.metrics.curves import auroc
+from inspection_core.models.bundle import load_bundle
+from inspection_core.training import resolve_device
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model-dir", required=True)
+    ap.add_argument("--data", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--variants", default="", help="PatchCore 'smoothing,wide' pairs, ';'-separated")
+    ap.add_argument("--device", default="cpu")
+    args = ap.parse_args()
+    dev = resolve_device(args.device)
+    bundle = load_bundle(args.model_dir, device=dev)
+    size = bundle.model.image_size
+    test = MVTecDataset(args.data).require_test()
+    labels = np.array([s.label for s in test])
+    types = np.array([s.defect_type for s in test])
+    gt = np.stack([s.load_mask(size) if s.label else np.zeros(size, bool) for s in test])
+    kinds = sorted(set(types[labels == 1]))
+    rng = np.random.default_rng(0)
+
+    def sample(x: np.ndarray, n: int = 400_000) -> np.ndarray:
+        return x if x.size <= n else x[rng.integers(0, x.size, n)]
+
+    variants = [None] + [tuple(float(v) for v in p.split(",")) for p in args.variants.split(";") if p]
+    rows = []
+    for var in variants:
+        if var is not None:  # the map's smoothing is applied at predict time: no refit needed
+            cfg = bundle.model.config
+            bundle.model.config = dataclasses.replace(cfg, smoothing_sigma=var[0], wide_sigma=var[1])
+        maps, _ = normalised_outputs(bundle, test, size)
+        pos = {t: sample(maps[types == t][gt[types == t]]) for t in kinds}
+        neg = {"good images": sample(maps[labels == 0].ravel())}
+        neg.update({f"{t} images, normal pixels": sample(maps[types == t][~gt[types == t]]) for t in kinds})
+        row = {
+            "variant": "as saved" if var is None else f"smoothing {var[0]:g}, wide {var[1]:g}",
+            "pooled_pixel_auroc": auroc(gt.ravel(), maps.ravel()),
+            "defect_vs_normal_auroc": {
+                t: {k: auroc(np.r_[np.ones(p.size), np.zeros(n.size)], np.r_[p, n]) for k, n in neg.items()}
+                for t, p in pos.items()
+            },
+            "normal_median_p95": {
+                k: [float(np.median(n)), float(np.quantile(n, 0.95))] for k, n in neg.items()
+            },
+            "defect_median": {t: float(np.median(p)) for t, p in pos.items()},
+        }
+        rows.append(row)
+        print(
+            row["variant"],
+            round(row["pooled_pixel_auroc"], 4),
+            row["defect_vs_normal_auroc"]["uneven"],
+            flush=True,
+        )
+    report = {**record(dev), "model": args.model_dir, "size": list(size), "rows": rows}
+    return write_json(args.out, report, indent=2)
+
+
+if __name__ == "__main__":
+    with torch.inference_mode():
+        raise SystemExit(main())
