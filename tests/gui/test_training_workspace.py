@@ -235,3 +235,33 @@ def test_model_form_checks_a_fusions_member_options_before_training(qtbot) -> No
     form.set_option("map_weight", 2.0)
     with pytest.raises(OptionError, match="map_weight"):
         form.options()
+
+
+def test_fusion_trains_validates_and_deploys_from_the_workspace(qtbot, workspace) -> None:  # noqa: ANN001
+    ws, store, live = workspace
+    assert ws.set_product("web-f")
+    ws.form.combo.setCurrentIndex(ws.form.combo.findData("fusion"))
+    ws.form.set_option("image_size", (64, 64))
+    ws.form.set_option("patchcore_options", "coreset_size=200 max_patches=5000")
+    ws.form.set_option(
+        "sidn_options",
+        "channels=4 clusters=3 batch_size=4 image_size=32x32 median_kernel=3 epochs=1 workers=0",
+    )
+    for frame in _frames(22, 0.0, seed=5):
+        ws.capture.on_frame(frame)
+        ws.capture.good_button.click()
+    for frame in _frames(2, 3.0, seed=6):
+        ws.capture.on_frame(frame)
+        ws.capture.bad_button.click()
+    with qtbot.waitSignal(ws.trained, timeout=120_000):
+        assert ws.start_training()
+    qtbot.waitUntil(lambda: not ws.task.is_running(), timeout=10_000)
+    res = ws.result
+    assert res.bundle.name == "fusion" and set(res.bundle.model.member_norms) == {"patchcore", "sidn"}
+    assert res.validation.n_defective == 2
+    recipe = ws.deploy()
+    assert recipe is not None and live["recipe"] == recipe
+    inspector = store.load("web-f").build_inspector()
+    assert inspector.bundle.name == "fusion"
+    result = inspector.inspect(_frames(1, 3.0, seed=7)[0])
+    assert result.anomaly_map.shape == (128, 128) and result.verdict in ("OK", "NG")
