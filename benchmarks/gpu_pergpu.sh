@@ -5,9 +5,9 @@
 # Usage (repo root, device machine): bash benchmarks/gpu_pergpu.sh OUT SECONDS NAME:MODEL:"OPTIONS" ...
 # The i-th spec runs on GPU i mod (number of GPUs); specs sharing a GPU run one after another.
 # A spec whose NAME ends in "+nn1" also evaluates a copy with `neighbours` = 1 (SCL-VI ablation).
-# KEEP_MODELS=1 also returns each trained model folder as $OUT/model_NAME.tgz (when under the 16-MiB
-# file limit), to continue its training in a later call: carry it unpacked and add
-# `--init-from DIR` to the spec's options.
+# KEEP_MODELS=1 also returns each trained model folder as $OUT/model_NAME.tgz (over the 16-MiB file
+# limit: bf16 weights in 15-MB parts, see keep_model in gpu_setup.sh), to continue its training in a
+# later call: carry it unpacked and add `--init-from DIR` to the spec's options.
 set -uo pipefail
 OUT=$1; SECS=$2; shift 2
 source benchmarks/gpu_setup.sh  # also sets R, pack, T, DATA, M
@@ -21,10 +21,7 @@ chain() {  # train → eval → bench one model on one GPU
   $M train --model "$model" --data $DATA --out runs/$name --device $DEV --max-seconds "$SECS" $opts \
     > $R/${name}_train.log 2>&1; echo "exit $?" >> $R/${name}_train.log
   cp runs/$name/model.json $R/${name}_model_$T.json 2>/dev/null; pack
-  if [ "${KEEP_MODELS:-0}" = 1 ] && [ -d runs/$name ]; then
-    tar czf "$OUT/model_$name.tgz" -C runs "$name"
-    [ "$(stat -c %s "$OUT/model_$name.tgz")" -gt 16000000 ] && { echo "model_$name.tgz over 16 MB, not returned" >> $R/driver.log; rm "$OUT/model_$name.tgz"; }
-  fi
+  [ "${KEEP_MODELS:-0}" = 1 ] && [ -d runs/$name ] && keep_model "$name"  # gpu_setup.sh
   echo "$name trained on GPU $gpu $(date +%T)" >> $R/driver.log
   $M eval --model-dir runs/$name --data $DATA --device $DEV --json $R/${name}_eval_$T.json > $R/${name}_eval.log 2>&1; pack
   if [ "$ablate" = 1 ]; then

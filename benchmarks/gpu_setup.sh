@@ -28,3 +28,18 @@ patchcore_5mp() {
       --frames-from $DATA --json $R/patchcore_bench_${name}_${T}_$sfx.json > $R/patchcore_bench_$name.log 2>&1; pack
   done
 }
+
+# A trained model folder returned for a warm restart in a later call (`--init-from`): as it is when its
+# tgz fits the 16-MiB file limit, else with bf16 weights (benchmarks/bf16_weights.py) in parts of 15 MB
+# ($OUT/model_NAME.tgz.partNN; join them with `cat model_NAME.tgz.part* > model_NAME.tgz`).
+keep_model() {
+  local name=$1 tgz=/tmp/keep/model_$1.tgz
+  mkdir -p /tmp/keep && tar czf "$tgz" -C runs "$name"
+  if [ "$(stat -c %s "$tgz")" -gt 16000000 ]; then
+    rm -rf "/tmp/keep/$name" && cp -r "runs/$name" /tmp/keep/ && python3 benchmarks/bf16_weights.py "/tmp/keep/$name"
+    tar czf "$tgz" -C /tmp/keep "$name" && split -b 15000000 -d "$tgz" "$OUT/model_$name.tgz.part"
+    echo "model_$name returned with bf16 weights in $(ls "$OUT"/model_"$name".tgz.part* | wc -l) parts" >> $R/driver.log
+  else
+    mv "$tgz" "$OUT/"
+  fi
+}
