@@ -180,6 +180,9 @@ class Inspector:
         }
         return [replace(r, timings=timing) for r in out]
 
+    # the reused pinned buffer (_to_host) is then always made and written in inference mode: a tensor made
+    # in it cannot be written outside it, and callers may or may not be in inference mode
+    @torch.inference_mode()
     def _predict_tiled(self, image: np.ndarray) -> RawPrediction:
         """A large frame's raw map on the host (see _map_on_device)."""
         full, score, timing = self._map_on_device(image)
