@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
+from pooled_auroc_diagnostic import separation, subsample  # benchmarks/ is on sys.path
 from provenance import record, write_json
 
 from inspection_core.data.dataset import MVTecDataset
@@ -96,10 +97,8 @@ def main() -> int:
         per_source[f"{t} images, normal pixels"] = maps_a[types == t][~gt[types == t]]
     sub = np.random.default_rng(1)
 
-    def vs(neg: np.ndarray, n: int = 400_000) -> float:
-        p = uneven_pos if uneven_pos.size <= n else uneven_pos[sub.integers(0, uneven_pos.size, n)]
-        q = neg if neg.size <= n else neg[sub.integers(0, neg.size, n)]
-        return auroc(np.r_[np.ones(p.size), np.zeros(q.size)], np.r_[p, q])
+    def vs(neg: np.ndarray) -> float:
+        return separation(subsample(uneven_pos, sub), subsample(neg, sub))
 
     result = {
         "image_auroc": auroc(labels, np.array(scores)),

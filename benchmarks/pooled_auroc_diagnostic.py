@@ -28,6 +28,16 @@ from inspection_core.models.bundle import load_bundle
 from inspection_core.training import resolve_device
 
 
+def subsample(x: np.ndarray, rng: np.random.Generator, n: int = 400_000) -> np.ndarray:
+    """At most n values of x, drawn with replacement (AUROC of millions of pixels costs seconds each)."""
+    return x if x.size <= n else x[rng.integers(0, x.size, n)]
+
+
+def separation(pos: np.ndarray, neg: np.ndarray) -> float:
+    """AUROC of defect pixel values `pos` against normal pixel values `neg`."""
+    return auroc(np.r_[np.ones(pos.size), np.zeros(neg.size)], np.r_[pos, neg])
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--model-dir", required=True)
@@ -45,10 +55,6 @@ def main() -> int:
     gt = np.stack([s.load_mask(size) if s.label else np.zeros(size, bool) for s in test])
     kinds = sorted(set(types[labels == 1]))
     rng = np.random.default_rng(0)
-
-    def sample(x: np.ndarray, n: int = 400_000) -> np.ndarray:
-        return x if x.size <= n else x[rng.integers(0, x.size, n)]
-
     variants = [None] + [tuple(float(v) for v in p.split(",")) for p in args.variants.split(";") if p]
     rows = []
     for var in variants:
@@ -56,15 +62,16 @@ def main() -> int:
             cfg = bundle.model.config
             bundle.model.config = dataclasses.replace(cfg, smoothing_sigma=var[0], wide_sigma=var[1])
         maps, _ = normalised_outputs(bundle, test, size)
-        pos = {t: sample(maps[types == t][gt[types == t]]) for t in kinds}
-        neg = {"good images": sample(maps[labels == 0].ravel())}
-        neg.update({f"{t} images, normal pixels": sample(maps[types == t][~gt[types == t]]) for t in kinds})
+        pos = {t: subsample(maps[types == t][gt[types == t]], rng) for t in kinds}
+        neg = {"good images": subsample(maps[labels == 0].ravel(), rng)}
+        neg.update(
+            {f"{t} images, normal pixels": subsample(maps[types == t][~gt[types == t]], rng) for t in kinds}
+        )
         row = {
             "variant": "as saved" if var is None else f"smoothing {var[0]:g}, wide {var[1]:g}",
             "pooled_pixel_auroc": auroc(gt.ravel(), maps.ravel()),
             "defect_vs_normal_auroc": {
-                t: {k: auroc(np.r_[np.ones(p.size), np.zeros(n.size)], np.r_[p, n]) for k, n in neg.items()}
-                for t, p in pos.items()
+                t: {k: separation(p, n) for k, n in neg.items()} for t, p in pos.items()
             },
             "normal_median_p95": {
                 k: [float(np.median(n)), float(np.quantile(n, 0.95))] for k, n in neg.items()

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from collections.abc import Callable
 from typing import Any
 
 import cv2
 import numpy as np
 import torch
+from profile_gpu import timed as gpu_timed  # benchmarks/ is on sys.path when run as a script
 from provenance import record, write_json
 
 from inspection_core.bench import _texture_frame, mosaic_frame
@@ -31,19 +31,9 @@ from inspection_core.postprocess.settings import postprocess_map
 from inspection_core.training import resolve_device
 
 
-def timed(fn: Callable[[], Any], dev: torch.device, iters: int, warmup: int = 3) -> float:
-    """Median ms of fn, synchronised with the device on both sides."""
-    ts = []
-    for i in range(warmup + iters):
-        if dev.type == "cuda":
-            torch.cuda.synchronize(dev)
-        t0 = time.perf_counter()
-        fn()
-        if dev.type == "cuda":
-            torch.cuda.synchronize(dev)
-        if i >= warmup:
-            ts.append((time.perf_counter() - t0) * 1e3)
-    return round(float(np.median(ts)), 3)
+def timed(fn: Callable[[], Any], dev: torch.device, iters: int) -> float:
+    """Median ms of fn after 3 warm-up calls, synchronised with the device on both sides."""
+    return round(gpu_timed(fn, dev, iters, warmup=3)["median_ms"], 3)
 
 
 def profile_frame(

@@ -18,7 +18,7 @@ from inspection_core.data.imageio import to_rgb_float
 from inspection_core.data.tiling import DeviceStitcher, TileGrid
 from inspection_core.errors import DataError
 from inspection_core.models.bundle import ModelBundle
-from inspection_core.postprocess.device import DevicePostprocessor
+from inspection_core.postprocess.device import DevicePostprocessor, HostMemory
 from inspection_core.postprocess.settings import PostprocessOutput, PostprocessSettings, postprocess_map
 from inspection_core.types import Frame, InspectionResult
 
@@ -110,7 +110,7 @@ class Inspector:
         self.settings = settings or PostprocessSettings()
         self.preprocessing = preprocessing or Preprocessing()
         self.post_on_device = post_on_device
-        self._pinned: torch.Tensor | None = None
+        self._memory = HostMemory()  # host buffers for maps coming down from a GPU
         self._device_post: DevicePostprocessor | None = None
         self._stitch_cache: tuple[tuple[TileGrid, str], DeviceStitcher] | None = None
 
@@ -266,9 +266,7 @@ class Inspector:
         map took 15 ms on the H200 (patchcore_profile_h200.json); pinned runs at full bus speed."""
         if t.device.type != "cuda":
             return t.numpy()
-        buf = self._pinned
-        if buf is None or buf.shape != t.shape or buf.dtype != t.dtype:
-            buf = self._pinned = torch.empty(t.shape, dtype=t.dtype, pin_memory=True)
+        buf = self._memory.staging(tuple(t.shape), t.dtype, t.device)
         buf.copy_(t)
         return buf.numpy().copy()  # callers keep maps (tuning caches them): never hand out the buffer
 
@@ -323,7 +321,7 @@ class Inspector:
         full, score, timing = self._map_on_device(self._check(image))
         t0 = time.perf_counter()
         if self._device_post is None:
-            self._device_post = DevicePostprocessor()
+            self._device_post = DevicePostprocessor(self._memory)
         out = self._device_post.run(full, score, self.bundle.normalization, self.settings)
         return self._result(fid, out, score, timing, t0)
 

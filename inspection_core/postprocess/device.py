@@ -52,14 +52,20 @@ def gaussian_blur(t: torch.Tensor, sigma: float) -> torch.Tensor:
     return img[0, 0]
 
 
+@functools.lru_cache(maxsize=16)
+def _ellipse(radius: int, device: torch.device) -> tuple[torch.Tensor, float]:
+    """cv2's elliptical structuring element as a (1, 1, k, k) float kernel on `device`, and its sum;
+    kept, so a live frame does not copy it to the GPU again."""
+    k = torch.from_numpy(cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1,) * 2))
+    return k.to(device, torch.float32)[None, None], float(k.sum())
+
+
 def open_mask(mask: torch.Tensor, radius: int) -> torch.Tensor:
     """Morphological opening with cv2's elliptical element and cv2's borders (outside the frame counts
     as set for the erosion and as unset for the dilation), as sums of a 0/1 convolution (exact)."""
     if radius <= 0:
         return mask
-    k = torch.from_numpy(cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1,) * 2))
-    k = k.to(mask.device, torch.float32)[None, None]
-    full = float(k.sum())
+    k, full = _ellipse(radius, mask.device)
     x = mask.to(torch.float32)[None, None]
     eroded = F.conv2d(F.pad(x, (radius,) * 4, value=1.0), k) >= full - 0.5
     dilated = F.conv2d(F.pad(eroded.to(torch.float32), (radius,) * 4, value=0.0), k) > 0.5
@@ -148,8 +154,8 @@ class HostMemory:
 class DevicePostprocessor:
     """Raw map on a device → PostprocessOutput. One per inference thread (it caches the ROI mask)."""
 
-    def __init__(self) -> None:
-        self.memory = HostMemory()
+    def __init__(self, memory: HostMemory | None = None) -> None:
+        self.memory = memory or HostMemory()
         self._roi_key: tuple | None = None
         self._roi_t: torch.Tensor | None = None
 

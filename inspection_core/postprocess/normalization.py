@@ -31,14 +31,15 @@ class Normalization:
     def from_dict(cls, d: dict[str, Any]) -> Normalization:
         return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
 
-    @staticmethod
-    def _apply(x: np.ndarray | float, t: float, ref: float) -> np.ndarray:
-        span = max(t - ref, 1e-12)
-        return 0.5 + 0.5 * (np.asarray(x, dtype=np.float32) - t) / span
-
     def score(self, raw: np.ndarray | float) -> np.ndarray:
         """Normalised image score(s), floored at 0 (not capped, so strong defects stay ordered)."""
-        return np.maximum(self._apply(raw, self.image_threshold, self.image_reference), 0.0)
+        return np.maximum(self.score_unfloored(np.asarray(raw, dtype=np.float32)), 0.0)
+
+    def score_unfloored(self, raw: ArrayT) -> ArrayT:
+        """score() before its floor at 0, for numpy arrays and torch tensors alike (the fusion model
+        normalises its members' scores on their device)."""
+        t, ref = self.image_threshold, self.image_reference
+        return 0.5 + 0.5 * (raw - t) / max(t - ref, 1e-12)
 
     def map(self, raw_map: np.ndarray) -> np.ndarray:
         """Normalised anomaly map in [0, 1] (float32): what the heatmap and the pixel threshold see."""

@@ -133,8 +133,7 @@ class Fusion(AnomalyModel):
             if tuple(m.shape[-2:]) != size:
                 m = F.interpolate(m[:, None], size=size, mode="bilinear", align_corners=False)[:, 0]
             maps.append(norm.map_unclipped(m))
-            span = max(norm.image_threshold - norm.image_reference, 1e-12)
-            scores.append((0.5 + 0.5 * (s.float() - norm.image_threshold) / span).clamp_min(0.0))
+            scores.append(norm.score_unfloored(s.float()).clamp_min(0.0))
         wm, ws = cfg.map_weight, cfg.score_weight
         return wm * maps[0] + (1 - wm) * maps[1], ws * scores[0] + (1 - ws) * scores[1]
 
