@@ -24,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Fit a model on good images. Model options are given as --option-name VALUE "
         "(see `aoi models --options`).",
     )
-    p.add_argument("--model", default="patchcore", help="registered model name (default: patchcore)")
+    p.add_argument("--model", default=None, help="registered model name (default: patchcore)")
     p.add_argument(
         "--data", required=True, help="MVTec-layout folder (train/good) or a folder of good images"
     )
@@ -42,7 +42,20 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--init-from",
         default=None,
         help="continue training this saved model (same model and architecture; optimiser and learning-rate "
-        "schedule start afresh), e.g. to spread a long schedule over several time-boxed runs",
+        "schedule start afresh), a warm restart",
+    )
+    p.add_argument(
+        "--stop-after",
+        type=float,
+        default=0.0,
+        help="end this run after SECONDS of training and save; the schedule's position is kept, so "
+        "`--resume` continues it (models that can pause: ndpnet)",
+    )
+    p.add_argument(
+        "--resume",
+        default=None,
+        help="continue the schedule of this saved model that ended early on --stop-after (same data, "
+        "its own options, its phase, steps, time box and learning rate)",
     )
     p.set_defaults(func=cmd_train, accepts_extra=True)
 
@@ -150,25 +163,38 @@ def cmd_models(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     from inspection_core.cli.progress import ProgressBar
     from inspection_core.data import MVTecDataset
+    from inspection_core.models import get_model_info, load_bundle
     from inspection_core.training import FitContext, resolve_device
     from inspection_core.training.context import device_label
     from inspection_core.training.fit import train_model
 
+    if args.resume and args.init_from:
+        raise AoiError("--resume continues a schedule, --init-from starts a new one: give one of them")
+    previous = load_bundle(args.resume or args.init_from, "cpu") if args.resume or args.init_from else None
+    if args.resume:
+        assert previous is not None
+        if args.model not in (None, previous.model.name):
+            raise AoiError(f"--resume: {args.resume} holds a {previous.model.name} model, not {args.model}")
+        if args.extra or args.image_size:
+            raise AoiError("--resume keeps the saved model's options; give no model options")
+        args.model = previous.model.name
+    args.model = args.model or "patchcore"
     opts = parse_model_options(args.model, args.extra)
     if args.image_size:
         opts["image_size"] = parse_size(args.image_size)
+    if args.stop_after < 0:
+        raise AoiError("--stop-after must be >= 0 seconds")
+    if args.stop_after and not get_model_info(args.model).cls.resumable:
+        raise AoiError(f"--stop-after: {args.model} cannot pause and resume its training")
     ds = MVTecDataset(args.data)
     train = ds.require_train()
     if args.limit:
         train = train[: args.limit]
     device = resolve_device(args.device)
-    previous = None
-    if args.init_from:
-        from inspection_core.models import load_bundle
-
-        previous = load_bundle(args.init_from, "cpu")
     bar = ProgressBar()
     ctx = FitContext(device=device, progress=bar, seed=args.seed)
+    if args.stop_after:
+        ctx.stop_at = time.monotonic() + args.stop_after
     print(f"training {args.model} on {len(train)} images ({device_label(device)})", file=sys.stderr)
     t0 = time.perf_counter()
     bundle = train_model(
@@ -180,12 +206,19 @@ def cmd_train(args: argparse.Namespace) -> int:
         info={
             "dataset": str(Path(args.data).resolve()),
             **({"init_from": str(Path(args.init_from).resolve())} if args.init_from else {}),
+            **({"resumed_from": str(Path(args.resume).resolve())} if args.resume else {}),
         },
         init_from=previous,
+        resume=bool(args.resume),
     )
     bar.close()
     out = bundle.save(args.out)
     print(f"saved {out} in {time.perf_counter() - t0:.1f}s (fit {bundle.info['fit_seconds']:.1f}s)")
+    if bundle.info.get("schedule_finished") is False:
+        print(
+            f"stopped before the end of its schedule (--stop-after); continue with: aoi train --resume {out} "
+            f"--data {args.data} --out NEW_DIR"
+        )
     if args.recipe:
         from inspection_core.cli.recipe_commands import recipe_after_train
 

@@ -96,6 +96,9 @@ class AnomalyModel(nn.Module):
     # predict takes any input size and is translation-equivariant away from the borders, so a large
     # frame can go through it whole instead of as overlapping tiles (Preprocessing.whole_frame)
     any_size: ClassVar[bool] = False
+    # its training can end early on FitContext.stop_at and save where its schedule stands
+    # (`extra_state()["schedule"]`), so `aoi train --resume` continues that schedule in a later run
+    resumable: ClassVar[bool] = False
 
     def __init__(self, config: ModelConfig | None = None) -> None:
         super().__init__()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -99,7 +100,14 @@ class FitContext:
     progress: ProgressCallback | None = None
     cancel: CancelToken = field(default_factory=CancelToken)
     seed: int = 0
+    # time.monotonic() after which a resumable model ends this run early and keeps its schedule's
+    # position (`aoi train --stop-after`): a long schedule spread over several time-limited runs
+    stop_at: float = math.inf
     _t0: float = field(default_factory=time.perf_counter)
+
+    def should_pause(self) -> bool:
+        """True once stop_at has passed."""
+        return time.monotonic() > self.stop_at
 
     def report(
         self,

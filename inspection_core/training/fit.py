@@ -5,6 +5,7 @@ The same pipeline serves `aoi train`, the GUI's training workspace and the tests
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -56,17 +57,28 @@ def predict_tensor(model: Any, images: torch.Tensor, batch_size: int = 32) -> tu
     return np.concatenate(maps), np.concatenate(scores)
 
 
-def continue_from(model: AnomalyModel, previous: ModelBundle) -> None:
-    """Start from a saved model's weights instead of from scratch (same model, same architecture), so
-    a long schedule can run as several time-boxed sessions. The optimiser and the learning-rate
-    schedule start afresh: a warm restart, not a resumed run."""
+def continue_from(model: AnomalyModel, previous: ModelBundle, resume: bool = False) -> None:
+    """Start from a saved model's weights instead of from scratch (same model, same architecture).
+
+    resume=False: a warm restart — the learning-rate schedule starts afresh. resume=True: the saved
+    run ended early (`--stop-after`) and its schedule continues where it stopped (phase, steps, time
+    box, learning rate); only the optimiser's moments start afresh (they are not saved: they would
+    double the file)."""
     if previous.model.name != model.name:
         raise DataError(f"--init-from holds a {previous.model.name} model, not {model.name}")
     if get_model_info(model.name).fast:
         raise DataError(f"{model.name} has no training loop to continue; train it from scratch")
+    state = previous.model.extra_state()
+    if resume:
+        if not model.resumable:
+            raise DataError(f"{model.name} cannot resume a run; use --init-from for a warm restart")
+        if not state.get("schedule") or state["schedule"].get("finished", True):
+            raise DataError("this model finished its training schedule; there is nothing to resume")
+    else:
+        state.pop("schedule", None)
     try:
         model.load_saved_tensors(previous.model.tensors_to_save())
-        model.load_extra_state(previous.model.extra_state())
+        model.load_extra_state(state)
     except (KeyError, RuntimeError, ValueError) as exc:
         raise DataError(
             f"--init-from: its weights do not fit this {model.name} configuration ({exc})"
@@ -81,12 +93,14 @@ def train_model(
     options: dict[str, Any] | None = None,
     info: dict[str, Any] | None = None,
     init_from: ModelBundle | None = None,
+    resume: bool = False,
 ) -> ModelBundle:
     """Create, fit and calibrate a model. Needs ≥ 2 good images (1 to fit, 1 to calibrate).
 
     With holdout=0 the normalisation is calibrated on the training images themselves (optimistic:
     thresholds come out low); the GUI and CLI always hold some out. `init_from` continues training
-    a saved model (see continue_from).
+    a saved model (see continue_from; resume=True continues its schedule, with its options). A
+    resumable model ends early once ctx.stop_at passes; `info["schedule_finished"]` says whether it did.
     """
     ctx = ctx or FitContext()
     n = len(images)
@@ -94,9 +108,13 @@ def train_model(
         raise DataError("no good images to train on")
     if holdout > 0 and n < 2:
         raise DataError("need at least 2 good images (one is held out to calibrate thresholds)")
+    if resume and init_from is None:
+        raise DataError("resume needs the saved model to continue")
+    if resume and init_from is not None:  # the schedule is only the same with the same options
+        options = {**dataclasses.asdict(init_from.model.config), **(options or {})}
     model = create_model(model_name, **(options or {}))
     if init_from is not None:
-        continue_from(model, init_from)
+        continue_from(model, init_from, resume)
     torch.manual_seed(ctx.seed)
     np.random.seed(ctx.seed % (2**32))
     t0 = time.perf_counter()
@@ -111,6 +129,7 @@ def train_model(
     maps, scores = predict_tensor(model, cal)
     norm = fit_normalization(scores, maps)
     ctx.report("calibrate", 1, 1, "done")
+    sched = model.extra_state().get("schedule")  # a resumable model's: did this run end early?
     meta = {
         "n_train": int(len(tr)),
         "n_holdout": int(len(ho)),
@@ -128,6 +147,7 @@ def train_model(
             if init_from is not None
             else {}
         ),
+        **({"schedule_finished": bool(sched.get("finished"))} if sched else {}),
         **(info or {}),
     }
     return ModelBundle(model, norm, meta)

@@ -92,6 +92,7 @@ class NDPNet(AnomalyModel):
     # replayed from CUDA graphs on a GPU: batch 1 2.66 ms vs 7.44 ms eager, maps identical on fresh
     # inputs (graph_check_h200_s4.json)
     graph_safe = True
+    resumable = True
 
     def __init__(self, config: NDPNetConfig | None = None) -> None:
         super().__init__(config)
@@ -110,6 +111,9 @@ class NDPNet(AnomalyModel):
         self.register_buffer("reference", torch.zeros(3, h, wd))
         self.reference_index = -1
         self._ref_cache: tuple[Any, list[torch.Tensor]] | None = None
+        # where the two-phase schedule stands (train.Schedule as a dict); saved, so a run that ended
+        # early on FitContext.stop_at can be resumed
+        self.schedule: dict[str, Any] | None = None
 
     # --- reference ---------------------------------------------------------------------------
     def set_reference(self, image: torch.Tensor, index: int) -> None:
@@ -134,10 +138,14 @@ class NDPNet(AnomalyModel):
         return out
 
     def extra_state(self) -> dict[str, Any]:
-        return {"reference_index": self.reference_index}
+        return {
+            "reference_index": self.reference_index,
+            **({"schedule": self.schedule} if self.schedule is not None else {}),
+        }
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
         self.reference_index = int(state.get("reference_index", -1))
+        self.schedule = state.get("schedule")
         self._ref_cache = None
 
     def load_saved_tensors(self, tensors: dict[str, torch.Tensor]) -> None:

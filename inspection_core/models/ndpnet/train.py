@@ -12,7 +12,8 @@ import math
 import os
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -263,6 +264,31 @@ def cosine_lr(base: float, frac: float, floor: float = 0.05) -> float:
     return base * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * frac)))
 
 
+@dataclass
+class Schedule:
+    """Where the two-phase schedule stands; saved with the model so a run that ended early on
+    FitContext.stop_at is resumed where it stopped (`aoi train --resume`), not restarted.
+
+    Times are seconds of the schedule's clock (0 = its start; a resumed run sets the clock on by
+    `elapsed_s`), so the time box and the cosine decay carry on across runs."""
+
+    steps: list[int] = field(default_factory=lambda: [0, 0])  # steps done in phase 1, phase 2
+    elapsed_s: float = 0.0
+    phase2_start_s: float | None = None  # set when phase 2 began
+    finished: bool = False
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any] | None) -> Schedule:
+        if not d:
+            return cls()
+        return cls(
+            [int(v) for v in d.get("steps", [0, 0])],
+            float(d.get("elapsed_s", 0.0)),
+            None if d.get("phase2_start_s") is None else float(d["phase2_start_s"]),
+            bool(d.get("finished", False)),
+        )
+
+
 def _run_phase(
     model: NDPNet,
     phase: int,
@@ -271,28 +297,33 @@ def _run_phase(
     perc: PerceptualLoss | None,
     n_steps: int,
     progress: list[int],
-    deadline: float,
-) -> int:
-    """Train one phase for n_steps (or until the deadline); returns the steps done.
+    window: tuple[float, float],
+    done_before: int = 0,
+) -> tuple[int, bool]:
+    """Train one phase up to n_steps (or until its deadline); returns (steps done now, paused).
 
-    progress = [steps done before this phase, planned total] (the total shrinks if a phase ends early).
+    window = (phase start, deadline) in time.monotonic() terms, the start possibly in an earlier run;
+    done_before = steps of this phase done in earlier runs. Paused = ended on ctx.stop_at before the
+    phase was over. progress = [steps done, planned total] (the total shrinks if a phase ends early).
     """
     cfg: NDPNetConfig = model.config  # type: ignore[assignment]
-    if n_steps <= 0:
-        return 0
+    remaining = n_steps - done_before
+    if remaining <= 0:
+        return 0, False
+    t_start, deadline = window
     dev = ctx.device
     model.train()
     params = [*model.encoder.parameters(), *model.decoder.parameters()] if phase == 1 else start_phase2(model)
     opt = torch.optim.Adam(params, cfg.lr, weight_decay=cfg.weight_decay)
     spe = math.ceil(len(images) / cfg.batch_size)
     losses_fn = phase1_losses if phase == 1 else phase2_losses
-    stream = batches(images, cfg, n_steps, ctx.seed + phase, dev)
-    done = 0
-    t_start = time.monotonic()
+    # a resumed phase draws other batches than its first run did
+    stream = batches(images, cfg, remaining, ctx.seed + phase + 7919 * done_before, dev)
+    done, paused = 0, False
     try:
         for good, bad, mask in stream:
             if cfg.lr_schedule == "cosine":
-                frac = done / n_steps
+                frac = (done_before + done) / n_steps
                 if math.isfinite(deadline):
                     frac = max(frac, (time.monotonic() - t_start) / max(1e-9, deadline - t_start))
                 for group in opt.param_groups:
@@ -304,22 +335,23 @@ def _run_phase(
             opt.step()
             done += 1
             stop = time.monotonic() > deadline
+            paused = not stop and done < remaining and ctx.should_pause()
             if stop:  # the plan shrinks before the last report, so progress ends at 100 %
-                progress[1] -= n_steps - done
+                progress[1] -= remaining - done
             ctx.report(
                 f"phase{phase}",
                 progress[0] + done,
                 progress[1],
-                f"phase {phase}, epoch {(done - 1) // spe + 1}",
+                f"phase {phase}, epoch {(done_before + done - 1) // spe + 1}",
                 loss=float(out.total.detach()),
                 **{k: float(v.detach()) for k, v in out.terms.items()},
             )
-            if stop:
+            if stop or paused:
                 break
     finally:
         stream.close()  # shuts the synthesis workers down, also on cancel
     progress[0] += done
-    return done
+    return done, paused
 
 
 def fit_ndpnet(model: NDPNet, images: torch.Tensor, ctx: FitContext) -> None:
@@ -345,12 +377,32 @@ def fit_ndpnet(model: NDPNet, images: torch.Tensor, ctx: FitContext) -> None:
     perc = PerceptualLoss().to(dev) if cfg.perceptual_weight > 0 else None
     spe = math.ceil(len(images) / cfg.batch_size)
     n1, n2 = cfg.epochs * spe, cfg.phase2_epochs * spe
-    progress = [0, n1 + n2]
-    t0 = time.monotonic()
+    sched = Schedule.from_dict(model.schedule)  # fresh, or where a paused run stopped
+    if sched.finished:
+        raise DataError("ndpnet: this model finished its schedule; there is nothing to resume")
+    progress = [sum(sched.steps), n1 + n2]
+    t0 = time.monotonic() - sched.elapsed_s  # the schedule's clock, set on by the earlier runs
     budget = cfg.max_seconds if cfg.max_seconds > 0 else math.inf
-    share1 = n1 / max(1, n1 + n2)
-    _run_phase(model, 1, images, ctx, perc, n1, progress, t0 + budget * share1)
-    choose_reference(model, images, ctx)
-    _run_phase(model, 2, images, ctx, perc, n2, progress, t0 + budget)
+    end1 = t0 + budget * n1 / max(1, n1 + n2)
+
+    def save(paused: bool) -> None:
+        sched.elapsed_s = time.monotonic() - t0
+        sched.finished = not paused
+        model.schedule = asdict(sched)
+
+    if sched.phase2_start_s is None:
+        done, paused = _run_phase(model, 1, images, ctx, perc, n1, progress, (t0, end1), sched.steps[0])
+        sched.steps[0] += done
+        choose_reference(model, images, ctx)  # also when paused: the saved model must predict
+        if paused:
+            start_phase2(model)
+            model.eval()
+            save(paused=True)
+            return
+        sched.phase2_start_s = time.monotonic() - t0
+    t2 = t0 + sched.phase2_start_s
+    done, paused = _run_phase(model, 2, images, ctx, perc, n2, progress, (t2, t0 + budget), sched.steps[1])
+    sched.steps[1] += done
     start_phase2(model)  # also when phase 2 had no steps: encoder frozen, reference cache fresh
     model.eval()
+    save(paused)
