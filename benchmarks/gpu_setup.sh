@@ -11,7 +11,8 @@ python3 -c "import torch; print('torch', torch.__version__, torch.cuda.get_devic
 # what every round script shares: results gathered in $R and packed into $OUT/results.tgz after each
 # step (a call cut short still returns what was done), model folders under runs/, the dataset and CLI
 R=/tmp/results; mkdir -p $R runs
-pack() { tar czf "$OUT/results.tgz" -C $R . 2>/dev/null; }
+# (under a lock, written aside and renamed: runs on two GPUs pack at the same time)
+pack() { (flock 9; tar czf "$OUT/.results.tgz" -C $R . 2>/dev/null && mv "$OUT/.results.tgz" "$OUT/results.tgz") 9>/tmp/pack.lock; }
 T=$GPU_TAG; DATA=${DATA:-.data/magnetic_tile}; M="python3 -m inspection_core"
 
 # PatchCore's default fitted into runs/patchcore; then, with the GPU to itself, the device
