@@ -33,11 +33,11 @@ def _images(n: int = 8) -> torch.Tensor:
     return torch.from_numpy(rng.uniform(0.3, 0.7, (n, 3, 32, 32)).astype(np.float32))
 
 
-def _run(init=None, resume: bool = False, pause: bool = False, options=None):  # noqa: ANN001, ANN202
+def _run(init=None, resume: bool = False, pause: bool = False, options=None, n: int = 8):  # noqa: ANN001, ANN202
     events: list[ProgressEvent] = []
     ctx = FitContext(progress=events.append, stop_at=-math.inf if pause else math.inf)
     bundle = train_model(
-        "ndpnet", _images(), ctx, holdout=0.25, options=options or TINY, init_from=init, resume=resume
+        "ndpnet", _images(n), ctx, holdout=0.25, options=options or TINY, init_from=init, resume=resume
     )
     return bundle, [e for e in events if e.stage.startswith("phase")]
 
@@ -73,6 +73,13 @@ def test_resume_in_phase_two_keeps_the_reference_and_the_frozen_encoder() -> Non
     assert [e.stage for e in ev] == ["phase2"] * 4 and ev[0].step == 9
     assert resumed.model.reference_index == ref
     assert all(torch.equal(v, resumed.model.encoder.state_dict()[k]) for k, v in enc.items())
+
+
+def test_a_resumed_run_keeps_the_planned_steps_whatever_its_image_count() -> None:
+    first, _ = _run(pause=True)
+    assert first.model.schedule["planned"] == [6, 6]
+    more, ev = _run(first, resume=True, n=16)  # 12 to train: 4 steps an epoch would plan 12 + 12
+    assert ev[-1].step == ev[-1].total == 12 and more.model.schedule["steps"] == [6, 6]
 
 
 def test_warm_restart_of_a_paused_model_starts_a_fresh_schedule() -> None:

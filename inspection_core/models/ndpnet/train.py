@@ -273,6 +273,7 @@ class Schedule:
     `elapsed_s`), so the time box and the cosine decay carry on across runs."""
 
     steps: list[int] = field(default_factory=lambda: [0, 0])  # steps done in phase 1, phase 2
+    planned: list[int] | None = None  # the steps planned per phase when the schedule began
     elapsed_s: float = 0.0
     phase2_start_s: float | None = None  # set when phase 2 began
     finished: bool = False
@@ -283,6 +284,7 @@ class Schedule:
             return cls()
         return cls(
             [int(v) for v in d.get("steps", [0, 0])],
+            [int(v) for v in d["planned"]] if d.get("planned") else None,
             float(d.get("elapsed_s", 0.0)),
             None if d.get("phase2_start_s") is None else float(d["phase2_start_s"]),
             bool(d.get("finished", False)),
@@ -376,10 +378,12 @@ def fit_ndpnet(model: NDPNet, images: torch.Tensor, ctx: FitContext) -> None:
         images = F.pad(images, (0, pad[1], 0, pad[0]), mode="replicate")
     perc = PerceptualLoss().to(dev) if cfg.perceptual_weight > 0 else None
     spe = math.ceil(len(images) / cfg.batch_size)
-    n1, n2 = cfg.epochs * spe, cfg.phase2_epochs * spe
     sched = Schedule.from_dict(model.schedule)  # fresh, or where a paused run stopped
     if sched.finished:
         raise DataError("ndpnet: this model finished its schedule; there is nothing to resume")
+    if sched.planned is None:  # kept, so a resumed run plans the same steps whatever its image count
+        sched.planned = [cfg.epochs * spe, cfg.phase2_epochs * spe]
+    n1, n2 = sched.planned
     progress = [sum(sched.steps), n1 + n2]
     t0 = time.monotonic() - sched.elapsed_s  # the schedule's clock, set on by the earlier runs
     budget = cfg.max_seconds if cfg.max_seconds > 0 else math.inf
