@@ -59,6 +59,8 @@ def test_stop_after_pauses_and_resume_finishes_the_same_schedule() -> None:
     assert last.model.schedule["steps"] == [6, 6] and last.model.schedule["finished"]
     assert last.info["schedule_finished"] is True
     assert [e.step for e in ev3] == list(range(3, 13)) and ev3[-1].total == 12
+    assert all(e.resumed_from == 2 for e in ev3)  # the ETA counts only this run's steps
+    assert ev3[0].eta_s == pytest.approx(ev3[0].elapsed_s * 9)
     assert [e.stage for e in ev3].count("phase2") == 6
     with pytest.raises(DataError, match="nothing to resume"):
         _run(last, resume=True)

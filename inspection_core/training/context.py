@@ -59,6 +59,7 @@ class ProgressEvent:
     loss: float | None = None
     metrics: dict[str, float] = field(default_factory=dict)
     elapsed_s: float = 0.0
+    resumed_from: int = 0  # steps done by earlier runs of a resumed schedule (not timed by this one)
 
     @property
     def fraction(self) -> float:
@@ -66,9 +67,10 @@ class ProgressEvent:
 
     @property
     def eta_s(self) -> float | None:
-        if not self.total or self.step <= 0:
+        done_now = self.step - self.resumed_from
+        if not self.total or done_now <= 0:
             return None
-        return self.elapsed_s / self.step * (self.total - self.step)
+        return self.elapsed_s / done_now * (self.total - self.step)
 
 
 class CancelToken:
@@ -116,6 +118,7 @@ class FitContext:
         total: int,
         message: str = "",
         loss: float | None = None,
+        resumed_from: int = 0,
         **metrics: float,
     ) -> None:
         """Send a progress event (and honour cancel: every report is a cancel point)."""
@@ -123,6 +126,13 @@ class FitContext:
         if self.progress is not None:
             self.progress(
                 ProgressEvent(
-                    stage, step, total, message, loss, dict(metrics), time.perf_counter() - self._t0
+                    stage,
+                    step,
+                    total,
+                    message,
+                    loss,
+                    dict(metrics),
+                    time.perf_counter() - self._t0,
+                    resumed_from,
                 )
             )

@@ -306,7 +306,8 @@ def _run_phase(
 
     window = (phase start, deadline) in time.monotonic() terms, the start possibly in an earlier run;
     done_before = steps of this phase done in earlier runs. Paused = ended on ctx.stop_at before the
-    phase was over. progress = [steps done, planned total] (the total shrinks if a phase ends early).
+    phase was over. progress = [steps done, planned total, steps done before this run] (the total
+    shrinks if a phase ends early).
     """
     cfg: NDPNetConfig = model.config  # type: ignore[assignment]
     remaining = n_steps - done_before
@@ -346,6 +347,7 @@ def _run_phase(
                 progress[1],
                 f"phase {phase}, epoch {(done_before + done - 1) // spe + 1}",
                 loss=float(out.total.detach()),
+                resumed_from=progress[2],
                 **{k: float(v.detach()) for k, v in out.terms.items()},
             )
             if stop or paused:
@@ -384,7 +386,7 @@ def fit_ndpnet(model: NDPNet, images: torch.Tensor, ctx: FitContext) -> None:
     if sched.planned is None:  # kept, so a resumed run plans the same steps whatever its image count
         sched.planned = [cfg.epochs * spe, cfg.phase2_epochs * spe]
     n1, n2 = sched.planned
-    progress = [sum(sched.steps), n1 + n2]
+    progress = [sum(sched.steps), n1 + n2, sum(sched.steps)]  # done, planned, done by earlier runs
     t0 = time.monotonic() - sched.elapsed_s  # the schedule's clock, set on by the earlier runs
     budget = cfg.max_seconds if cfg.max_seconds > 0 else math.inf
     end1 = t0 + budget * n1 / max(1, n1 + n2)
