@@ -73,6 +73,12 @@ def main() -> int:
         "0.3 / 0.7": (0.3 * ma + 0.7 * mb, 0.3 * sa + 0.7 * sb),
         # the fusion model's defaults: maps 0.5 / 0.5, scores 0.7 / 0.3
         "maps 0.5, scores 0.7": ((ma + mb) / 2, 0.7 * sa + 0.3 * sb),
+        # agreement: high only where both are (uncorrelated false alarms cancel), scores as the fusion's
+        "maps geometric mean, scores 0.7": (
+            np.sqrt(np.clip(ma, 0, None) * np.clip(mb, 0, None)),
+            0.7 * sa + 0.3 * sb,
+        ),
+        "maps min, scores 0.7": (np.minimum(ma, mb), 0.7 * sa + 0.3 * sb),
     }
     if args.quick:  # each metric sorts ~40 M pixels: the per-type figures and two variants cost minutes
         variants = {k: v for k, v in variants.items() if k not in ("max", "0.3 / 0.7", "0.7 / 0.3")}
