@@ -155,3 +155,28 @@ def test_resume_refuses_models_that_cannot_and_mixed_flags(
         err = capsys.readouterr().err
         assert msg in err and "Traceback" not in err
     assert not (tmp_path / "c").exists()
+
+
+LOOP_MODELS = {  # tiny configurations planned for far more steps than the test waits for
+    "ndpnet": {**TINY, "epochs": 500, "phase2_epochs": 500},
+    "sidn": {"channels": 4, "clusters": 3, "batch_size": 4, "image_size": (32, 32), "median_kernel": 3,
+             "epochs": 500, "workers": 0},
+    "bfdf": {"image_size": (32, 32), "channels": 8, "batch_size": 4, "steps": 5000, "n_references": 2},
+    "sclvi": {"image_size": (64, 64), "width": 0.125, "embed_dim": 16, "epochs": 500, "steps_per_epoch": 10,
+              "batch_size": 4, "memory_size": 2000, "smoothing_sigma": 1.0},
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(LOOP_MODELS))
+def test_finish_now_ends_every_training_loop_early_and_keeps_a_working_model(name: str) -> None:
+    events: list[ProgressEvent] = []
+    ctx = FitContext(progress=events.append)
+    ctx.finish_now()  # asked before the first step: each loop ends after one step
+    size = LOOP_MODELS[name]["image_size"]
+    imgs = torch.from_numpy(np.random.default_rng(0).uniform(0.3, 0.7, (8, 3, *size)).astype(np.float32))
+    bundle = train_model(name, imgs, ctx, holdout=0.25, options=LOOP_MODELS[name])
+    steps = [e for e in events if e.stage in ("train", "phase1", "phase2")]
+    assert steps and max(e.step for e in steps) <= 2, "the loop ended at its next step"
+    maps, scores = bundle.model.predict(imgs[:2])
+    assert torch.isfinite(maps).all() and torch.isfinite(scores).all()
+    assert bundle.info.get("schedule_finished", None) is (False if name == "ndpnet" else None)

@@ -14,9 +14,11 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,
+    QFrame,
     QGroupBox,
     QLabel,
     QLineEdit,
+    QScrollArea,
     QSpinBox,
     QVBoxLayout,
     QWidget,
@@ -100,9 +102,14 @@ class ModelForm(QWidget):
         tf.addRow(self.whole)
         tf.addRow("tile overlap", self.overlap)
         tf.addRow("frame scale before tiling", self.scale)
+        # a model with many options (NDP-Net: 26) scrolls instead of squeezing its rows unreadable
+        self.options_scroll = QScrollArea()
+        self.options_scroll.setWidgetResizable(True)
+        self.options_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.options_scroll.setWidget(self.options_box)
         lay = QVBoxLayout(self)
         lay.addWidget(self.combo)
-        lay.addWidget(self.options_box)
+        lay.addWidget(self.options_scroll, 1)
         lay.addWidget(tiling)
         self.combo.currentIndexChanged.connect(self._rebuild)
         self.tile.toggled.connect(self._update_whole)

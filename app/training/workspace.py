@@ -33,6 +33,7 @@ from app.tuning.validation_panel import ValidationPanel
 from app.workers.threads import WorkerThread
 from inspection_core.errors import AoiError
 from inspection_core.inspector import Inspector
+from inspection_core.models.registry import get_model_info
 from inspection_core.recipe import Recipe, check_name
 from inspection_core.recipes.store import RecipeStore
 from inspection_core.training.context import device_label, resolve_device
@@ -68,6 +69,8 @@ class TrainingWorkspace(QWidget):
         self.task: WorkerThread | None = None
         self.result: ProductTraining | None = None
         self.live_recipe: Recipe | None = None
+        self._has_loop = False  # the model in training has a loop that Finish now can end
+        self._finish_requested = False
         self._build(latest_frame)
 
     def _build(self, latest_frame: Callable[[], Frame | None] | None) -> None:
@@ -78,12 +81,23 @@ class TrainingWorkspace(QWidget):
         self.train_button = QPushButton("Train")
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setEnabled(False)
+        self.cancel_button.setToolTip("stop training and discard it")
+        self.finish_button = QPushButton("Finish now")
+        self.finish_button.setEnabled(False)
+        self.finish_button.setToolTip(
+            "end the training loop at its next step and keep the model as trained so far "
+            "(validated and deployable; NDP-Net can resume its schedule later)"
+        )
+        self.resume_button = QPushButton("Resume")
+        self.resume_button.setEnabled(False)
+        self.resume_button.setToolTip("continue the schedule of the model that was finished early")
         self.progress = TrainProgress()
         self.progress.device.setText(f"device: {device_label(self.device)}")
         self.result_session = TuningSession()
         self.result_session.setParent(self)
         self.result_view = ValidationPanel(self.result_session, lambda: self._result_inspector())
         self.result_label = QLabel("train a model to see its validation here")
+        self.result_label.setWordWrap(True)
         self.notes = QLineEdit()
         self.notes.setPlaceholderText("notes saved with the recipe")
         self.deploy_button = QPushButton("Deploy")
@@ -108,7 +122,9 @@ class TrainingWorkspace(QWidget):
         tl = QVBoxLayout(tr)
         br = QHBoxLayout()
         br.addWidget(self.train_button)
+        br.addWidget(self.finish_button)
         br.addWidget(self.cancel_button)
+        br.addWidget(self.resume_button)
         tl.addLayout(br)
         tl.addWidget(self.progress)
         ml.addWidget(tr)
@@ -133,6 +149,8 @@ class TrainingWorkspace(QWidget):
         self.capture.countsChanged.connect(lambda _g, _b: self._update_buttons())
         self.train_button.clicked.connect(self.start_training)
         self.cancel_button.clicked.connect(self.cancel_training)
+        self.finish_button.clicked.connect(self.finish_now)
+        self.resume_button.clicked.connect(self.resume_training)
         self.deploy_button.clicked.connect(self.deploy)
         self.recipes.switchRequested.connect(self.switch_to)
         for src in (self.capture, self.recipes, self.result_view):
@@ -167,22 +185,38 @@ class TrainingWorkspace(QWidget):
             "" if good >= self.min_good else f"capture at least {self.min_good} good samples"
         )
         self.cancel_button.setEnabled(busy)
+        self.finish_button.setEnabled(busy and self._has_loop)
+        self.resume_button.setEnabled(not busy and self.resumable_result)
         self.deploy_button.setEnabled(not busy and self.result is not None)
 
+    @property
+    def resumable_result(self) -> bool:
+        """The trained model ended early with its schedule saved (Finish now on NDP-Net)."""
+        return self.result is not None and self.result.bundle.info.get("schedule_finished") is False
+
     # --- training --------------------------------------------------------------------------
-    def start_training(self) -> bool:
+    def start_training(self, resume: bool = False) -> bool:
+        """Train the form's model on the captured samples; resume=True continues the schedule of the
+        model that was finished early (its own model and options, the form's preprocessing)."""
         samples = self.capture.samples
         if samples is None or (self.task is not None and self.task.is_running()):
+            return False
+        if resume and not self.resumable_result:
             return False
         try:
             options, pre = self.form.options(), self.form.preprocessing()
         except AoiError as exc:
             self.notify("error", str(exc))
             return False
-        name = self.form.model_name
+        previous = self.result.bundle if resume and self.result is not None else None
+        name = previous.name if previous is not None else self.form.model_name
         self.result = None
+        self._has_loop = not get_model_info(name).fast
+        self._finish_requested = False
         task = make_task(
-            lambda ctx: train_sample_set(samples, name, options, pre, ctx), "training", self.device
+            lambda ctx: train_sample_set(samples, name, options, pre, ctx, resume_from=previous),
+            "training",
+            self.device,
         )
         w = task.worker
         w.progress.connect(self.progress.on_progress)
@@ -197,9 +231,20 @@ class TrainingWorkspace(QWidget):
         self._update_buttons()
         return True
 
+    def resume_training(self) -> bool:
+        return self.start_training(resume=True)
+
     def cancel_training(self) -> None:
         if self.task is not None:
             self.task.worker.request_stop()
+
+    def finish_now(self) -> None:
+        """End the training loop at its next step; the model is calibrated, validated and kept."""
+        if self.task is not None and self.task.is_running() and self._has_loop:
+            self._finish_requested = True
+            self.task.worker.ctx.finish_now()
+            self.finish_button.setEnabled(False)
+            self.notify("info", "finishing training now: the model is kept as trained so far")
 
     def _on_error(self, message: str) -> None:
         self._failed(f"training failed: {message}")
@@ -218,9 +263,15 @@ class TrainingWorkspace(QWidget):
         self.result_session.set_settings(result.validation.settings)
         self.result_view.set_run(result.validation)
         run = result.validation
+        early = ""
+        if self.resumable_result:
+            early = " Finished early: Resume continues its schedule."
+        elif self._finish_requested:
+            early = " Finished early, as asked."
         self.result_label.setText(
             f"{result.bundle.name}: trained on {result.bundle.info.get('n_train')} good samples; validated on "
             f"{run.n_good} held-out good and {run.n_defective} defective sample(s). Thresholds 0.5 = calibrated."
+            + early
         )
         self._update_buttons()
         self.trained.emit(result)

@@ -102,14 +102,19 @@ class FitContext:
     progress: ProgressCallback | None = None
     cancel: CancelToken = field(default_factory=CancelToken)
     seed: int = 0
-    # time.monotonic() after which a resumable model ends this run early and keeps its schedule's
-    # position (`aoi train --stop-after`): a long schedule spread over several time-limited runs
+    # time.monotonic() after which a model with a training loop ends it early and keeps what it has
+    # learned ("Finish now" in the GUI, `aoi train --stop-after`); a resumable one also keeps its
+    # schedule's position, so a long schedule can be spread over several runs
     stop_at: float = math.inf
     _t0: float = field(default_factory=time.perf_counter)
 
     def should_pause(self) -> bool:
         """True once stop_at has passed."""
         return time.monotonic() > self.stop_at
+
+    def finish_now(self) -> None:
+        """Ask the training loop to end at its next step and keep the model (thread-safe: one float)."""
+        self.stop_at = -math.inf
 
     def report(
         self,

@@ -15,6 +15,7 @@ GUI-free so the training workspace, the capture-to-deploy benchmark and the test
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import tempfile
 import time
@@ -105,11 +106,15 @@ def train_product(
     ctx: FitContext | None = None,
     holdout: float = HOLDOUT,
     camera: CameraSettings | None = None,
+    resume_from: ModelBundle | None = None,
 ) -> ProductTraining:
     """Fit on good samples, calibrate on the held-out ones, validate on those plus the defective ones.
 
     Paths are kept for the validation gallery; arrays get synthetic names. Needs ≥ 2 good samples.
     Cancelling through ctx raises CancelledError at the next progress report; nothing is written.
+    `ctx.finish_now()` ends a training loop early and keeps the model; `resume_from` (a model whose
+    schedule ended early that way, `info["schedule_finished"]` false) continues its schedule with its
+    own options.
     """
     ctx = ctx or FitContext()
     pre = preprocessing or Preprocessing()
@@ -120,6 +125,8 @@ def train_product(
     bad_imgs = _load(defective, ctx, "load defective")
     tr, ho = split_holdout(len(good_imgs), holdout, ctx.seed)
     opts = dict(options or {})
+    if resume_from is not None:  # the schedule continues only with the options it began with
+        model_name, opts = resume_from.model.name, dataclasses.asdict(resume_from.model.config)
     from inspection_core.models.registry import get_model_info
 
     size_default = dict((n, d) for n, d, _ in get_model_info(model_name).options).get(
@@ -129,7 +136,16 @@ def train_product(
     t1 = time.perf_counter()
     train = model_inputs([good_imgs[i] for i in tr], size, pre)  # type: ignore[arg-type]
     info = {"preprocessing": pre.to_dict(), "n_good_samples": len(good_imgs), "purpose": "product"}
-    bundle = train_model(model_name, train, ctx, holdout=0.0, options=opts, info=info)
+    bundle = train_model(
+        model_name,
+        train,
+        ctx,
+        holdout=0.0,
+        options=opts,
+        info=info,
+        init_from=resume_from,
+        resume=resume_from is not None,
+    )
     t2 = time.perf_counter()
     inspector = Inspector(bundle, preprocessing=pre)
     ho_imgs = [good_imgs[i] for i in ho]
@@ -168,6 +184,7 @@ def train_sample_set(
     preprocessing: Preprocessing | None = None,
     ctx: FitContext | None = None,
     holdout: float = HOLDOUT,
+    resume_from: ModelBundle | None = None,
 ) -> ProductTraining:
     """`train_product` on a product's captured samples; camera settings come from the newest sidecar."""
     good = samples.list("good")
@@ -188,6 +205,7 @@ def train_sample_set(
         ctx,
         holdout,
         camera,
+        resume_from,
     )
 
 

@@ -265,3 +265,74 @@ def test_fusion_trains_validates_and_deploys_from_the_workspace(qtbot, workspace
     assert inspector.bundle.name == "fusion"
     result = inspector.inspect(_frames(1, 3.0, seed=7)[0])
     assert result.anomaly_map.shape == (128, 128) and result.verdict in ("OK", "NG")
+
+
+def _phase_events(ws: TrainingWorkspace) -> list:
+    events: list = []
+    ws.task.worker.progress.connect(events.append)  # queued to this thread: read after waits
+    return events
+
+
+def test_finish_now_keeps_ndpnet_and_resume_continues_its_schedule(qtbot, workspace) -> None:  # noqa: ANN001
+    ws, store, live = workspace
+    ws.min_good = 4
+    assert ws.set_product("web-n")
+    ws.form.combo.setCurrentIndex(ws.form.combo.findData("ndpnet"))
+    for name, value in {"image_size": (32, 32), "width": 4, "batch_size": 2, "epochs": 300,
+                        "phase2_epochs": 300, "workers": 0}.items():  # fmt: skip
+        ws.form.set_option(name, value)
+    for frame in _frames(6, 0.0, seed=8):
+        ws.capture.on_frame(frame)
+        ws.capture.good_button.click()
+    assert not ws.finish_button.isEnabled() and not ws.resume_button.isEnabled()
+    assert ws.start_training()
+    events = _phase_events(ws)
+    qtbot.waitUntil(lambda: any(e.stage == "phase1" for e in events), timeout=60_000)
+    assert ws.finish_button.isEnabled()
+    with qtbot.waitSignal(ws.trained, timeout=60_000):
+        ws.finish_button.click()
+    qtbot.waitUntil(lambda: not ws.task.is_running(), timeout=10_000)
+    first = ws.result.bundle.model.schedule
+    assert not first["finished"] and 0 < first["steps"][0] < first["planned"][0]
+    assert ws.resume_button.isEnabled() and ws.deploy_button.isEnabled() and not ws.finish_button.isEnabled()
+    assert "Resume continues its schedule" in ws.result_label.text()
+    assert ("info", "finishing training now: the model is kept as trained so far") in ws.messages
+
+    ws.form.set_option("width", 8)  # the form changed meanwhile: a resumed schedule keeps its own options
+    assert ws.resume_training()
+    events = _phase_events(ws)
+    qtbot.waitUntil(lambda: any(e.stage == "phase1" for e in events), timeout=60_000)
+    with qtbot.waitSignal(ws.trained, timeout=60_000):
+        ws.finish_button.click()
+    qtbot.waitUntil(lambda: not ws.task.is_running(), timeout=10_000)
+    run = [e for e in events if e.stage == "phase1"]
+    assert run and all(e.resumed_from == sum(first["steps"]) < e.step for e in run)
+    second = ws.result.bundle.model.schedule
+    assert second["steps"][0] > first["steps"][0] and second["planned"] == first["planned"]
+    assert ws.result.bundle.model.config.width == 4 and "continued_from_saved" in ws.result.bundle.info
+    recipe = ws.deploy()  # a model finished early is a working model
+    assert recipe is not None and live["recipe"] == recipe
+    assert store.load("web-n").build_inspector().bundle.model.schedule["steps"] == second["steps"]
+
+
+def test_finish_now_on_a_model_that_cannot_resume(qtbot, workspace) -> None:  # noqa: ANN001
+    ws, store, live = workspace
+    ws.min_good = 4
+    assert ws.set_product("web-s")
+    ws.form.combo.setCurrentIndex(ws.form.combo.findData("sidn"))
+    for name, value in {"image_size": (32, 32), "channels": 4, "clusters": 3, "batch_size": 2,
+                        "median_kernel": 3, "epochs": 2000, "workers": 0}.items():  # fmt: skip
+        ws.form.set_option(name, value)
+    for frame in _frames(6, 0.0, seed=9):
+        ws.capture.on_frame(frame)
+        ws.capture.good_button.click()
+    assert ws.start_training()
+    events = _phase_events(ws)
+    qtbot.waitUntil(lambda: any(e.stage == "train" for e in events), timeout=60_000)
+    with qtbot.waitSignal(ws.trained, timeout=60_000):
+        ws.finish_now()
+    qtbot.waitUntil(lambda: not ws.task.is_running(), timeout=10_000)
+    assert max(e.step for e in events if e.stage == "train") < 2000 * 2
+    assert "Finished early, as asked." in ws.result_label.text()
+    assert not ws.resume_button.isEnabled() and ws.deploy_button.isEnabled()
+    assert ws.resume_training() is False

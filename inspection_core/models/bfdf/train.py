@@ -190,6 +190,8 @@ def train_bfdf(model: BFDF, images: torch.Tensor, nearest_ref: np.ndarray, ctx: 
             progress = step / total
             if cfg.max_seconds > 0:
                 progress = max(progress, (now - t0) / cfg.max_seconds)
+            if ctx.should_pause():  # "finish now": keep what was learned
+                progress = 1.0
             if dev.type == "cpu" or now - last > 0.5 or progress >= 1.0:  # no device sync every step
                 vals = torch.stack(pending).float().cpu().tolist()
                 losses.extend(vals)

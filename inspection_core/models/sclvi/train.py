@@ -182,7 +182,7 @@ def train_encoder(model: SCLVI, images: torch.Tensor, ctx: FitContext) -> TrainL
         losses["total"].backward()
         opt.step()
         now = time.perf_counter()
-        out_of_time = cfg.max_seconds > 0 and now - t0 >= cfg.max_seconds
+        out_of_time = (cfg.max_seconds > 0 and now - t0 >= cfg.max_seconds) or ctx.should_pause()
         if step % 10 == 0 or step == total or now - last >= 1.0 or out_of_time:
             last = now
             vals = {k: float(v.detach()) for k, v in losses.items()}

@@ -170,7 +170,7 @@ def _train_loop(
         _update_radii(model.texture_radii, r_t, step == 0)
         _update_radii(model.defect_radii, r_d, step == 0)
         step += 1
-        done = step >= total or time.monotonic() >= deadline
+        done = step >= total or time.monotonic() >= deadline or ctx.should_pause()
         epoch = (step - 1) // steps_per_epoch + 1
         msg = f"epoch {epoch}/{cfg.epochs}"
         if step % log_every == 0 or step == 1 or done:
