@@ -39,7 +39,7 @@ from provenance import record, write_json
 
 from inspection_core.data.dataset import MVTecDataset
 from inspection_core.metrics.curves import aupro, auroc
-from inspection_core.models.patchcore.model import PatchCore, PatchCoreConfig, gaussian_blur
+from inspection_core.models.patchcore.model import MemoryBank, PatchCore, PatchCoreConfig, gaussian_blur
 from inspection_core.postprocess.normalization import fit_normalization
 from inspection_core.training import FitContext, resolve_device
 from inspection_core.training.fit import load_images, predict_tensor, split_holdout
@@ -71,6 +71,42 @@ def highpass(emb: torch.Tensor) -> torch.Tensor:
     return emb - low
 
 
+def border_channels(emb: torch.Tensor, weight: float, reach: int = 3) -> torch.Tensor:
+    """(N, 2, h, w): each patch's distance to the nearest top/bottom and left/right border in patches,
+    capped at `reach`, divided by it, times `weight`."""
+    n, _, h, w = emb.shape
+    ys = torch.arange(h, device=emb.device, dtype=emb.dtype)
+    xs = torch.arange(w, device=emb.device, dtype=emb.dtype)
+    dy = torch.minimum(ys, h - 1 - ys).clamp(max=reach) / reach
+    dx = torch.minimum(xs, w - 1 - xs).clamp(max=reach) / reach
+    return (torch.stack([dy[:, None].expand(h, w), dx[None, :].expand(h, w)]) * weight)[None].expand(
+        n, 2, h, w
+    )
+
+
+class BorderAwarePatchCore(PatchCore):
+    """Both memory banks get two border-distance channels, so a border patch finds its nearest neighbours
+    among border patches of good images: is the defective images' excess at their borders texture that
+    good images show only inside?"""
+
+    def __init__(self, weight: float, config: PatchCoreConfig) -> None:
+        super().__init__(config)
+        self.weight = weight
+        d0 = self._dim
+        self._dim = d0 + 2  # score bank: its channels, then the two border channels
+        n_total = d0 + 2 + (len(self._map_channels) if self._own_map_aggregation else 0) + 2
+        chans = [i + 2 if i >= d0 else i for i in self._map_channels] + [n_total - 2, n_total - 1]
+        self._map_channels = chans
+        self.map_bank = MemoryBank(len(chans)) if self.map_bank is not None else None
+        self._map_index = torch.tensor(chans, dtype=torch.long)
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        emb = super().embed(x)
+        d0 = self._dim - 2
+        pos = border_channels(emb, self.weight)
+        return torch.cat([emb[:, :d0], pos, emb[:, d0:], pos], 1)
+
+
 # name → (transform, which channels: "all", "map" (the map bank's) or "score" (the score bank's))
 VARIANTS: dict[str, tuple[Transform | None, str]] = {
     "base": (None, "all"),
@@ -81,6 +117,7 @@ VARIANTS: dict[str, tuple[Transform | None, str]] = {
     "center_map": (center, "map"),
     "center_score": (center, "score"),
 }
+BORDER_WEIGHTS = {"border8": 8.0, "border24": 24.0}  # BorderAwarePatchCore variants
 DEFAULT_VARIANTS = "base,center,inorm,highpass,center_half"
 
 
@@ -118,8 +155,13 @@ def run_variant(
     types: np.ndarray,
     dev: torch.device,
 ) -> dict:
-    transform, channels = VARIANTS[name]
-    model = TransformedPatchCore(transform, channels, PatchCoreConfig())
+    if name in BORDER_WEIGHTS:
+        model: PatchCore = BorderAwarePatchCore(BORDER_WEIGHTS[name], PatchCoreConfig())
+    elif name == "flip":
+        model = PatchCore(PatchCoreConfig(flip_augment=True))
+    else:
+        transform, channels = VARIANTS[name]
+        model = TransformedPatchCore(transform, channels, PatchCoreConfig())
     ctx = FitContext(device=dev, seed=0)
     torch.manual_seed(ctx.seed)  # as train_model does
     np.random.seed(ctx.seed)
@@ -168,7 +210,7 @@ def main() -> int:
     ap.add_argument("--limit", type=int, default=0, help="smoke test: first N train, every 8th test image")
     args = ap.parse_args()
     names = [v for v in args.variants.split(",") if v]
-    unknown = set(names) - set(VARIANTS)
+    unknown = set(names) - set(VARIANTS) - set(BORDER_WEIGHTS) - {"flip"}
     if unknown:
         ap.error(f"unknown variants {sorted(unknown)}; known: {list(VARIANTS)}")
     dev = resolve_device(args.device)

@@ -267,6 +267,18 @@ def test_fusion_trains_validates_and_deploys_from_the_workspace(qtbot, workspace
     assert result.anomaly_map.shape == (128, 128) and result.verdict in ("OK", "NG")
 
 
+def _long_training_set_up(ws: TrainingWorkspace, product: str, model: str, options: dict, seed: int) -> None:
+    """A product with 6 good samples and a loop model planned for far longer than the test waits."""
+    ws.min_good = 4
+    assert ws.set_product(product)
+    ws.form.combo.setCurrentIndex(ws.form.combo.findData(model))
+    for name, value in options.items():
+        ws.form.set_option(name, value)
+    for frame in _frames(6, 0.0, seed=seed):
+        ws.capture.on_frame(frame)
+        ws.capture.good_button.click()
+
+
 def _phase_events(ws: TrainingWorkspace) -> list:
     events: list = []
     ws.task.worker.progress.connect(events.append)  # queued to this thread: read after waits
@@ -275,15 +287,15 @@ def _phase_events(ws: TrainingWorkspace) -> list:
 
 def test_finish_now_keeps_ndpnet_and_resume_continues_its_schedule(qtbot, workspace) -> None:  # noqa: ANN001
     ws, store, live = workspace
-    ws.min_good = 4
-    assert ws.set_product("web-n")
-    ws.form.combo.setCurrentIndex(ws.form.combo.findData("ndpnet"))
-    for name, value in {"image_size": (32, 32), "width": 4, "batch_size": 2, "epochs": 300,
-                        "phase2_epochs": 300, "workers": 0}.items():  # fmt: skip
-        ws.form.set_option(name, value)
-    for frame in _frames(6, 0.0, seed=8):
-        ws.capture.on_frame(frame)
-        ws.capture.good_button.click()
+    opts = {
+        "image_size": (32, 32),
+        "width": 4,
+        "batch_size": 2,
+        "epochs": 300,
+        "phase2_epochs": 300,
+        "workers": 0,
+    }
+    _long_training_set_up(ws, "web-n", "ndpnet", opts, seed=8)
     assert not ws.finish_button.isEnabled() and not ws.resume_button.isEnabled()
     assert ws.start_training()
     events = _phase_events(ws)
@@ -317,15 +329,8 @@ def test_finish_now_keeps_ndpnet_and_resume_continues_its_schedule(qtbot, worksp
 
 def test_finish_now_on_a_model_that_cannot_resume(qtbot, workspace) -> None:  # noqa: ANN001
     ws, store, live = workspace
-    ws.min_good = 4
-    assert ws.set_product("web-s")
-    ws.form.combo.setCurrentIndex(ws.form.combo.findData("sidn"))
-    for name, value in {"image_size": (32, 32), "channels": 4, "clusters": 3, "batch_size": 2,
-                        "median_kernel": 3, "epochs": 2000, "workers": 0}.items():  # fmt: skip
-        ws.form.set_option(name, value)
-    for frame in _frames(6, 0.0, seed=9):
-        ws.capture.on_frame(frame)
-        ws.capture.good_button.click()
+    opts = {"image_size": (32, 32), "channels": 4, "clusters": 3, "batch_size": 2, "median_kernel": 3}
+    _long_training_set_up(ws, "web-s", "sidn", {**opts, "epochs": 2000, "workers": 0}, seed=9)
     assert ws.start_training()
     events = _phase_events(ws)
     qtbot.waitUntil(lambda: any(e.stage == "train" for e in events), timeout=60_000)
