@@ -74,6 +74,28 @@ def distance_bands(maps: np.ndarray, gt: np.ndarray, labels: np.ndarray, rng: np
     return out
 
 
+def border_bands(
+    maps: np.ndarray, gt: np.ndarray, labels: np.ndarray, widths: tuple[int, ...] = (8, 16, 32)
+) -> dict:
+    """The image border: median normal-pixel value within each width of the border, on good images and
+    on defective ones, and the pooled AUROC with that band left out of every image (crops of parts show
+    edges and chamfers there that the good training images may not)."""
+    out: dict = {}
+    h, w = maps.shape[-2:]
+    for b in widths:
+        inner = np.zeros((h, w), bool)
+        inner[b : h - b, b : w - b] = True
+        band = ~inner
+        bad = labels == 1
+        out[f"{b} px"] = {
+            "good_images_median": float(np.median(maps[~bad][:, band])),
+            "defective_images_normal_median": float(np.median(maps[bad][:, band][~gt[bad][:, band]])),
+            "defect_pixel_share_in_band": float(gt[:, band].sum() / max(1, gt.sum())),
+            "pooled_without_band": auroc(gt[:, inner].ravel(), maps[:, inner].ravel()),
+        }
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--model-dir", required=True)
@@ -114,6 +136,7 @@ def main() -> int:
             },
             "defect_median": {t: float(np.median(p)) for t, p in pos.items()},
             "by_distance_to_defect": distance_bands(maps, gt, labels, rng),
+            "image_border": border_bands(maps, gt, labels),
         }
         rows.append(row)
         print(
