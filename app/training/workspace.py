@@ -71,6 +71,7 @@ class TrainingWorkspace(QWidget):
         self.live_recipe: Recipe | None = None
         self._has_loop = False  # the model in training has a loop that Finish now can end
         self._finish_requested = False
+        self._kept: ProductTraining | None = None  # the model a resume started from, until it succeeds
         self._build(latest_frame)
 
     def _build(self, latest_frame: Callable[[], Frame | None] | None) -> None:
@@ -185,7 +186,7 @@ class TrainingWorkspace(QWidget):
             "" if good >= self.min_good else f"capture at least {self.min_good} good samples"
         )
         self.cancel_button.setEnabled(busy)
-        self.finish_button.setEnabled(busy and self._has_loop)
+        self.finish_button.setEnabled(busy and self._has_loop and not self._finish_requested)
         self.resume_button.setEnabled(not busy and self.resumable_result)
         self.deploy_button.setEnabled(not busy and self.result is not None)
 
@@ -210,6 +211,7 @@ class TrainingWorkspace(QWidget):
             return False
         previous = self.result.bundle if resume and self.result is not None else None
         name = previous.name if previous is not None else self.form.model_name
+        self._kept = self.result if resume else None  # a failed or cancelled resume gives it back
         self.result = None
         self._has_loop = not get_model_info(name).fast
         self._finish_requested = False
@@ -253,11 +255,14 @@ class TrainingWorkspace(QWidget):
         self._failed("training cancelled: nothing was saved", "info")
 
     def _failed(self, message: str, level: str = "error") -> None:
+        if self._kept is not None:  # never lose the model finished early because its resume failed
+            self.result, self._kept = self._kept, None
+            message = message.replace(": nothing was saved", "") + "; the model finished early is kept"
         self.progress.finish(message)
         self.notify(level, message)
 
     def _trained(self, result: ProductTraining) -> None:
-        self.result = result
+        self.result, self._kept = result, None
         t = result.timings_s
         self.progress.finish(f"trained in {t.get('total', 0):.1f} s (fit {t.get('fit', 0):.1f} s)")
         self.result_session.set_settings(result.validation.settings)

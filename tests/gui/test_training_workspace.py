@@ -310,6 +310,14 @@ def test_finish_now_keeps_ndpnet_and_resume_continues_its_schedule(qtbot, worksp
     assert "Resume continues its schedule" in ws.result_label.text()
     assert ("info", "finishing training now: the model is kept as trained so far") in ws.messages
 
+    kept = ws.result
+    with qtbot.waitSignal(ws.notified, timeout=60_000) as sig:  # a cancelled resume loses nothing
+        assert ws.resume_training()
+        ws.cancel_training()
+    qtbot.waitUntil(lambda: not ws.task.is_running(), timeout=10_000)
+    assert sig.args == ["info", "training cancelled; the model finished early is kept"]
+    assert ws.result is kept and ws.resume_button.isEnabled() and ws.deploy_button.isEnabled()
+
     ws.form.set_option("width", 8)  # the form changed meanwhile: a resumed schedule keeps its own options
     assert ws.resume_training()
     events = _phase_events(ws)
