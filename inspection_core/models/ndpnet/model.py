@@ -37,8 +37,8 @@ class NDPNetConfig(ModelConfig):
     image_size: tuple[int, int] = option(
         (128, 128), "model input (height, width) in pixels (paper: 256; 128 trained far better on our data)"
     )
-    epochs: int = option(100, "phase-1 epochs: encoder + decoder with defect perception (paper: 400)")
-    phase2_epochs: int = option(200, "phase-2 epochs: frozen encoder, RBAM + decoder + MSDSM (paper: 200)")
+    epochs: int = option(300, "phase-1 epochs: encoder + decoder with defect perception (paper: 400)")
+    phase2_epochs: int = option(600, "phase-2 epochs: frozen encoder, RBAM + decoder + MSDSM (paper: 200)")
     batch_size: int = option(16, "images per training step")
     lr: float = option(3e-4, "Adam learning rate (paper: 1e-4)")
     lr_schedule: str = option(
