@@ -26,7 +26,7 @@ $M train --resume "$FROM" --data $DATA --out runs/ndp_long --device cuda --stop-
 echo "exit $?" >> $R/ndp_long_train_$PART.log
 cp runs/ndp_long/model.json $R/ndp_long_model_${T}_$PART.json; pack
 finished=$(python3 -c "import json; print(json.load(open('runs/ndp_long/model.json'))['info'].get('schedule_finished'))")
-[ "$finished" = True ] || keep_model ndp_long
+keep_model ndp_long  # also when finished: a later call can warm-restart or analyse it
 echo "ndp_long $PART saved (schedule finished: $finished) $(date +%T)" | tee -a $R/driver.log
 $M eval --model-dir runs/ndp_long --data $DATA --device cuda --json $R/ndp_long_eval_${T}_$PART.json \
   > $R/ndp_long_eval_$PART.log 2>&1; pack
