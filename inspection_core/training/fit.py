@@ -62,8 +62,8 @@ def continue_from(model: AnomalyModel, previous: ModelBundle, resume: bool = Fal
 
     resume=False: a warm restart — the learning-rate schedule starts afresh. resume=True: the saved
     run ended early (`--stop-after`) and its schedule continues where it stopped (phase, steps, time
-    box, learning rate); only the optimiser's moments start afresh (they are not saved: they would
-    double the file)."""
+    box, learning rate); only the optimiser's moments start afresh (not saved: Adam's two moments
+    would triple the file)."""
     if previous.model.name != model.name:
         raise DataError(f"--init-from holds a {previous.model.name} model, not {model.name}")
     if get_model_info(model.name).fast:
