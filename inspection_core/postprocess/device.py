@@ -158,6 +158,7 @@ class DevicePostprocessor:
         self.memory = memory or HostMemory()
         self._roi_key: tuple | None = None
         self._roi_t: torch.Tensor | None = None
+        self._roi_any = False  # the cached ROI covers any pixel (known on the host: no sync per frame)
 
     def _roi(
         self, settings: PostprocessSettings, shape: tuple[int, int], dev: torch.device
@@ -166,6 +167,7 @@ class DevicePostprocessor:
         if key != self._roi_key:
             m = settings.roi.mask(shape)
             self._roi_t = None if m is None else torch.from_numpy(m.copy()).to(dev)  # cached: read-only
+            self._roi_any = m is not None and bool(m.any())
             self._roi_key = key
         return self._roi_t
 
@@ -181,9 +183,9 @@ class DevicePostprocessor:
         roi = self._roi(settings, (h, w), dev)
         score = float(norm.score(raw_score))
         if roi is not None:
-            amap = torch.where(roi, amap, torch.zeros((), device=dev))
-            if bool(roi.any()):
-                inside = float(torch.where(roi, raw, torch.tensor(-math.inf, device=dev)).max())
+            amap = torch.where(roi, amap, 0.0)
+            if self._roi_any:
+                inside = float(torch.where(roi, raw, -math.inf).max())
                 score = float(norm.score(scale_roi_score(raw_score, inside, float(raw.max()))))
             else:
                 score = 0.0

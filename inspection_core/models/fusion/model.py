@@ -13,7 +13,6 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -100,17 +99,14 @@ class Fusion(AnomalyModel):
             raise DataError(f"fusion needs at least 2 training images after the hold-out (got {n})")
         perm = torch.randperm(n, generator=torch.Generator().manual_seed(ctx.seed))
         fit_x, cal_x = images[perm[n_cal:]], images[perm[:n_cal]]
+        from inspection_core.training.fit import predict_tensor  # not at the top: fit imports the models
+
         for name in MEMBERS:
             member = self._member(name)
             member.fit(self._input(member, fit_x), ctx)
             member.eval()
-            maps, scores = [], []
-            for i in range(0, n_cal, 16):
-                x = self._input(member, cal_x[i : i + 16]).to(ctx.device)
-                m, s = member.predict(x)
-                maps.append(m.float().cpu().numpy())
-                scores.append(s.float().cpu().numpy())
-            self.member_norms[name] = fit_normalization(np.concatenate(scores), np.concatenate(maps))
+            maps, scores = predict_tensor(member, self._input(member, cal_x), batch_size=16)
+            self.member_norms[name] = fit_normalization(scores, maps)
         self.to(ctx.device).eval()
 
     @staticmethod
