@@ -139,7 +139,7 @@ def test_perlin_mask_is_nonempty_and_respects_foreground() -> None:
         assert not m[~fg].any()
 
 
-@pytest.mark.parametrize("fill", ["noise", "shift", "foreign", "procedural", "shade"])
+@pytest.mark.parametrize("fill", ["noise", "shift", "foreign", "procedural", "shade", "band"])
 def test_synthesized_defects_change_only_masked_pixels(fill: str) -> None:
     rng = np.random.default_rng(0)
     img = rng.uniform(0.3, 0.6, (48, 48, 3)).astype(np.float32)
@@ -171,8 +171,40 @@ def test_shade_is_a_large_soft_gain_change_of_the_image_itself() -> None:
             assert np.abs(out - img)[rim].mean() < np.abs(out - img)[core].mean()
 
 
+def test_band_is_a_large_straight_edged_region_from_one_side_with_another_finish() -> None:
+    rng = np.random.default_rng(2)
+    img = np.clip(0.45 + 0.1 * rng.standard_normal((96, 96, 3)), 0, 1).astype(np.float32)
+    pool = [np.clip(0.3 + 0.2 * rng.standard_normal((96, 96, 3)), 0, 1).astype(np.float32)]
+    syn = DefectSynthesizer(pool=pool, fills=("band",), beta_range=(0.0, 0.0), seed=4)
+    touching = 0
+    for _ in range(30):
+        out, mask = syn(img)
+        assert 0.02 <= mask.mean() <= 0.7  # large, never the whole image
+        assert np.allclose(out[mask == 0], img[mask == 0])
+        inside = mask == 1
+        assert np.abs(out - img)[inside].mean() > 0.02  # another finish, not a copy
+        touching += bool(mask[0].any() or mask[-1].any() or mask[:, 0].any() or mask[:, -1].any())
+        # one straight-ish edge: every row (or every column) crossing the region holds one run
+        rows = [r for r in mask if r.any()]
+        cols = [c for c in mask.T if c.any()]
+        runs = lambda lines: max(int(np.abs(np.diff(np.r_[0, line, 0])).sum() // 2) for line in lines)  # noqa: E731
+        assert min(runs(rows), runs(cols)) == 1
+    assert touching >= 20  # most bands start at a side of the image
+
+
+def test_band_mask_keeps_inside_the_foreground() -> None:
+    img = np.full((64, 64, 3), 0.5, np.float32)
+    fg = np.zeros((64, 64), bool)
+    fg[8:56, 8:56] = True
+    syn = DefectSynthesizer(fills=("band",), seed=9)
+    for _ in range(20):
+        _, mask = syn(img, foreground=fg)
+        assert mask.sum() > 0 and not mask[~fg].any()
+
+
 def test_default_synthesiser_does_not_draw_shade_and_parse_fills_checks_names() -> None:
     assert "shade" in FILLS and "shade" not in DefectSynthesizer().fills
+    assert "band" in FILLS and "band" not in DefectSynthesizer().fills
     assert parse_fills(" noise, shade ", "sidn") == ("noise", "shade")
     with pytest.raises(AoiError, match="ndpnet: bad --fills 'noise,lava'"):
         parse_fills("noise,lava", "ndpnet")

@@ -2,7 +2,9 @@
 
 I_ad = I_o * (1 - M) + I_n * M (NDP-Net eq. 1, DRAEM-style): M is a thresholded Perlin noise field,
 I_n is Gaussian noise, the image's own texture shifted/rotated, another image of the pool, a
-procedural texture, or ("shade") the image itself darker/brighter in a large soft-edged region.
+procedural texture, ("shade") the image itself darker/brighter in a large soft-edged region, or
+("band") a region cut off along a straight, slightly tilted edge from one side of the image whose
+surface finish differs: its texture's contrast and brightness changed, or another image's texture.
 All in float32 RGB HxWx3 in [0, 1]; masks HxW float32 in {0, 1}.
 """
 
@@ -16,7 +18,7 @@ import numpy as np
 
 from inspection_core.errors import AoiError
 
-FILLS = ("noise", "shift", "foreign", "procedural", "shade")  # every kind a --fills option accepts
+FILLS = ("noise", "shift", "foreign", "procedural", "shade", "band")  # every kind a --fills option accepts
 DEFAULT_FILLS = FILLS[:4]  # what a synthesiser draws from unless told otherwise
 
 
@@ -99,6 +101,32 @@ def perlin_mask(
     return mask
 
 
+def band_mask(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
+    """A region bounded by one image side and a straight, slightly tilted and wavy edge across the
+    image (sometimes also by a second, parallel edge or by two side edges): where a grinding pass,
+    coating or finish changes. Covers 10–60 % of the image; {0, 1} float32."""
+    h, w = shape
+    horizontal = rng.random() < 0.5  # the edge runs across the width (from the top or bottom side)
+    length, depth = (w, h) if horizontal else (h, w)
+    t = np.arange(length, dtype=np.float32) / max(length - 1, 1)
+    wave = np.interp(t, np.linspace(0, 1, 5), rng.normal(0, 0.01, 5)).astype(np.float32)
+    edge = rng.uniform(0.1, 0.6) + rng.uniform(-0.12, 0.12) * (t - 0.5) + wave  # as a share of depth
+    d = (np.arange(depth, dtype=np.float32) / depth)[:, None]
+    inside = d < edge[None, :]
+    if rng.random() < 0.3:  # a band that does not reach the side: between two near-parallel edges
+        start = rng.uniform(0.0, 0.5)
+        inside = (d >= start + 0.005 * rng.normal()) & (d < start + edge[None, :])
+    if rng.random() < 0.3:  # a patch: also bounded across
+        a, b = sorted(rng.uniform(0, 1, 2))
+        b = max(b, a + 0.3)
+        inside &= (t[None, :] >= a) & (t[None, :] < b)
+    mask = inside.astype(np.float32)
+    if rng.random() < 0.5:
+        mask = mask[::-1]  # from the other side
+    mask = mask if horizontal else mask.T
+    return np.ascontiguousarray(mask)
+
+
 def procedural_texture(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
     """Colourful multi-octave noise / stripes: a stand-in for DTD textures (which we may not ship)."""
     h, w = shape
@@ -168,6 +196,18 @@ class DefectSynthesizer:
                 other = cv2.resize(other, (w, h), interpolation=cv2.INTER_LINEAR)
             jitter = rng.uniform(0.6, 1.4, 3).astype(np.float32)
             return np.clip(np.flip(other, int(rng.integers(0, 2))) * jitter, 0, 1).astype(np.float32)
+        if kind == "band":  # another surface finish: the texture's contrast and brightness changed, or
+            # another image's texture at this image's brightness
+            if len(self.pool) and rng.random() < 0.4:
+                src = self.pool[int(rng.integers(len(self.pool)))]
+                if src.shape[:2] != (h, w):
+                    src = cv2.resize(src, (w, h), interpolation=cv2.INTER_LINEAR)
+                src = np.ascontiguousarray(np.flip(src, int(rng.integers(0, 2))))
+                return np.clip(src - src.mean() + image.mean(), 0, 1).astype(np.float32)
+            base = cv2.GaussianBlur(image, (0, 0), max(1.0, 0.05 * min(h, w)))
+            contrast = rng.uniform(1.6, 3.0) if rng.random() < 0.6 else rng.uniform(0.2, 0.6)
+            gain = rng.uniform(0.8, 1.25)
+            return np.clip(base * np.float32(gain) + (image - base) * np.float32(contrast), 0, 1).astype(np.float32)
         if kind == "shade":  # the same texture, darker or brighter, sometimes smoother (see __call__)
             gain = rng.uniform(0.6, 0.85) if rng.random() < 0.5 else rng.uniform(1.15, 1.5)
             src = cv2.GaussianBlur(image, (0, 0), rng.uniform(0.8, 2.0)) if rng.random() < 0.5 else image
@@ -187,6 +227,12 @@ class DefectSynthesizer:
             # streams (and every model trained on them) stay as they were before shade existed
             mask = perlin_mask((h, w), self.rng, max_scale=2, min_area_frac=0.05, foreground=foreground)
             m = cv2.GaussianBlur(mask, (0, 0), max(1.0, 0.02 * min(h, w)))[..., None] * mask[..., None]
+        if kind == "band":  # the Perlin mask above is drawn anyway, for the same reason as shade's
+            band = band_mask((h, w), self.rng)
+            if foreground is not None:
+                band *= foreground.astype(np.float32)
+            if band.any():  # else (a band outside the foreground) the blob stays
+                mask, m = band, band[..., None]
         content = self.fill(image, kind)
         beta = float(self.rng.uniform(*self.beta_range))
         out = image * (1 - m) + (beta * image + (1 - beta) * content) * m if beta < 1 else image * (1 - m)

@@ -60,7 +60,7 @@ class NDPNetConfig(ModelConfig):
     anomaly_prob: float = option(0.7, "share of training images that get an artificial defect")
     fills: str = option(
         "noise,shift,foreign",
-        "artificial defect fills, comma list of noise, shift, foreign, procedural, shade",
+        "artificial defect fills, comma list of noise, shift, foreign, procedural, shade, band",
     )
     blend_max: float = option(
         0.5, "max share of the good image kept inside a defect (0 = the fill replaces it, eq. 1)"

@@ -51,7 +51,7 @@ class SIDNConfig(ModelConfig):
     p_anomaly: float = option(0.9, "share of training images that get a synthetic defect")
     fills: str = option(
         "noise,shift,foreign",
-        "synthetic defect fills, comma list of noise, shift, foreign, procedural, shade (paper: noise)",
+        "synthetic defect fills, comma list of noise, shift, foreign, procedural, shade, band (paper: noise)",
     )
     blend_max: float = option(0.5, "max share of the good image kept inside a defect (paper: 0, replace)")
     flip: bool = option(True, "random horizontal/vertical flips of the good images")
