@@ -98,10 +98,17 @@ def main() -> int:
     results = {}
     for name, m in variants.items():
         results[name] = map_metrics(gt, labels, types, m)
-        print(f"{name:28s} pixel AUROC {results[name]['pixel_auroc']:.4f}  AUPRO {results[name]['aupro']:.4f}")
+        print(
+            f"{name:28s} pixel AUROC {results[name]['pixel_auroc']:.4f}  AUPRO {results[name]['aupro']:.4f}"
+        )
     return write_report(
-        args.out, dev, model, float(bundle.info.get("fit_seconds", 0.0)),
-        model_dir=args.model_dir, share_of_defect_pixels=share, variants=results,
+        args.out,
+        dev,
+        model,
+        float(bundle.info.get("fit_seconds", 0.0)),
+        model_dir=args.model_dir,
+        share_of_defect_pixels=share,
+        variants=results,
     )
 
 

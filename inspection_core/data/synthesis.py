@@ -207,7 +207,8 @@ class DefectSynthesizer:
             base = cv2.GaussianBlur(image, (0, 0), max(1.0, 0.05 * min(h, w)))
             contrast = rng.uniform(1.6, 3.0) if rng.random() < 0.6 else rng.uniform(0.2, 0.6)
             gain = rng.uniform(0.8, 1.25)
-            return np.clip(base * np.float32(gain) + (image - base) * np.float32(contrast), 0, 1).astype(np.float32)
+            out = base * np.float32(gain) + (image - base) * np.float32(contrast)
+            return np.clip(out, 0, 1).astype(np.float32)
         if kind == "shade":  # the same texture, darker or brighter, sometimes smoother (see __call__)
             gain = rng.uniform(0.6, 0.85) if rng.random() < 0.5 else rng.uniform(1.15, 1.5)
             src = cv2.GaussianBlur(image, (0, 0), rng.uniform(0.8, 2.0)) if rng.random() < 0.5 else image
