@@ -104,7 +104,7 @@ def perlin_mask(
 def band_mask(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
     """A region bounded by one image side and a straight, slightly tilted and wavy edge across the
     image (sometimes also by a second, parallel edge or by two side edges): where a grinding pass,
-    coating or finish changes. Covers 10–60 % of the image; {0, 1} float32."""
+    coating or finish changes. Median 28 % of the image, 5–57 % for nine draws in ten; {0, 1} float32."""
     h, w = shape
     horizontal = rng.random() < 0.5  # the edge runs across the width (from the top or bottom side)
     length, depth = (w, h) if horizontal else (h, w)
