@@ -11,7 +11,7 @@ OUT=$1; PART=$2; NDP_SECS=$3; FROM=$4
 if [[ $FROM == *.tgz ]]; then  # a returned model_NAME.tgz, carried packed (its folder is larger)
   mkdir -p /tmp/resume && tar xzf "$FROM" -C /tmp/resume && FROM=/tmp/resume/$(tar tzf "$FROM" | head -1 | cut -d/ -f1)
 fi
-source benchmarks/gpu_setup.sh  # also sets R, pack, T, DATA, M, keep_model
+source benchmarks/gpu_setup.sh  # also sets R, pack, T, DATA, M, keep_model, after_part
 NGPU=$(nvidia-smi -L | wc -l)
 echo "start $(date +%T), $NGPU GPU(s), resuming $FROM" | tee -a $R/driver.log
 if [ -n "${GPU0_SCRIPT:-}" ] && [ "$NGPU" -ge 2 ]; then
@@ -24,16 +24,7 @@ export CUDA_VISIBLE_DEVICES=$NDP_GPU
 $M train --resume "$FROM" --data $DATA --out runs/ndp_long --device cuda --stop-after "$NDP_SECS" \
   > $R/ndp_long_train_$PART.log 2>&1
 echo "exit $?" >> $R/ndp_long_train_$PART.log
-cp runs/ndp_long/model.json $R/ndp_long_model_${T}_$PART.json; pack
-finished=$(python3 -c "import json; print(json.load(open('runs/ndp_long/model.json'))['info'].get('schedule_finished'))")
-keep_model ndp_long  # also when finished: a later call can warm-restart or analyse it
-echo "ndp_long $PART saved (schedule finished: $finished) $(date +%T)" | tee -a $R/driver.log
-$M eval --model-dir runs/ndp_long --data $DATA --device cuda --json $R/ndp_long_eval_${T}_$PART.json \
-  > $R/ndp_long_eval_$PART.log 2>&1; pack
-if [ "$finished" = True ]; then
-  timeout 90 $M bench --model-dir runs/ndp_long --device cuda --sizes 256 --batch 1,32 --iters 50 \
-    --json $R/ndp_long_bench_${T}_$PART.json > $R/ndp_long_bench_$PART.log 2>&1; pack
-fi
+after_part ndp_long "$PART"
 wait; pack
 echo "done $(date +%T)" | tee -a $R/driver.log
 tail -n 14 $R/ndp_long_eval_$PART.log; tail -c 500 $R/ndp_long_train_$PART.log; ls -la $OUT

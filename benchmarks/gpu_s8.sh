@@ -10,7 +10,7 @@
 # Usage (repo root, device machine): bash benchmarks/gpu_s8.sh OUT PART SECS
 set -uo pipefail
 OUT=$1; PART=$2; SECS=$3
-source benchmarks/gpu_setup.sh  # also sets R, pack, T, DATA, M, keep_model
+source benchmarks/gpu_setup.sh  # also sets R, pack, T, DATA, M, keep_model, after_part
 echo "start $(date +%T), $(nvidia-smi -L | wc -l) GPU(s), part $PART, test split: $(ls -d $DATA/test 2>/dev/null)" \
   | tee -a $R/driver.log
 COMMON=(--batch-size 32 --lr 4e-4 --epochs 600 --phase2-epochs 1500 --max-seconds 1250 --workers 12)
@@ -27,19 +27,7 @@ variant() {  # NAME GPU [extra model options for a fresh start]
       --stop-after "$SECS" > "$log" 2>&1
   fi
   echo "exit $?" >> "$log"
-  cp "runs/$name/model.json" "$R/${name}_model_${T}_$PART.json"; pack
-  local finished
-  finished=$(python3 -c "import json; print(json.load(open('runs/$name/model.json'))['info'].get('schedule_finished'))")
-  keep_model "$name"
-  echo "$name $PART saved (schedule finished: $finished) $(date +%T)" | tee -a $R/driver.log
-  if [ -d $DATA/test ]; then
-    $M eval --model-dir "runs/$name" --data $DATA --device cuda --json "$R/${name}_eval_${T}_$PART.json" \
-      > "$R/${name}_eval_$PART.log" 2>&1; pack
-  fi
-  if [ "$finished" = True ]; then
-    timeout 90 $M bench --model-dir "runs/$name" --device cuda --sizes 256 --batch 1,32 --iters 50 \
-      --json "$R/${name}_bench_${T}_$PART.json" > "$R/${name}_bench_$PART.log" 2>&1; pack
-  fi
+  after_part "$name" "$PART"
 }
 
 variant ndp_b32s 0 --fills noise,shift,foreign,noise,shift,foreign,shade &

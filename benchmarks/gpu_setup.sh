@@ -44,3 +44,23 @@ keep_model() {
     mv "$tgz" "$OUT/"
   fi
 }
+
+# After a (possibly paused) resumable training into runs/NAME: its model.json kept as NAME_model_T_PART.json,
+# the model returned (keep_model, also when finished: a later call can warm-restart or analyse it), then
+# evaluated when the test split is here and benchmarked once its schedule is finished.
+# Usage: after_part NAME PART
+after_part() {
+  local name=$1 part=$2 finished
+  cp "runs/$name/model.json" "$R/${name}_model_${T}_$part.json"; pack
+  finished=$(python3 -c "import json; print(json.load(open('runs/$name/model.json'))['info'].get('schedule_finished'))")
+  keep_model "$name"
+  echo "$name $part saved (schedule finished: $finished) $(date +%T)" | tee -a $R/driver.log
+  if [ -d $DATA/test ]; then
+    $M eval --model-dir "runs/$name" --data $DATA --device cuda --json "$R/${name}_eval_${T}_$part.json" \
+      > "$R/${name}_eval_$part.log" 2>&1; pack
+  fi
+  if [ "$finished" = True ]; then
+    timeout 90 $M bench --model-dir "runs/$name" --device cuda --sizes 256 --batch 1,32 --iters 50 \
+      --json "$R/${name}_bench_${T}_$part.json" > "$R/${name}_bench_$part.log" 2>&1; pack
+  fi
+}
