@@ -91,7 +91,8 @@ def main() -> int:
     probs_hold, err_hold, res_hold = run(hold)
     probs, err, res = run(test)
     err = err / err_hold.mean()
-    res = res / res_hold.mean((0, 2, 3), keepdim=True)  # each layer's mean on held-out good images = 1
+    scale = res_hold.mean((0, 2, 3), keepdim=True)  # each layer's mean on held-out good images → 1
+    res, res_hold = res / scale, res_hold / scale
     res_all = res.mean(1, keepdim=True)
     print(f"forward passes {time.perf_counter() - t0:.0f}s", file=sys.stderr)
     labels = np.array([s.label for s in test])
@@ -107,7 +108,7 @@ def main() -> int:
             labels=labels,
             types=types,
             probs_hold=probs_hold.numpy(),
-            res_hold=(res_hold / res_hold.mean((0, 2, 3), keepdim=True)).numpy(),
+            res_hold=res_hold.numpy(),
         )
     share = {t: float(gt[types == t].sum() / gt.sum()) for t in sorted(set(types[labels == 1]))}
 
@@ -141,7 +142,7 @@ def main() -> int:
     # the paper's map times the residual, each divided by its 99th percentile on held-out good images
     hp = probs_hold
     paper_hold = torch.from_numpy(finish(0.2 * hp[:, :1] + 0.2 * hp[:, 1:2] + 0.6 * hp[:, 2:3]))
-    res_hold_all = torch.from_numpy(finish((res_hold / res_hold.mean((0, 2, 3), keepdim=True)).mean(1, True)))
+    res_hold_all = torch.from_numpy(finish(res_hold.mean(1, True)))
     q99 = lambda t: float(torch.quantile(t.flatten()[::7], 0.99))  # noqa: E731
     variants["paper × repair residual (q99-scaled)"] = (
         variants["paper 0.2/0.2/0.6, filters 5"]
