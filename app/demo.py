@@ -21,7 +21,7 @@ from inspection_core.errors import DataError, ModelFileError
 from inspection_core.inspector import Inspector, Preprocessing, model_inputs
 from inspection_core.models.bundle import ModelBundle, load_bundle
 from inspection_core.postprocess.normalization import fit_normalization
-from inspection_core.training.context import FitContext
+from inspection_core.runtime.context import FitContext
 from inspection_core.training.fit import train_model
 
 DEMO_MODEL = "patchcore"

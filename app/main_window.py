@@ -40,7 +40,7 @@ from inspection_core.errors import AoiError
 from inspection_core.inspector import Inspector
 from inspection_core.models.bundle import ModelBundle, load_bundle
 from inspection_core.postprocess.settings import PostprocessSettings
-from inspection_core.training.context import device_label, resolve_device
+from inspection_core.runtime.context import device_label, resolve_device
 
 SourceOpener = Callable[[], FrameSource]
 MIN_DRAW_INTERVAL_S = 1 / 60

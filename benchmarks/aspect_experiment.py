@@ -18,7 +18,7 @@ from inspection_core.data.dataset import MVTecDataset
 from inspection_core.data.imageio import imread, to_rgb_float
 from inspection_core.metrics.curves import aupro, auroc
 from inspection_core.models.registry import create_model
-from inspection_core.training.context import FitContext
+from inspection_core.runtime.context import FitContext
 
 mode, canvas = sys.argv[1], int(sys.argv[2])
 limit = int(sys.argv[3]) if len(sys.argv) > 3 else 0

@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from inspection_core.camera import open_source  # noqa: E402
 from inspection_core.inspector import Inspector  # noqa: E402
 from inspection_core.recipes import RecipeStore  # noqa: E402
-from inspection_core.training.context import FitContext, device_label, resolve_device  # noqa: E402
+from inspection_core.runtime.context import FitContext, device_label, resolve_device  # noqa: E402
 from inspection_core.training.product import DEFAULT_MODEL, deploy_product, train_sample_set  # noqa: E402
 from inspection_core.training.samples import SampleSet  # noqa: E402
 

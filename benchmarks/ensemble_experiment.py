@@ -22,7 +22,7 @@ from inspection_core.data.dataset import MVTecDataset
 from inspection_core.data.imageio import to_rgb_float
 from inspection_core.metrics.curves import aupro, auroc
 from inspection_core.models.bundle import load_bundle
-from inspection_core.training import resolve_device
+from inspection_core.runtime import resolve_device
 
 
 @torch.inference_mode()

@@ -41,7 +41,7 @@ from inspection_core.data.dataset import MVTecDataset
 from inspection_core.metrics.curves import aupro, auroc
 from inspection_core.models.patchcore.model import MemoryBank, PatchCore, PatchCoreConfig, gaussian_blur
 from inspection_core.postprocess.normalization import fit_normalization
-from inspection_core.training import FitContext, resolve_device
+from inspection_core.runtime import FitContext, resolve_device
 from inspection_core.training.fit import load_images, predict_tensor, split_holdout
 
 EPS = 1e-3  # inorm: floor of the spatial std (features of near-constant channels are not blown up)

@@ -18,7 +18,7 @@ from provenance import record, write_json
 
 from inspection_core.models.bundle import load_bundle
 from inspection_core.models.graphs import GraphedPredict
-from inspection_core.training import resolve_device
+from inspection_core.runtime import resolve_device
 
 
 def median_ms(fn: Any, iters: int = 30, warmup: int = 5) -> float:

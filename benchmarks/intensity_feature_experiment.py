@@ -21,7 +21,7 @@ from provenance import record, write_json
 from inspection_core.data import MVTecDataset
 from inspection_core.metrics import evaluate_dataset
 from inspection_core.models.patchcore import model as pcm
-from inspection_core.training import FitContext, resolve_device
+from inspection_core.runtime import FitContext, resolve_device
 from inspection_core.training.fit import train_model
 
 WEIGHT = 0.0

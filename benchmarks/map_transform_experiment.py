@@ -25,8 +25,8 @@ from patchcore_map_analysis import load_images, map_metrics, write_report
 from inspection_core.data.dataset import MVTecDataset
 from inspection_core.models.patchcore.model import gaussian_blur
 from inspection_core.models.registry import create_model
-from inspection_core.training import resolve_device
-from inspection_core.training.context import FitContext
+from inspection_core.runtime import resolve_device
+from inspection_core.runtime.context import FitContext
 
 
 def main() -> int:

@@ -31,7 +31,7 @@ from inspection_core.data.dataset import MVTecDataset
 from inspection_core.data.imageio import to_rgb_float
 from inspection_core.metrics.curves import aupro, auroc
 from inspection_core.models import create_model
-from inspection_core.training import FitContext, resolve_device
+from inspection_core.runtime import FitContext, resolve_device
 from inspection_core.training.fit import split_holdout
 
 EVAL = (256, 256)

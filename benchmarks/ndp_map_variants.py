@@ -27,7 +27,7 @@ from inspection_core.metrics.curves import auroc
 from inspection_core.models.bundle import load_bundle
 from inspection_core.models.ndpnet.layers import mean_filter, median_filter
 from inspection_core.models.ndpnet.model import RBAM_LAYERS
-from inspection_core.training import resolve_device
+from inspection_core.runtime import resolve_device
 
 
 @torch.inference_mode()

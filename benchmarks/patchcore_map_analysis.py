@@ -20,8 +20,8 @@ from inspection_core.data.imageio import imread, to_rgb_float
 from inspection_core.metrics.curves import aupro, auroc
 from inspection_core.models.patchcore.model import gaussian_blur
 from inspection_core.models.registry import create_model
-from inspection_core.training import resolve_device
-from inspection_core.training.context import FitContext
+from inspection_core.runtime import resolve_device
+from inspection_core.runtime.context import FitContext
 
 
 def load_images(samples: list, size: tuple[int, int]) -> torch.Tensor:

@@ -26,7 +26,7 @@ from provenance import record, write_json
 from inspection_core.data.dataset import MVTecDataset
 from inspection_core.metrics.curves import auroc
 from inspection_core.models.bundle import load_bundle
-from inspection_core.training import resolve_device
+from inspection_core.runtime import resolve_device
 
 
 def subsample(x: np.ndarray, rng: np.random.Generator, n: int = 400_000) -> np.ndarray:

@@ -28,7 +28,7 @@ from inspection_core.inspector import Inspector, Preprocessing
 from inspection_core.models.bundle import load_bundle
 from inspection_core.postprocess.device import DevicePostprocessor, open_mask
 from inspection_core.postprocess.settings import postprocess_map
-from inspection_core.training import resolve_device
+from inspection_core.runtime import resolve_device
 
 
 def timed(fn: Callable[[], Any], dev: torch.device, iters: int) -> float:

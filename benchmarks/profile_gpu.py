@@ -27,7 +27,7 @@ from inspection_core.inspector import Inspector, Preprocessing
 from inspection_core.models.bundle import load_bundle
 from inspection_core.models.graphs import GraphedPredict
 from inspection_core.postprocess.settings import prepare_map, threshold_map
-from inspection_core.training import resolve_device
+from inspection_core.runtime import resolve_device
 
 
 def timed(fn: Callable[[], Any], dev: torch.device, iters: int, warmup: int = 5) -> dict[str, float]:

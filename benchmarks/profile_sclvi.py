@@ -22,7 +22,7 @@ from inspection_core.models.bundle import load_bundle
 from inspection_core.models.graphs import GraphedPredict
 from inspection_core.models.registry import create_model
 from inspection_core.models.sclvi.affinity import affinity_scores, knn_distances
-from inspection_core.training import resolve_device
+from inspection_core.runtime import resolve_device
 
 
 def timed(fn: Callable[[], Any], dev: torch.device, iters: int) -> float:

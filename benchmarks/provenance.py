@@ -23,7 +23,7 @@ def record(device: Any = None) -> dict[str, Any]:
     if device is not None:
         import torch
 
-        from inspection_core.training.context import device_label
+        from inspection_core.runtime.context import device_label
 
         out["device"] = device_label(device)
         out["torch"] = torch.__version__

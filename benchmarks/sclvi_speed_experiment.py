@@ -27,7 +27,7 @@ from provenance import record, write_json
 from inspection_core.data.imageio import imread, to_rgb_float
 from inspection_core.models.sclvi.affinity import affinity_weights, knn_distances
 from inspection_core.models.sclvi.networks import PATCH
-from inspection_core.training import resolve_device
+from inspection_core.runtime import resolve_device
 
 
 def timed(fn: Callable[[], Any], dev: torch.device, iters: int) -> float:

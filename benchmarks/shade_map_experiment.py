@@ -27,7 +27,7 @@ from inspection_core.data.dataset import MVTecDataset
 from inspection_core.metrics.curves import aupro, auroc
 from inspection_core.models.bundle import load_bundle
 from inspection_core.postprocess.normalization import fit_normalization
-from inspection_core.training import resolve_device
+from inspection_core.runtime import resolve_device
 
 
 def brightness(img: np.ndarray, size: tuple[int, int], sigma: float) -> np.ndarray:

@@ -16,8 +16,8 @@ import torch
 
 from inspection_core.data import MVTecDataset
 from inspection_core.metrics import evaluate_dataset
-from inspection_core.training import FitContext, resolve_device
-from inspection_core.training.context import device_label
+from inspection_core.runtime import FitContext, resolve_device
+from inspection_core.runtime.context import device_label
 from inspection_core.training.fit import train_model
 
 DEFAULT_CONFIGS = [

@@ -27,7 +27,7 @@ from inspection_core.inspector import Inspector, Preprocessing, model_inputs
 from inspection_core.metrics.curves import aupro, auroc
 from inspection_core.models.bundle import ModelBundle
 from inspection_core.postprocess import fit_normalization
-from inspection_core.training import FitContext, resolve_device
+from inspection_core.runtime import FitContext, resolve_device
 from inspection_core.training.fit import train_model
 from inspection_core.types import Frame
 

@@ -15,7 +15,7 @@ import inspection_core
 from inspection_core.inspector import Inspector, Preprocessing
 from inspection_core.models.bundle import ModelBundle
 from inspection_core.models.graphs import graph_eligible
-from inspection_core.training.context import device_label
+from inspection_core.runtime.context import device_label
 from inspection_core.types import InspectionResult
 
 

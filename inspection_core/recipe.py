@@ -148,7 +148,7 @@ class Recipe:
     def build_inspector(self, device: str | torch.device = "cpu") -> Inspector:
         """Load the model and return a ready Inspector (ModelFileError names the problem)."""
         from inspection_core.models.bundle import load_bundle
-        from inspection_core.training.context import resolve_device
+        from inspection_core.runtime.context import resolve_device
 
         bundle = load_bundle(self.model_path, resolve_device(device))
         return Inspector(bundle, self.postprocess, self.preprocessing)

@@ -32,7 +32,7 @@ from inspection_core.errors import CancelledError, DataError
 from inspection_core.inspector import Inspector, RawPrediction
 from inspection_core.postprocess import Normalization, PostprocessSettings, Roi, RoiShape, postprocess_map
 from inspection_core.postprocess.regions import extract_defects
-from inspection_core.training.context import CancelToken, FitContext
+from inspection_core.runtime.context import CancelToken, FitContext
 
 
 @pytest.fixture(autouse=True)

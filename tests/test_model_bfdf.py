@@ -18,7 +18,7 @@ from inspection_core.models.bfdf.layers import (
 )
 from inspection_core.models.bfdf.train import PairSampler, lr_factor
 from inspection_core.postprocess.foreground import foreground_roi, otsu_foreground
-from inspection_core.training import FitContext
+from inspection_core.runtime import FitContext
 from inspection_core.training.fit import train_model
 
 TINY = {"image_size": (64, 64), "channels": 16, "batch_size": 4, "steps": 3, "n_references": 2}

@@ -22,8 +22,8 @@ from inspection_core.models.ndpnet.train import (
     phase2_losses,
     start_phase2,
 )
-from inspection_core.training import FitContext
-from inspection_core.training.context import ProgressEvent
+from inspection_core.runtime import FitContext
+from inspection_core.runtime.context import ProgressEvent
 from inspection_core.training.fit import train_model
 
 TINY = {"image_size": (32, 32), "width": 4, "batch_size": 4, "epochs": 1, "phase2_epochs": 1, "workers": 0}

@@ -23,7 +23,7 @@ from inspection_core.models.sclvi.train import (
     relation_label,
     sample_pretext,
 )
-from inspection_core.training.context import FitContext
+from inspection_core.runtime.context import FitContext
 from inspection_core.training.fit import train_model
 
 TINY = {

@@ -20,7 +20,7 @@ from inspection_core.models.sidn.losses import (
 )
 from inspection_core.models.sidn.model import GSRM, SIDN, median_filter
 from inspection_core.models.sidn.train import SyntheticBatches, stream
-from inspection_core.training import CancelToken, FitContext
+from inspection_core.runtime import CancelToken, FitContext
 from inspection_core.training.fit import train_model
 
 TINY = {"channels": 4, "clusters": 3, "batch_size": 4, "image_size": (32, 32), "median_kernel": 3}

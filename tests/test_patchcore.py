@@ -16,7 +16,7 @@ from inspection_core.models import create_model, list_models, load_bundle
 from inspection_core.models.patchcore.coreset import greedy_coreset
 from inspection_core.postprocess.roi import Roi, RoiShape
 from inspection_core.postprocess.settings import PostprocessSettings
-from inspection_core.training import CancelToken, FitContext
+from inspection_core.runtime import CancelToken, FitContext
 from inspection_core.training.fit import train_model
 
 

@@ -14,8 +14,8 @@ from inspection_core.cli import main
 from inspection_core.errors import DataError
 from inspection_core.models import load_bundle
 from inspection_core.models.ndpnet.train import cosine_lr
-from inspection_core.training import FitContext
-from inspection_core.training.context import ProgressEvent
+from inspection_core.runtime import FitContext
+from inspection_core.runtime.context import ProgressEvent
 from inspection_core.training.fit import train_model
 
 # 8 images, 2 held out → 6 to train, 2 steps an epoch: 6 steps in phase 1, 6 in phase 2

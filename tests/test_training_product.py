@@ -12,7 +12,7 @@ from _tiny_data import SIZE, defective, texture
 
 from inspection_core.errors import CancelledError, DataError
 from inspection_core.recipes import RecipeStore
-from inspection_core.training.context import FitContext
+from inspection_core.runtime.context import FitContext
 from inspection_core.training.product import deploy_product, train_product, train_sample_set
 from inspection_core.training.samples import SampleSet
 from inspection_core.types import Frame

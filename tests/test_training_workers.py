@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from inspection_core.models import create_model
-from inspection_core.training import FitContext
-from inspection_core.training.workers import MAX_AUTO_WORKERS, auto_workers
+from inspection_core.runtime import FitContext
+from inspection_core.runtime.workers import MAX_AUTO_WORKERS, auto_workers
 
 
 def test_auto_workers_none_on_cpu_most_cores_on_a_gpu_and_explicit_values_kept() -> None:

@@ -7,7 +7,7 @@ from PySide6.QtWidgets import QGridLayout, QLabel, QProgressBar, QWidget
 
 from app.tuning.plot_menus import drop_plot_menu
 from app.tuning.task_worker import eta_text
-from inspection_core.training.context import ProgressEvent
+from inspection_core.runtime.context import ProgressEvent
 
 
 class TrainProgress(QWidget):

@@ -36,7 +36,7 @@ from inspection_core.inspector import Inspector
 from inspection_core.models.registry import get_model_info
 from inspection_core.recipe import Recipe, check_name
 from inspection_core.recipes.store import RecipeStore
-from inspection_core.training.context import device_label, resolve_device
+from inspection_core.runtime.context import device_label, resolve_device
 from inspection_core.training.product import ProductTraining, deploy_product, train_sample_set
 from inspection_core.training.samples import RECOMMENDED_MIN_GOOD, SampleSet
 from inspection_core.types import Frame

@@ -14,7 +14,7 @@ from PySide6.QtCore import Signal
 
 from app.workers.threads import LoopWorker, WorkerThread
 from inspection_core.errors import AoiError, CancelledError
-from inspection_core.training.context import FitContext, ProgressEvent
+from inspection_core.runtime.context import FitContext, ProgressEvent
 
 
 class TaskWorker(LoopWorker):

@@ -38,7 +38,7 @@ from inspection_core.calibration.thresholds import Strategy, ThresholdSuggestion
 from inspection_core.calibration.validation import ValidationRun, labelled_samples
 from inspection_core.errors import AoiError
 from inspection_core.inspector import Inspector
-from inspection_core.training.context import ProgressEvent
+from inspection_core.runtime.context import ProgressEvent
 
 InspectorProvider = Callable[[], Inspector | None]
 

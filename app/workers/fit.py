@@ -12,7 +12,7 @@ from app.demo import DEMO_FRAMES, fit_on_frames, grab_frames
 from app.workers.threads import LoopWorker
 from inspection_core.camera.base import FrameSource
 from inspection_core.errors import AoiError, CancelledError
-from inspection_core.training.context import FitContext, ProgressEvent
+from inspection_core.runtime.context import FitContext, ProgressEvent
 
 
 class DemoFitWorker(LoopWorker):

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any
 from inspection_core.errors import ModelFileError
 from inspection_core.models.bundle import META, read_meta
 from inspection_core.postprocess.settings import PostprocessSettings
+from inspection_core.runtime.atomic import atomic_write_text
 
 
 def now_iso() -> str:
@@ -115,17 +115,3 @@ def write_model_thresholds(
     meta["info"] = info
     atomic_write_text(d / META, json.dumps(meta, indent=2), ModelFileError)
     return new
-
-
-def atomic_write_text(path: Path, text: str, error: type[Exception] = OSError) -> None:
-    """Write text so that a crash leaves either the old file or the new one, never half of one."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise error(f"cannot write {path}: {exc.strerror or exc}") from exc

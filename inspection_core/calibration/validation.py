@@ -36,7 +36,7 @@ from inspection_core.inspector import Inspector
 from inspection_core.metrics.curves import aupro, auroc
 from inspection_core.postprocess.normalization import Normalization
 from inspection_core.postprocess.settings import PostprocessSettings, roi_raw_score
-from inspection_core.training.context import FitContext
+from inspection_core.runtime.context import FitContext
 
 MASK_DIRS = ("ground_truth", "masks")
 

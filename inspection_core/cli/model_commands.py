@@ -164,8 +164,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from inspection_core.cli.progress import ProgressBar
     from inspection_core.data import MVTecDataset
     from inspection_core.models import get_model_info, load_bundle
-    from inspection_core.training import FitContext, resolve_device
-    from inspection_core.training.context import device_label
+    from inspection_core.runtime import FitContext, resolve_device
+    from inspection_core.runtime.context import device_label
     from inspection_core.training.fit import train_model
 
     if args.resume and args.init_from:
@@ -235,7 +235,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from inspection_core.data import MVTecDataset
     from inspection_core.metrics import evaluate_dataset
     from inspection_core.models import load_bundle
-    from inspection_core.training import FitContext, resolve_device
+    from inspection_core.runtime import FitContext, resolve_device
 
     device = resolve_device(args.device)
     bundle = load_bundle(args.model_dir, device)
@@ -269,7 +269,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from inspection_core.inspector import Inspector, Preprocessing
     from inspection_core.models import load_bundle
     from inspection_core.render import render_overlay
-    from inspection_core.training import resolve_device
+    from inspection_core.runtime import resolve_device
 
     bundle = load_bundle(args.model_dir, resolve_device(args.device))
     pre = Preprocessing(tile=args.tile, whole_frame=args.whole_frame)
@@ -307,7 +307,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from inspection_core.bench import bench_model
     from inspection_core.models import load_bundle
-    from inspection_core.training import resolve_device
+    from inspection_core.runtime import resolve_device
 
     device = resolve_device(args.device)
     bundle = load_bundle(args.model_dir, device)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import time
 
-from inspection_core.training.context import ProgressEvent
+from inspection_core.runtime.context import ProgressEvent
 
 
 class ProgressBar:

@@ -111,7 +111,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     from inspection_core.inspector import Inspector
     from inspection_core.models import load_bundle
     from inspection_core.recipes import Recipe, creation_info
-    from inspection_core.training import FitContext, resolve_device
+    from inspection_core.runtime import FitContext, resolve_device
 
     strategy = Strategy.parse(args.strategy)  # fail before any slow work
     if not args.model_dir and not args.recipe:

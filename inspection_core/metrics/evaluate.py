@@ -13,7 +13,7 @@ from inspection_core.data.dataset import MVTecDataset, Sample
 from inspection_core.data.imageio import to_rgb_float
 from inspection_core.metrics.curves import aupro, auroc, f1_max
 from inspection_core.models.bundle import ModelBundle
-from inspection_core.training.context import FitContext, device_label
+from inspection_core.runtime.context import FitContext, device_label
 
 
 @dataclass

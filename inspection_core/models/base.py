@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from inspection_core.training.context import FitContext
+from inspection_core.runtime.context import FitContext
 
 
 def option(default: Any, help: str, **kw: Any) -> Any:  # noqa: A002 - mirrors argparse

@@ -16,10 +16,11 @@ import torch
 from inspection_core.data.imageio import imread, to_rgb_float
 from inspection_core.errors import DataError
 from inspection_core.models.base import AnomalyModel
+from inspection_core.models.batching import predict_tensor
 from inspection_core.models.bundle import ModelBundle
 from inspection_core.models.registry import create_model, get_model_info
 from inspection_core.postprocess.normalization import fit_normalization
-from inspection_core.training.context import FitContext, device_label
+from inspection_core.runtime.context import FitContext, device_label
 
 ImageLike = np.ndarray | str
 
@@ -44,17 +45,6 @@ def split_holdout(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.nd
     if fraction > 0 and n >= 2:
         k = min(max(k, 1), n - 1)
     return np.sort(idx[k:]), np.sort(idx[:k])
-
-
-@torch.inference_mode()
-def predict_tensor(model: Any, images: torch.Tensor, batch_size: int = 32) -> tuple[np.ndarray, np.ndarray]:
-    maps, scores = [], []
-    dev = model.device
-    for i in range(0, len(images), batch_size):
-        m, s = model.predict(images[i : i + batch_size].to(dev))
-        maps.append(m.float().cpu().numpy())
-        scores.append(s.float().cpu().numpy())
-    return np.concatenate(maps), np.concatenate(scores)
 
 
 def continue_from(model: AnomalyModel, previous: ModelBundle, resume: bool = False) -> None:

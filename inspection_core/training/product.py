@@ -36,7 +36,7 @@ from inspection_core.models.bundle import ModelBundle
 from inspection_core.postprocess.normalization import fit_normalization
 from inspection_core.recipe import CameraSettings, Recipe, creation_info
 from inspection_core.recipes.store import RecipeStore
-from inspection_core.training.context import FitContext, device_label
+from inspection_core.runtime.context import FitContext, device_label
 from inspection_core.training.fit import split_holdout, train_model
 from inspection_core.training.samples import SampleSet
 

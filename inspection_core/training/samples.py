@@ -21,10 +21,11 @@ from typing import Any, Literal
 
 import numpy as np
 
-from inspection_core.calibration.history import atomic_write_text, now_iso
+from inspection_core.calibration.history import now_iso
 from inspection_core.data.dataset import find_images
 from inspection_core.data.imageio import IMAGE_EXTENSIONS, imread, imwrite
 from inspection_core.errors import DataError
+from inspection_core.runtime.atomic import atomic_write_text
 from inspection_core.types import Frame
 
 Kind = Literal["good", "defective"]

@@ -16,7 +16,7 @@ from inspection_core.inspector import Inspector
 from inspection_core.models.bundle import ModelBundle
 from inspection_core.recipe import Recipe
 from inspection_core.recipes import RecipeStore
-from inspection_core.training.context import FitContext
+from inspection_core.runtime.context import FitContext
 from inspection_core.types import Verdict
 
 pytestmark = pytest.mark.gui

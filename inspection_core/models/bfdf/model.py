@@ -25,7 +25,7 @@ from inspection_core.models.base import AnomalyModel, ModelConfig, option
 from inspection_core.models.bfdf.layers import DifferenceFusion, MaskDecoder
 from inspection_core.models.patchcore.model import gaussian_blur
 from inspection_core.models.registry import register_model
-from inspection_core.training.context import FitContext
+from inspection_core.runtime.context import FitContext
 
 FOREGROUND_MODES = ("otsu", "none")
 

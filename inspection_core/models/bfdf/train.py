@@ -18,8 +18,8 @@ from torch.utils.data import IterableDataset, get_worker_info
 from inspection_core.data.synthesis import DefectSynthesizer
 from inspection_core.models.bfdf.layers import bfdf_loss
 from inspection_core.postprocess.foreground import otsu_foreground
-from inspection_core.training.context import FitContext
-from inspection_core.training.workers import auto_workers, synthesis_loader
+from inspection_core.runtime.context import FitContext
+from inspection_core.runtime.workers import auto_workers, synthesis_loader
 
 if TYPE_CHECKING:
     from inspection_core.models.bfdf.model import BFDF

@@ -18,9 +18,10 @@ import torch.nn.functional as F
 
 from inspection_core.errors import DataError
 from inspection_core.models.base import AnomalyModel, ModelConfig, coerce_option, option
+from inspection_core.models.batching import predict_tensor
 from inspection_core.models.registry import create_model, get_model_info, register_model
 from inspection_core.postprocess.normalization import Normalization, fit_normalization
-from inspection_core.training.context import FitContext
+from inspection_core.runtime.context import FitContext
 
 MEMBERS = ("patchcore", "sidn")
 
@@ -99,7 +100,6 @@ class Fusion(AnomalyModel):
             raise DataError(f"fusion needs at least 2 training images after the hold-out (got {n})")
         perm = torch.randperm(n, generator=torch.Generator().manual_seed(ctx.seed))
         fit_x, cal_x = images[perm[n_cal:]], images[perm[:n_cal]]
-        from inspection_core.training.fit import predict_tensor  # not at the top: fit imports the models
 
         for name in MEMBERS:
             member = self._member(name)

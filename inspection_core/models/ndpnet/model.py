@@ -25,7 +25,7 @@ from inspection_core.models.ndpnet.layers import (
     median_filter,
 )
 from inspection_core.models.registry import register_model
-from inspection_core.training.context import FitContext
+from inspection_core.runtime.context import FitContext
 
 RBAM_LAYERS = (3, 4, 5)  # 1-based encoder layers that get reference attention (paper: l = 3…5)
 

@@ -25,8 +25,8 @@ from inspection_core.data.synthesis import DefectSynthesizer, parse_fills
 from inspection_core.errors import DataError
 from inspection_core.models.backbones import EfficientNetLite0Features
 from inspection_core.models.ndpnet.model import RBAM_LAYERS, NDPNet, NDPNetConfig
-from inspection_core.training.context import FitContext
-from inspection_core.training.workers import auto_workers, synthesis_loader
+from inspection_core.runtime.context import FitContext
+from inspection_core.runtime.workers import auto_workers, synthesis_loader
 
 PERCEPTUAL_BLOCKS = (2, 4, 10)  # EfficientNet-Lite0 outputs at stride 4, 8, 16 (stand-in for VGG-16)
 

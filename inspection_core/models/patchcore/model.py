@@ -17,7 +17,7 @@ from inspection_core.models.backbones import EfficientNetLite0Features
 from inspection_core.models.base import AnomalyModel, ModelConfig, option
 from inspection_core.models.patchcore.coreset import greedy_coreset
 from inspection_core.models.registry import register_model
-from inspection_core.training.context import FitContext
+from inspection_core.runtime.context import FitContext
 
 
 @dataclass

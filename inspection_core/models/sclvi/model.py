@@ -26,7 +26,7 @@ from inspection_core.models.registry import register_model
 from inspection_core.models.sclvi.affinity import affinity_scores
 from inspection_core.models.sclvi.networks import PATCH, HierHead, PatchEncoder
 from inspection_core.models.sclvi.train import train_encoder
-from inspection_core.training.context import FitContext
+from inspection_core.runtime.context import FitContext
 
 BIG = 2 * PATCH  # the hierarchical patch size
 logger = logging.getLogger(__name__)

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from inspection_core.models.sclvi.networks import PATCH, PositionClassifier
-from inspection_core.training.context import FitContext
+from inspection_core.runtime.context import FitContext
 
 if TYPE_CHECKING:
     from inspection_core.models.sclvi.model import SCLVI

@@ -22,7 +22,7 @@ from torch import nn
 from inspection_core.errors import AoiError
 from inspection_core.models.base import AnomalyModel, ModelConfig, option
 from inspection_core.models.registry import register_model
-from inspection_core.training.context import FitContext
+from inspection_core.runtime.context import FitContext
 
 STRIDE = 16  # total downsampling of the FSEM features; inputs are padded to a multiple of it
 LUMA = (0.299, 0.587, 0.114)

@@ -28,8 +28,8 @@ from inspection_core.models.sidn.losses import (
     weighted_bce,
 )
 from inspection_core.models.sidn.model import LUMA, SIDN, SIDNConfig, to_gray
-from inspection_core.training.context import FitContext
-from inspection_core.training.workers import auto_workers, synthesis_loader
+from inspection_core.runtime.context import FitContext
+from inspection_core.runtime.workers import auto_workers, synthesis_loader
 
 RADIUS_MOMENTUM = 0.9
 LOG_EVERY_CUDA = 10
