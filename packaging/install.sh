@@ -30,5 +30,11 @@ else
     fi
     rm -rf "$tmp"
 fi
-"${PIP[@]}" install -q -e ".[dev]"
+"${PIP[@]}" install -q -e ".[dev]"   # pyproject excludes the Qt binding releases that leak on this Python
+# the Qt/Python pair must not leak references (a leak aborts the station within minutes): check it here,
+# not on the line
+if ! QT_QPA_PLATFORM=offscreen "$VENV/bin/python" -m pytest -q -p no:cacheprovider tests/gui/test_qt_refcount.py >/dev/null; then
+    echo "error: $("$VENV/bin/python" -c 'import PySide6, sys; print("PySide6", PySide6.__version__, "on Python", sys.version.split()[0])') leaks references; see tests/gui/test_qt_refcount.py" >&2
+    exit 1
+fi
 echo "installed into $VENV ($("$VENV/bin/python" -c 'import torch; print("torch", torch.__version__, "cuda" if torch.cuda.is_available() else "cpu")'))"
