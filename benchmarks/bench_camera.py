@@ -21,11 +21,9 @@ from typing import Any
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from inspection_core.camera import create_source  # noqa: E402
-from inspection_core.camera import pixelformats as pf  # noqa: E402
-from inspection_core.camera.base import FrameSource  # noqa: E402
+from inspection_core.camera import create_source
+from inspection_core.camera import pixelformats as pf
+from inspection_core.camera.base import FrameSource
 
 
 def _cpu_model() -> str:

@@ -25,14 +25,12 @@ from typing import Any
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from inspection_core.camera import open_source  # noqa: E402
-from inspection_core.inspector import Inspector  # noqa: E402
-from inspection_core.recipes import RecipeStore  # noqa: E402
-from inspection_core.runtime.context import FitContext, device_label, resolve_device  # noqa: E402
-from inspection_core.training.product import DEFAULT_MODEL, deploy_product, train_sample_set  # noqa: E402
-from inspection_core.training.samples import SampleSet  # noqa: E402
+from inspection_core.camera import open_source
+from inspection_core.inspector import Inspector
+from inspection_core.recipes import RecipeStore
+from inspection_core.runtime.context import FitContext, device_label, resolve_device
+from inspection_core.training.product import DEFAULT_MODEL, deploy_product, train_sample_set
+from inspection_core.training.samples import SampleSet
 
 
 def run_once(n: int, size: int, device: torch.device, root: Path, options: dict[str, Any]) -> dict[str, Any]:

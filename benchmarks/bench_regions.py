@@ -1,7 +1,7 @@
 """Region extraction on a 2448x2048 map: the sparse path (label the set pixels) vs the dense path (one
 full-frame labelling with statistics), for masks that cover none, part or all of the frame.
 
-Usage: python benchmarks/bench_regions.py --out docs/benchmarks/regions_cpu.json
+Usage: python benchmarks/bench_regions.py --out FILE.json
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import time
 
 import cv2
 import numpy as np
-from provenance import record, write_json
 
 from inspection_core.postprocess import regions
 
@@ -50,12 +49,15 @@ def main() -> int:
             print(json.dumps(rows[-1]), flush=True)
     regions.DENSE_FRACTION = default
     out = {
-        **record(),
+        "command": " ".join(["python", *sys.argv]),
+        "date": time.strftime("%Y-%m-%d %H:%M:%S%z"),
         "machine": f"{platform.node()} {platform.machine()}, opencv {cv2.__version__}, {cv2.getNumThreads()} threads",
         "dense_fraction": default,
         "results": rows,
     }
-    return write_json(args.out, out, indent=2)
+    with open(args.out, "w") as fh:
+        json.dump(out, fh, indent=2)
+    return 0
 
 
 if __name__ == "__main__":

@@ -4,9 +4,7 @@ Measures the GUI-free core — `FrozenFrame.apply(settings)`: ROI, threshold, mo
 regions, per-region statistics and the verdict — from a cached anomaly map, over a sweep of slider
 positions. Drawing is the GUI's part and is not included. Writes docs/benchmarks/rethreshold_cpu.json.
 
-    python benchmarks/bench_rethreshold.py [--json docs/benchmarks/rethreshold_cpu.json] [--legacy]
-
---legacy also times the pre-optimisation extract_defects (read from git history) for comparison.
+    python benchmarks/bench_rethreshold.py [--json docs/benchmarks/rethreshold_cpu.json]
 """
 
 from __future__ import annotations
@@ -15,10 +13,8 @@ import argparse
 import json
 import os
 import platform
-import subprocess
 import sys
 import time
-import types
 from collections.abc import Callable
 from pathlib import Path
 
@@ -28,10 +24,8 @@ import numpy as np
 from inspection_core.calibration import FrozenFrame
 from inspection_core.inspector import RawPrediction
 from inspection_core.postprocess import Normalization, PostprocessSettings, Roi, RoiShape
-from inspection_core.postprocess.regions import extract_defects
 
 H, W = 2048, 2448
-LEGACY_COMMIT = "0bf5473"  # extract_defects before the vectorised region statistics
 
 
 def synthetic_raw_map(seed: int = 0) -> np.ndarray:
@@ -89,19 +83,6 @@ def _line(r: dict[str, float]) -> str:
     )
 
 
-def load_legacy() -> Callable | None:
-    try:
-        src = subprocess.run(
-            ["git", "show", f"{LEGACY_COMMIT}:inspection_core/postprocess/regions.py"],
-            capture_output=True, check=True, text=True, cwd=Path(__file__).resolve().parents[1],
-        ).stdout  # fmt: skip
-    except (OSError, subprocess.CalledProcessError):
-        return None
-    mod = types.ModuleType("legacy_regions")
-    exec(compile(src, "legacy_regions.py", "exec"), mod.__dict__)  # noqa: S102 - our own file from git
-    return mod.extract_defects
-
-
 def cpu_name() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -116,7 +97,6 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--json", default="docs/benchmarks/rethreshold_cpu.json")
     ap.add_argument("--iters", type=int, default=60)
-    ap.add_argument("--legacy", action="store_true", help="also time the pre-optimisation extract_defects")
     args = ap.parse_args(argv)
 
     raw = synthetic_raw_map()
@@ -148,22 +128,6 @@ def main(argv: list[str] | None = None) -> int:
         results.append(r)
         print(f"{name:<50} {_line(r)}")
     n_regions = [len(ff.apply(PostprocessSettings(pixel_threshold=float(t))).defects) for t in slider]
-    amap = ff.norm_map
-    legacy = load_legacy() if args.legacy else None
-    if legacy is not None:
-        for label, fn in (
-            ("extract_defects legacy (cv2 WithStats)", legacy),
-            ("extract_defects now", extract_defects),
-        ):
-            st = {"i": 0}
-
-            def one(fn: Callable = fn, st: dict = st) -> object:
-                st["i"] += 1
-                return fn(amap, float(slider[st["i"] % len(slider)]), 0, None, 1)
-
-            r = {"case": label, **timeit(one, args.iters)}
-            results.append(r)
-            print(f"{label:<50} {_line(r)}")
     target = 30.0
     core = [r for r in results if r["case"].startswith("threshold slider")]
     report = {
