@@ -29,7 +29,7 @@ def _weights(bundle) -> dict[str, torch.Tensor]:  # noqa: ANN001
 def test_init_from_starts_where_the_saved_model_stopped(monkeypatch: pytest.MonkeyPatch) -> None:
     imgs = _images()
     first = train_model("bfdf", imgs, holdout=0.25, options=TINY)
-    monkeypatch.setattr(bfdf_train, "train_bfdf", lambda *a, **k: [])  # no training: weights stay as loaded
+    monkeypatch.setattr(bfdf_train, "train_steps", lambda *a, **k: [])  # no training: weights stay as loaded
     cont = train_model("bfdf", imgs, holdout=0.25, options=TINY, init_from=first)
     fresh = train_model("bfdf", imgs, holdout=0.25, options=TINY)
     a, b, c = _weights(first), _weights(cont), _weights(fresh)

@@ -8,14 +8,8 @@ import torch
 
 from inspection_core.errors import AoiError, CancelledError
 from inspection_core.models import create_model, get_model_info, load_bundle
-from inspection_core.models.bfdf.layers import (
-    CoordAttention,
-    PANet,
-    bfdf_loss,
-    dice_loss,
-    focal_loss,
-    l1_loss,
-)
+from inspection_core.models.bfdf.layers import CoordAttention, PANet
+from inspection_core.models.bfdf.losses import bfdf_loss, dice_loss, focal_loss, l1_loss
 from inspection_core.models.bfdf.train import PairSampler, lr_factor
 from inspection_core.postprocess.foreground import foreground_roi, otsu_foreground
 from inspection_core.runtime import FitContext

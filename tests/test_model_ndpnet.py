@@ -13,10 +13,10 @@ from inspection_core.errors import AoiError, CancelledError, DataError
 from inspection_core.models import create_model, get_model_info, load_bundle
 from inspection_core.models.ndpnet import NDPNet
 from inspection_core.models.ndpnet.layers import RBFRM, mean_filter, median_filter
+from inspection_core.models.ndpnet.losses import PerceptualLoss
 from inspection_core.models.ndpnet.model import NDPNetConfig
 from inspection_core.models.ndpnet.train import (
     DefectPairs,
-    PerceptualLoss,
     choose_reference,
     phase1_losses,
     phase2_losses,

@@ -13,8 +13,8 @@ import torch
 from inspection_core.errors import AoiError, CancelledError
 from inspection_core.models import create_model, get_model_info, load_bundle
 from inspection_core.models.sclvi.affinity import affinity_scores, affinity_weights, knn_distances
+from inspection_core.models.sclvi.layers import forward_hier
 from inspection_core.models.sclvi.model import SCLVI, distribute
-from inspection_core.models.sclvi.networks import forward_hier
 from inspection_core.models.sclvi.train import (
     RELATIONS,
     PretextHeads,

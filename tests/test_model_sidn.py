@@ -10,6 +10,7 @@ import torch
 
 from inspection_core.errors import AoiError, CancelledError
 from inspection_core.models import create_model, get_model_info, list_models, load_bundle
+from inspection_core.models.sidn.layers import GSRM, median_filter
 from inspection_core.models.sidn.losses import (
     centre_separation_loss,
     decomposition_loss,
@@ -18,7 +19,7 @@ from inspection_core.models.sidn.losses import (
     target_distribution,
     weighted_bce,
 )
-from inspection_core.models.sidn.model import GSRM, SIDN, median_filter
+from inspection_core.models.sidn.model import SIDN
 from inspection_core.models.sidn.train import SyntheticBatches, stream
 from inspection_core.runtime import CancelToken, FitContext
 from inspection_core.training.fit import train_model

@@ -30,6 +30,9 @@ class ModelInfo:
         return out
 
 
+# Filled by the built-in models as `inspection_core/models/__init__.py` imports them. Python runs that
+# package's __init__ before any module inside it, so by the time list_models or create_model can be
+# called every built-in model is here; this module never imports the package (that was an import cycle).
 _REGISTRY: dict[str, ModelInfo] = {}
 
 
@@ -48,18 +51,12 @@ def register_model(
     return deco
 
 
-def _ensure_builtin_models() -> None:
-    import inspection_core.models  # noqa: F401 - importing registers the built-in models
-
-
 def list_models() -> list[ModelInfo]:
     """Registered models, fast ones first, then by name."""
-    _ensure_builtin_models()
     return sorted(_REGISTRY.values(), key=lambda m: (not m.fast, m.name))
 
 
 def get_model_info(name: str) -> ModelInfo:
-    _ensure_builtin_models()
     try:
         return _REGISTRY[name]
     except KeyError:

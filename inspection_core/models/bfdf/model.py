@@ -14,16 +14,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from inspection_core.errors import AoiError
-from inspection_core.models.backbones import LITE0_CHANNELS, LITE0_STRIDES, EfficientNetLite0Features
+from inspection_core.models.backbones import LITE0_STRIDES, EfficientNetLite0Features
 from inspection_core.models.base import AnomalyModel, ModelConfig, option
-from inspection_core.models.bfdf.layers import DifferenceFusion, MaskDecoder
-from inspection_core.models.patchcore.model import gaussian_blur
+from inspection_core.models.bfdf.layers import BFDFHead
+from inspection_core.models.layers import gaussian_blur
 from inspection_core.models.registry import register_model
 from inspection_core.runtime.context import FitContext
 
@@ -86,43 +84,6 @@ def _check_config(cfg: BFDFConfig) -> None:
         raise AoiError("bfdf: batch-size and n-references must be ≥ 1, channels ≥ 8, workers ≥ -1 (auto)")
 
 
-class BFDFHead(nn.Module):
-    """Everything after the shared encoder: difference fusion (CA + PANet) and the mask decoder."""
-
-    def __init__(self, blocks: tuple[int, ...], channels: int) -> None:
-        super().__init__()
-        chans = [LITE0_CHANNELS[b] for b in blocks]
-        self.fusion = DifferenceFusion(chans[1:], channels)
-        self.decoder = MaskDecoder(channels, len(chans) - 1, chans[0], chans[-1])
-
-    def forward(self, neg: list[torch.Tensor], pos: list[torch.Tensor]) -> torch.Tensor:
-        fused = self.fusion(neg[1:], pos[1:])
-        return self.decoder(fused, neg[0], neg[-1])
-
-
-def kmeans_medoids(x: torch.Tensor, k: int, seed: int, iters: int = 20) -> torch.Tensor:
-    """Indices of k rows of x (N, D) closest to k-means centroids: typical, diverse references."""
-    n = x.shape[0]
-    if k >= n:
-        return torch.arange(n)
-    g = torch.Generator().manual_seed(seed)
-    c = x[torch.randperm(n, generator=g)[:k]].clone()
-    for _ in range(iters):
-        assign = torch.cdist(x, c).argmin(1)
-        for j in range(k):
-            members = x[assign == j]
-            if len(members):
-                c[j] = members.mean(0)
-    d = torch.cdist(c, x)
-    chosen: list[int] = []
-    for j in range(k):  # distinct medoids
-        for i in d[j].argsort().tolist():
-            if i not in chosen:
-                chosen.append(i)
-                break
-    return torch.tensor(chosen)
-
-
 @register_model(
     "bfdf",
     "self-supervised two-branch feature-difference segmenter (CA + PANet) trained on synthetic defects",
@@ -148,6 +109,7 @@ class BFDF(AnomalyModel):
         h, w = self.image_size
         self.register_buffer("ref_images", torch.zeros(0, 3, h, w, dtype=torch.float16))
         self._ref_cache: tuple[Any, list[torch.Tensor], torch.Tensor] | None = None
+        self.losses: list[float] = []  # loss of every step of the last fit (not saved)
 
     # --- features ----------------------------------------------------------------------------
     def encode(self, x: torch.Tensor) -> list[torch.Tensor]:
@@ -171,34 +133,10 @@ class BFDF(AnomalyModel):
         return F.interpolate(logits, size=neg.shape[-2:], mode="bilinear", align_corners=False)
 
     # --- fit -----------------------------------------------------------------------------------
-    @torch.no_grad()
-    def _descriptors(self, images: torch.Tensor, ctx: FitContext, bs: int = 32) -> torch.Tensor:
-        self.eval()
-        out = []
-        for i in range(0, len(images), bs):
-            x = images[i : i + bs].to(ctx.device)
-            out.append(self.descriptor(self.encoder(x)).cpu())
-            ctx.report("references", min(len(images), i + bs), len(images), "choosing reference images")
-        return torch.cat(out)
-
     def fit(self, images: torch.Tensor, ctx: FitContext) -> None:
-        from inspection_core.models.bfdf.train import train_bfdf
+        from inspection_core.models.bfdf import train  # the training stack loads only when it trains
 
-        cfg: BFDFConfig = self.config  # type: ignore[assignment]
-        if images.ndim != 4 or images.shape[1] != 3 or tuple(images.shape[-2:]) != self.image_size:
-            raise AoiError(
-                f"bfdf: expected good images (N, 3, {self.image_size[0]}, {self.image_size[1]}), "
-                f"got {tuple(images.shape)}"
-            )
-        self.to(ctx.device)
-        desc = self._descriptors(images, ctx)
-        ref_idx = kmeans_medoids(desc, cfg.n_references, ctx.seed)
-        nearest = (desc @ desc[ref_idx].T).argmax(1)
-        nearest_ref = ref_idx[nearest].numpy()
-        self.losses = train_bfdf(self, images, np.asarray(nearest_ref), ctx)
-        self.ref_images = images[ref_idx].to(ctx.device, torch.float16).contiguous()
-        self._ref_cache = None
-        self.eval()
+        train.fit(self, images, ctx)
 
     # --- predict -------------------------------------------------------------------------------
     def _references(self, device: torch.device) -> tuple[list[torch.Tensor], torch.Tensor]:

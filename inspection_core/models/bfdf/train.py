@@ -1,4 +1,5 @@
-"""BFDF's training recipe: positive/negative pairs made on the fly, Focal + L1 + Dice, warmup + cosine.
+"""BFDF's training recipe: reference images by k-means, then positive/negative pairs made on the fly,
+Focal + L1 + Dice, warmup + cosine. `fit(model, images, ctx)` is the entry point (BFDF.fit calls it).
 
 Pairs are synthesised in numpy (DefectSynthesizer, ~7 ms an image), optionally in DataLoader worker
 processes so a GPU is not starved; the model itself only sees ready (pos, neg, mask) batches.
@@ -16,7 +17,8 @@ import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
 from inspection_core.data.synthesis import DefectSynthesizer
-from inspection_core.models.bfdf.layers import bfdf_loss
+from inspection_core.errors import AoiError
+from inspection_core.models.bfdf.losses import bfdf_loss
 from inspection_core.postprocess.foreground import otsu_foreground
 from inspection_core.runtime.context import FitContext
 from inspection_core.runtime.workers import auto_workers, synthesis_loader
@@ -121,6 +123,29 @@ class _PairStream(IterableDataset):
             yield sampler.batch()
 
 
+def kmeans_medoids(x: torch.Tensor, k: int, seed: int, iters: int = 20) -> torch.Tensor:
+    """Indices of k rows of x (N, D) closest to k-means centroids: typical, diverse references."""
+    n = x.shape[0]
+    if k >= n:
+        return torch.arange(n)
+    g = torch.Generator().manual_seed(seed)
+    c = x[torch.randperm(n, generator=g)[:k]].clone()
+    for _ in range(iters):
+        assign = torch.cdist(x, c).argmin(1)
+        for j in range(k):
+            members = x[assign == j]
+            if len(members):
+                c[j] = members.mean(0)
+    d = torch.cdist(c, x)
+    chosen: list[int] = []
+    for j in range(k):  # distinct medoids
+        for i in d[j].argsort().tolist():
+            if i not in chosen:
+                chosen.append(i)
+                break
+    return torch.tensor(chosen)
+
+
 def lr_factor(progress: float, warmup: float = 0.05) -> float:
     """Linear warmup over the first `warmup` of training, then cosine decay to 5 % of the peak."""
     if progress < warmup:
@@ -134,7 +159,7 @@ def total_steps(n_images: int, batch_size: int, epochs: int, steps: int) -> int:
     return steps if steps > 0 else max(1, epochs * math.ceil(n_images / batch_size))
 
 
-def train_bfdf(model: BFDF, images: torch.Tensor, nearest_ref: np.ndarray, ctx: FitContext) -> list[float]:
+def train_steps(model: BFDF, images: torch.Tensor, nearest_ref: np.ndarray, ctx: FitContext) -> list[float]:
     """Train the fusion head (and the encoder when asked). Returns the loss of every step.
 
     Training ends after the planned steps or after `max_seconds`, whichever comes first; the learning
@@ -204,3 +229,34 @@ def train_bfdf(model: BFDF, images: torch.Tensor, nearest_ref: np.ndarray, ctx: 
         del it  # shuts DataLoader workers down, also on cancel
         model.eval()
     return losses
+
+
+@torch.no_grad()
+def descriptors(model: BFDF, images: torch.Tensor, ctx: FitContext, bs: int = 32) -> torch.Tensor:
+    """Global descriptors (N, D) of the good images, on the CPU."""
+    model.eval()
+    out = []
+    for i in range(0, len(images), bs):
+        x = images[i : i + bs].to(ctx.device)
+        out.append(model.descriptor(model.encoder(x)).cpu())
+        ctx.report("references", min(len(images), i + bs), len(images), "choosing reference images")
+    return torch.cat(out)
+
+
+def fit(model: BFDF, images: torch.Tensor, ctx: FitContext) -> None:
+    """Choose the reference images (k-means medoids of the descriptors), train, keep the references."""
+    cfg = model.config
+    if images.ndim != 4 or images.shape[1] != 3 or tuple(images.shape[-2:]) != model.image_size:
+        raise AoiError(
+            f"bfdf: expected good images (N, 3, {model.image_size[0]}, {model.image_size[1]}), "
+            f"got {tuple(images.shape)}"
+        )
+    model.to(ctx.device)
+    desc = descriptors(model, images, ctx)
+    ref_idx = kmeans_medoids(desc, cfg.n_references, ctx.seed)
+    nearest = (desc @ desc[ref_idx].T).argmax(1)
+    nearest_ref = ref_idx[nearest].numpy()
+    model.losses = train_steps(model, images, np.asarray(nearest_ref), ctx)
+    model.ref_images = images[ref_idx].to(ctx.device, torch.float16).contiguous()
+    model._ref_cache = None
+    model.eval()

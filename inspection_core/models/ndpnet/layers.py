@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+RBAM_LAYERS = (3, 4, 5)  # 1-based encoder layers that get reference attention (paper: l = 3…5)
+
 
 def conv_block(c_in: int, c_out: int, k: int = 3) -> nn.Sequential:
     """Two conv-BN-ReLU layers: the unit of every encoder/decoder stage."""

@@ -19,6 +19,7 @@ from inspection_core.models.base import AnomalyModel, ModelConfig, option
 from inspection_core.models.ndpnet.layers import (
     MSDSM,
     RBAM,
+    RBAM_LAYERS,
     Decoder,
     Encoder,
     mean_filter,
@@ -26,8 +27,6 @@ from inspection_core.models.ndpnet.layers import (
 )
 from inspection_core.models.registry import register_model
 from inspection_core.runtime.context import FitContext
-
-RBAM_LAYERS = (3, 4, 5)  # 1-based encoder layers that get reference attention (paper: l = 3…5)
 
 
 @dataclass
@@ -182,9 +181,9 @@ class NDPNet(AnomalyModel):
 
     # --- contract ----------------------------------------------------------------------------
     def fit(self, images: torch.Tensor, ctx: FitContext) -> None:
-        from inspection_core.models.ndpnet.train import fit_ndpnet
+        from inspection_core.models.ndpnet import train  # the training stack loads only when it trains
 
-        fit_ndpnet(self, images, ctx)
+        train.fit(self, images, ctx)
 
     @torch.no_grad()
     def predict(self, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

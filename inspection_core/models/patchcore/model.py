@@ -15,6 +15,7 @@ import torch.nn.functional as F
 
 from inspection_core.models.backbones import EfficientNetLite0Features
 from inspection_core.models.base import AnomalyModel, ModelConfig, option
+from inspection_core.models.layers import gaussian_blur
 from inspection_core.models.patchcore.coreset import greedy_coreset
 from inspection_core.models.registry import register_model
 from inspection_core.runtime.context import FitContext
@@ -80,20 +81,6 @@ def _pooled(feats: list[torch.Tensor], k: int, size: torch.Size) -> list[torch.T
         f if f.shape[-2:] == size else F.interpolate(f, size=size, mode="bilinear", align_corners=False)
         for f in feats
     ]
-
-
-def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Separable Gaussian blur of (N, 1, H, W) on its device (reflect padding; the kernel is cut to the
-    image, as reflect padding must be smaller than it)."""
-    r = min(int(round(3 * sigma)), min(x.shape[-2:]) - 1)
-    if sigma <= 0 or r < 1:
-        return x
-    t = torch.arange(-r, r + 1, device=x.device, dtype=x.dtype)
-    k = torch.exp(-(t * t) / (2 * sigma * sigma))
-    k = k / k.sum()
-    x = F.pad(x, (r, r, r, r), mode="reflect")
-    x = F.conv2d(x, k.view(1, 1, 1, -1))
-    return F.conv2d(x, k.view(1, 1, -1, 1))
 
 
 class MemoryBank(torch.nn.Module):

@@ -21,11 +21,10 @@ import torch
 import torch.nn.functional as F
 
 from inspection_core.models.base import AnomalyModel, ModelConfig, option
-from inspection_core.models.patchcore.model import gaussian_blur
+from inspection_core.models.layers import gaussian_blur
 from inspection_core.models.registry import register_model
 from inspection_core.models.sclvi.affinity import affinity_scores
-from inspection_core.models.sclvi.networks import PATCH, HierHead, PatchEncoder
-from inspection_core.models.sclvi.train import train_encoder
+from inspection_core.models.sclvi.layers import PATCH, HierHead, PatchEncoder
 from inspection_core.runtime.context import FitContext
 
 BIG = 2 * PATCH  # the hierarchical patch size
@@ -224,16 +223,9 @@ class SCLVI(AnomalyModel):
         self.train_info = dict(state)
 
     def fit(self, images: torch.Tensor, ctx: FitContext) -> None:
-        if images.ndim != 4 or images.shape[1] != 3:
-            raise ValueError(f"expected (N, 3, H, W) images, got {tuple(images.shape)}")
-        self.to(ctx.device)
-        self.pixel_mean = images.mean((0, 2, 3)).to(ctx.device)
-        data = self.standardize(images.to(ctx.device))
-        log = train_encoder(self, data, ctx)
-        del data
-        self.train_info = {"train_steps": log.steps, "train_seconds": round(log.seconds, 2)}
-        self.eval()
-        self.build_memory(images, ctx)
+        from inspection_core.models.sclvi import train  # the training stack loads only when it trains
+
+        train.fit(self, images, ctx)
 
     @torch.no_grad()
     def predict(self, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

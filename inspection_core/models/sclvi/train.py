@@ -6,6 +6,7 @@ Batches are sampled on the device straight from the image tensor (no DataLoader,
     relative positions (the 36 unordered cell pairs collapse to 12 displacement vectors) they have;
   * SVDD: a patch and a copy a few pixels off must embed close together (L_pSVDD = mean ‖E(p)−E(p′)‖).
 L = CE_64 + CE_32 + α (L_pSVDD,64 + L_pSVDD,32), for the hierarchical (64) and main (32) encoders.
+`fit(model, images, ctx)` is the entry point (SCLVI.fit calls it).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from inspection_core.models.sclvi.networks import PATCH, PositionClassifier
+from inspection_core.models.sclvi.layers import PATCH, PositionClassifier
 from inspection_core.runtime.context import FitContext
 
 if TYPE_CHECKING:
@@ -196,3 +197,17 @@ def train_encoder(model: SCLVI, images: torch.Tensor, ctx: FitContext) -> TrainL
             break
     model.eval()
     return TrainLog(history, step, time.perf_counter() - t0)
+
+
+def fit(model: SCLVI, images: torch.Tensor, ctx: FitContext) -> None:
+    """SCLVI.fit: the training set's mean colour, the pretext training, then the memory of normal patches."""
+    if images.ndim != 4 or images.shape[1] != 3:
+        raise ValueError(f"expected (N, 3, H, W) images, got {tuple(images.shape)}")
+    model.to(ctx.device)
+    model.pixel_mean = images.mean((0, 2, 3)).to(ctx.device)
+    data = model.standardize(images.to(ctx.device))
+    log = train_encoder(model, data, ctx)
+    del data
+    model.train_info = {"train_steps": log.steps, "train_seconds": round(log.seconds, 2)}
+    model.eval()
+    model.build_memory(images, ctx)

@@ -14,6 +14,7 @@ import math
 import os
 import time
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -21,15 +22,18 @@ from torch.utils.data import IterableDataset, get_worker_info
 
 from inspection_core.data.synthesis import DefectSynthesizer, parse_fills
 from inspection_core.errors import AoiError, DataError
+from inspection_core.models.sidn.layers import LUMA, to_gray
 from inspection_core.models.sidn.losses import (
     centre_separation_loss,
     clustering_loss,
     decomposition_loss,
     weighted_bce,
 )
-from inspection_core.models.sidn.model import LUMA, SIDN, SIDNConfig, to_gray
 from inspection_core.runtime.context import FitContext
 from inspection_core.runtime.workers import auto_workers, synthesis_loader
+
+if TYPE_CHECKING:
+    from inspection_core.models.sidn.model import SIDN, SIDNConfig
 
 RADIUS_MOMENTUM = 0.9
 LOG_EVERY_CUDA = 10
@@ -189,8 +193,8 @@ def _train_loop(
     return step
 
 
-def fit_sidn(model: SIDN, images: torch.Tensor, ctx: FitContext) -> None:
-    """Train end to end with L = L_s + λz·L_z + λkl·L_kl + λtd·L_td; leaves the model in eval mode."""
+def fit(model: SIDN, images: torch.Tensor, ctx: FitContext) -> None:
+    """SIDN.fit: train end to end with L = L_s + λz·L_z + λkl·L_kl + λtd·L_td; leaves the model in eval mode."""
     cfg: SIDNConfig = model.config  # type: ignore[assignment]
     n = len(images)
     if n == 0:

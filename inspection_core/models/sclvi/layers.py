@@ -1,4 +1,4 @@
-"""SCL-VI networks: the 32×32 patch encoder (supplementary Table 5), the hierarchical head that turns
+"""SCL-VI's network parts: the 32×32 patch encoder (supplementary Table 5), the hierarchical head that turns
 2×2 main embeddings into a 64×64-patch embedding (Table 6), and the relative-position classifier."""
 
 from __future__ import annotations
