@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "inspection_core.cli.model_commands",
     "inspection_core.cli.recipe_commands",
     "inspection_core.cli.camera_commands",
+    "inspection_core.cli.suite_commands",
 )
 
 

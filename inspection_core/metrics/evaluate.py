@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -40,19 +41,64 @@ class EvalReport:
         return d
 
 
+def compact_inputs(images: Sequence[np.ndarray], size: tuple[int, int]) -> np.ndarray:
+    """(N, 3, H, W) model inputs at `size`, kept as uint8 when every image is 8-bit (a quarter of the
+    float32 memory) — `inputs_to_tensor` gives back exactly the floats `to_rgb_float` would."""
+    out = [to_rgb_float(im, size).transpose(2, 0, 1) for im in images]
+    if all(im.dtype == np.uint8 for im in images):
+        return np.stack([np.rint(f * 255.0).astype(np.uint8) for f in out])
+    return np.stack(out).astype(np.float32, copy=False)
+
+
+def inputs_to_tensor(x: np.ndarray) -> torch.Tensor:
+    """A float32 (N, 3, H, W) tensor in [0, 1] from `compact_inputs` output (or a slice of it)."""
+    if x.dtype == np.uint8:
+        return torch.from_numpy(x.astype(np.float32) / 255.0)
+    return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+
+
+@dataclass
+class PreparedTestSet:
+    """Test images read, resized to one model input size and kept with their masks, so that a suite
+    evaluates many models (shot counts, presets) without reading and resizing the files again."""
+
+    items: list[Sample]
+    size: tuple[int, int]
+    inputs: np.ndarray  # compact_inputs of items
+    masks: np.ndarray | None  # (N, H, W) bool, None when no sample has a mask
+
+
+def prepare_test_set(
+    samples: list[Sample] | MVTecDataset, size: tuple[int, int], pixel_metrics: bool = True
+) -> PreparedTestSet:
+    items = samples.require_test() if isinstance(samples, MVTecDataset) else list(samples)
+    size = (int(size[0]), int(size[1]))
+    inputs = compact_inputs([s.load() for s in items], size)
+    masks = None
+    if pixel_metrics and any(s.mask_path is not None for s in items):
+        masks = np.stack([s.load_mask(size) if s.label else np.zeros(size, bool) for s in items])
+    return PreparedTestSet(items, size, inputs, masks)
+
+
 @torch.inference_mode()
 def evaluate_dataset(
     bundle: ModelBundle,
-    samples: list[Sample] | MVTecDataset,
+    samples: list[Sample] | MVTecDataset | PreparedTestSet,
     ctx: FitContext | None = None,
     batch_size: int = 16,
     pixel_metrics: bool = True,
 ) -> EvalReport:
-    """Image metrics on raw scores; pixel metrics on raw maps at the model's input size (masks resized)."""
+    """Image metrics on raw scores; pixel metrics on raw maps at the model's input size (masks resized).
+
+    A PreparedTestSet at the model's input size is used as it is (no file is read again)."""
     ctx = ctx or FitContext()
-    items = samples.require_test() if isinstance(samples, MVTecDataset) else list(samples)
     model = bundle.model
     size = model.image_size
+    prepared = samples if isinstance(samples, PreparedTestSet) and samples.size == size else None
+    if isinstance(samples, PreparedTestSet):
+        items = samples.items
+    else:
+        items = samples.require_test() if isinstance(samples, MVTecDataset) else list(samples)
     dev = model.device
     n = len(items)
     scores = np.zeros(n, np.float64)
@@ -63,8 +109,11 @@ def evaluate_dataset(
     t_model = 0.0
     for i in range(0, n, batch_size):
         chunk = items[i : i + batch_size]
-        imgs = [s.load() for s in chunk]
-        x = torch.from_numpy(np.stack([to_rgb_float(im, size).transpose(2, 0, 1) for im in imgs])).to(dev)
+        if prepared is not None:
+            x = inputs_to_tensor(prepared.inputs[i : i + batch_size]).to(dev)
+        else:
+            imgs = [s.load() for s in chunk]
+            x = torch.from_numpy(np.stack([to_rgb_float(im, size).transpose(2, 0, 1) for im in imgs])).to(dev)
         if dev.type == "cuda":
             torch.cuda.synchronize()
         t0 = time.perf_counter()
@@ -74,8 +123,11 @@ def evaluate_dataset(
         scores[i : i + len(chunk)] = s
         if with_masks:
             maps[i : i + len(chunk)] = m
-            for j, smp in enumerate(chunk):
-                gts[i + j] = smp.load_mask(size) if smp.label else False
+            if prepared is not None and prepared.masks is not None:
+                gts[i : i + len(chunk)] = prepared.masks[i : i + len(chunk)]
+            else:
+                for j, smp in enumerate(chunk):
+                    gts[i + j] = smp.load_mask(size) if smp.label else False
         ctx.report("eval", min(n, i + batch_size), n, "evaluating")
     f1, thr = f1_max(labels, scores)
     per_type: dict[str, dict[str, float]] = {}

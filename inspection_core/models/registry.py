@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from inspection_core.errors import UnknownModelError
 from inspection_core.models.base import AnomalyModel
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named option set a model declares (e.g. PatchCore's `plain`, the textbook floor), so the CLI,
+    the suite and the GUI name one configuration instead of repeating a dozen options.
+
+    `holdout`: the share of good images the preset keeps out of the fit for calibration (None = the
+    caller's choice); it is a property of the recipe, not of the model, so it is not a config option.
+    """
+
+    summary: str
+    options: Mapping[str, Any]
+    holdout: float | None = None
 
 
 @dataclass(frozen=True)
@@ -17,6 +31,15 @@ class ModelInfo:
     summary: str
     fast: bool
     paper: str
+    presets: Mapping[str, Preset] = field(default_factory=dict)
+
+    def preset(self, name: str) -> Preset:
+        """A declared preset by name; an unknown name is a clear error listing the known ones."""
+        try:
+            return self.presets[name]
+        except KeyError:
+            known = ", ".join(self.presets) or "none"
+            raise UnknownModelError(f"model {self.name!r} has no preset {name!r}; presets: {known}") from None
 
     @property
     def options(self) -> list[tuple[str, Any, str]]:
@@ -37,15 +60,24 @@ _REGISTRY: dict[str, ModelInfo] = {}
 
 
 def register_model(
-    name: str, summary: str, *, fast: bool = False, paper: str = ""
+    name: str,
+    summary: str,
+    *,
+    fast: bool = False,
+    paper: str = "",
+    presets: Mapping[str, Preset] | None = None,
 ) -> Callable[[type[AnomalyModel]], type[AnomalyModel]]:
     """Class decorator: makes the model reachable by `name` from the CLI, the GUI and the tests."""
 
     def deco(cls: type[AnomalyModel]) -> type[AnomalyModel]:
         if name in _REGISTRY and _REGISTRY[name].cls is not cls:
             raise ValueError(f"model name {name!r} registered twice")
+        for pname, preset in (presets or {}).items():  # a typo in a preset fails at import, not in use
+            cls.Config.from_dict(dict(preset.options))
+            if not pname.isidentifier():
+                raise ValueError(f"preset name {pname!r} of {name!r} must be one word")
         cls.name = name
-        _REGISTRY[name] = ModelInfo(name, cls, summary, fast, paper)
+        _REGISTRY[name] = ModelInfo(name, cls, summary, fast, paper, dict(presets or {}))
         return cls
 
     return deco
