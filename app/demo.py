@@ -8,7 +8,6 @@ tiles) of a good frame lands below 0.5.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -18,11 +17,10 @@ import torch
 
 from inspection_core.camera.base import CameraTimeout, FrameSource
 from inspection_core.errors import DataError, ModelFileError
-from inspection_core.inspector import Inspector, Preprocessing, model_inputs
+from inspection_core.inspector import Preprocessing
 from inspection_core.models.bundle import ModelBundle, load_bundle
-from inspection_core.postprocess.normalization import fit_normalization
 from inspection_core.runtime.context import FitContext
-from inspection_core.training.fit import train_model
+from inspection_core.training.fit import fit_calibrate
 
 DEMO_MODEL = "patchcore"
 # aggregation 5, not the default 7 (tuned on magnetic tile): on the simulated web 7 gave 4/183 false
@@ -44,8 +42,8 @@ DEMO_FRAMES = 40
 DEMO_HOLDOUT = 16
 # bump when how the demo model is fitted changes: a cached model of another revision is refitted, so an
 # upgrade does not keep running on the old demo model (2: 16 held-out frames, map aggregation; 3: wide
-# smoothing of the map)
-DEMO_REVISION = 3
+# smoothing of the map; 4: the shared fit → calibrate pipeline, its preprocessing in the calibration facts)
+DEMO_REVISION = 4
 
 
 def grab_frames(
@@ -76,32 +74,29 @@ def fit_on_frames(
     ctx: FitContext | None = None,
     preprocessing: Preprocessing = DEMO_PREPROCESSING,
     options: dict[str, Any] | None = None,
-    holdout: int = DEMO_HOLDOUT,
+    holdout: int | None = DEMO_HOLDOUT,
     model_name: str = DEMO_MODEL,
 ) -> ModelBundle:
-    """Fit on all but `holdout` frames, calibrate thresholds on those through the live Inspector."""
-    if len(images) < holdout + 1 or holdout < 1:
+    """The training pipeline (`fit_calibrate`) on good frames: `holdout` frames calibrate thresholds
+    through the live Inspector, the rest fit the model; None = the pipeline's own choice (cross-fit)."""
+    if holdout is not None and (len(images) < holdout + 1 or holdout < 1):
         raise DataError(f"need at least {holdout + 1} good frames to fit and calibrate (got {len(images)})")
-    ctx = ctx or FitContext()
     opts = dict(DEMO_OPTIONS if options is None else options)
-    size = tuple(opts.get("image_size", (256, 256)))
-    t0 = time.perf_counter()
-    train = model_inputs(images[:-holdout], size, preprocessing)  # type: ignore[arg-type]
-    bundle = train_model(model_name, train, ctx, holdout=0.0, options=opts)
-    ctx.report("calibrate", 0, 1, "calibrating on held-out frames")
-    raws = Inspector(bundle, preprocessing=preprocessing).predict_raw(list(images[-holdout:]))
-    norm = fit_normalization(np.array([r.raw_score for r in raws]), np.stack([r.raw_map for r in raws]))
-    ctx.report("calibrate", 1, 1, "done")
-    info = {
-        **bundle.info,
-        "purpose": "embedded demo (simulated web)",
-        "demo_revision": DEMO_REVISION,
-        "n_frames": len(images),
-        "n_holdout_frames": holdout,
-        "fit_seconds": round(time.perf_counter() - t0, 3),
-        "preprocessing": preprocessing.to_dict(),
-    }
-    return ModelBundle(bundle.model, norm, info)
+    res = fit_calibrate(
+        model_name,
+        list(images),
+        ctx,
+        opts,
+        preprocessing,
+        holdout=None if holdout is None else holdout / len(images),
+        info={
+            "purpose": "embedded demo (simulated web)",
+            "demo_revision": DEMO_REVISION,
+            "n_frames": len(images),
+        },
+    )
+    res.bundle.info["fit_seconds"] = round(res.timings_s["total"], 3)
+    return res.bundle
 
 
 def load_cached(directory: Path, device: str | torch.device = "cpu") -> ModelBundle | None:
@@ -114,8 +109,3 @@ def load_cached(directory: Path, device: str | torch.device = "cpu") -> ModelBun
     except ModelFileError:
         return None
     return bundle if bundle.info.get("demo_revision") == DEMO_REVISION else None
-
-
-def preprocessing_of(bundle: ModelBundle) -> Preprocessing:
-    """How frames must be cut for this model (saved in its info by the demo fit; whole-frame otherwise)."""
-    return Preprocessing.from_dict(bundle.info.get("preprocessing"))

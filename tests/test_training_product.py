@@ -79,9 +79,11 @@ def test_train_validate_deploy_and_retrain(tmp_path: Path) -> None:
         s.add(defective(rng)[0], "defective")
     res = train_sample_set(s, options=TINY)
     run = res.validation
-    assert run.n_good == 2 and run.n_defective == 3  # 20 % of 10 held out + all defective
-    assert res.bundle.info["n_train"] == 8 and res.camera.exposure_us == 800.0
-    assert res.validation.confusion(0.5).fp == 0  # held-out good parts pass at the calibrated threshold
+    # cross-fitted (PatchCore is fast): every good sample is in the final model and scored unseen once
+    assert res.calibration.method == "cross-fit" and res.calibration.folds == 5
+    assert run.n_good == 10 and run.n_defective == 3
+    assert res.bundle.info["n_train"] == 10 and res.camera.exposure_us == 800.0
+    assert res.validation.confusion(0.5).fp == 0  # scored good parts pass at the calibrated threshold
     assert res.validation.summary()["image_auroc"] > 0.5
     store = RecipeStore(tmp_path / "recipes")
     r1 = deploy_product(store, "web", res, notes="first")
@@ -106,7 +108,8 @@ def test_cancel_writes_nothing_and_tiling_trains_on_tiles(tmp_path: Path) -> Non
     from inspection_core.inspector import Preprocessing
 
     res = train_product(good, options=TINY, preprocessing=Preprocessing(tile=True, overlap=0.5))
-    assert res.bundle.info["preprocessing"]["tile"] is True
+    assert "preprocessing" not in res.bundle.info  # a typed field of the calibration facts
+    assert res.preprocessing.tile is True and res.bundle.info["calibration"]["preprocessing"]["tile"] is True
     assert res.inspector().inspect(good[0]).anomaly_map.shape == (96, 96)
     with pytest.raises(DataError, match="at least 2"):
         train_product(good[:1], options=TINY)

@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
 from app.display_data import to_display8
 from inspection_core.data.imageio import imread
 from inspection_core.errors import AoiError
-from inspection_core.training.samples import RECOMMENDED_MIN_GOOD, CapturedSample, Kind, SampleSet
+from inspection_core.training.samples import MIN_GOOD, CapturedSample, Kind, SampleSet
 from inspection_core.types import Frame
 
 THUMB = 80
@@ -123,8 +123,12 @@ class CapturePanel(QWidget):
 
     def _counts_changed(self) -> None:
         good, bad = self.counts()
-        short = "" if good >= RECOMMENDED_MIN_GOOD else f" — {RECOMMENDED_MIN_GOOD - good} more recommended"
-        self.counter.setText(f"good: {good} / {RECOMMENDED_MIN_GOOD}{short};  defective (validation): {bad}")
+        need = (
+            f" — at least {MIN_GOOD} to train"
+            if good < MIN_GOOD
+            else " — training tells whether they are enough"
+        )
+        self.counter.setText(f"good: {good}{need};  defective (validation): {bad}")
         enabled = self.samples is not None
         for w in (self.good_button, self.bad_button, self.import_button, self.auto):
             w.setEnabled(enabled)

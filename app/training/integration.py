@@ -4,8 +4,8 @@
 - "Freeze → Tune" (key T) predicts the frame now shown once more (same model, its own Inspector, so
   the inference thread is not disturbed) and hands the raw prediction to the tuning workspace;
 - "Capture good" (key G) takes the frame now shown; every shown frame feeds auto-capture;
-- Deploy / recipe switch / Apply thresholds go through `MainWindow.set_bundle`, which swaps the
-  inference worker's Inspector between two frames while acquisition keeps running.
+- Deploy / recipe switch / Apply thresholds hand an Inspector to `MainWindow.set_inspector`, which
+  swaps the inference worker's Inspector between two frames while acquisition keeps running.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import QDockWidget, QToolBar
 
 from app import paths
-from app.demo import preprocessing_of
 from app.training.workspace import TrainingWorkspace
 from app.tuning.session import TuningSession
 from app.tuning.workspace import TuningWorkspace
@@ -56,9 +55,7 @@ def install_workspaces(window: Any, store: RecipeStore | None = None) -> Workspa
         return state.current.frame if state.current is not None else None
 
     def go_live(recipe: Recipe, inspector: Inspector) -> None:
-        bundle = inspector.bundle
-        bundle.info["preprocessing"] = recipe.preprocessing.to_dict()  # set_bundle cuts frames this way
-        window.set_bundle(bundle, recipe.postprocess)
+        window.set_inspector(inspector)  # the recipe's: its thresholds, ROI and preprocessing
         tune.session.store = store
         tune.session.set_recipe(recipe)
 
@@ -69,8 +66,8 @@ def install_workspaces(window: Any, store: RecipeStore | None = None) -> Workspa
     state.currentChanged.connect(lambda item: train.capture.on_frame(item.frame))
 
     def applied(settings) -> None:  # noqa: ANN001 - PostprocessSettings from Apply / Restore
-        if window.bundle is not None:
-            window.set_bundle(window.bundle, settings)
+        if window.inspector is not None:
+            window.set_inspector(window.inspector.with_settings(settings))
 
     tune.applied.connect(applied)
 
@@ -86,12 +83,13 @@ def install_workspaces(window: Any, store: RecipeStore | None = None) -> Workspa
     window.tabifyDockWidget(tune_dock, train_dock)
 
     def freeze() -> bool:
-        item, bundle = state.current, window.bundle
-        if item is None or bundle is None:
+        item, live = state.current, window.inspector
+        if item is None or live is None:
             state.notify("warning", "nothing to freeze yet: start the camera with a model loaded")
             return False
+        bundle = live.bundle
         try:
-            insp = Inspector(bundle, window.settings, preprocessing_of(bundle))
+            insp = live.with_settings(window.settings)  # its own Inspector: the live one is the worker's
             (raw,) = insp.predict_raw([item.frame.image])
         except AoiError as exc:
             state.notify("error", f"freeze failed: {exc}")

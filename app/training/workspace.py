@@ -38,7 +38,7 @@ from inspection_core.recipe import Recipe, check_name
 from inspection_core.recipes.store import RecipeStore
 from inspection_core.runtime.context import device_label, resolve_device
 from inspection_core.training.product import ProductTraining, deploy_product, train_sample_set
-from inspection_core.training.samples import RECOMMENDED_MIN_GOOD, SampleSet
+from inspection_core.training.samples import MIN_GOOD, SampleSet
 from inspection_core.types import Frame
 
 Deployer = Callable[[Recipe, Inspector], None]
@@ -57,7 +57,7 @@ class TrainingWorkspace(QWidget):
         device: str | torch.device = "auto",
         parent: QWidget | None = None,
         dialogs: bool = True,
-        min_good: int = RECOMMENDED_MIN_GOOD,
+        min_good: int = MIN_GOOD,
     ) -> None:
         super().__init__(parent)
         self.store = store
@@ -273,12 +273,19 @@ class TrainingWorkspace(QWidget):
             early = " Finished early: Resume continues its schedule."
         elif self._finish_requested:
             early = " Finished early, as asked."
+        cal = result.calibration
+        how = (
+            f"each scored by a model fitted on the other {cal.folds - 1} of {cal.folds} folds"
+            if cal.method == "cross-fit"
+            else "held out of training"
+        )
         self.result_label.setText(
-            f"{result.bundle.name}: trained on {result.bundle.info.get('n_train')} good samples; validated on "
-            f"{run.n_good} held-out good and {run.n_defective} defective sample(s). Thresholds 0.5 = calibrated."
-            + early
+            f"{result.bundle.name}: trained on {cal.n_fit} good samples; validated on {run.n_good} good ({how}) "
+            f"and {run.n_defective} defective sample(s). Thresholds 0.5 = calibrated.{early}\n{cal.advice()}"
         )
         self._update_buttons()
+        if not cal.stable:
+            self.notify("warning", cal.advice())
         self.trained.emit(result)
 
     def _result_inspector(self) -> Inspector | None:

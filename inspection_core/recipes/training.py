@@ -1,11 +1,12 @@
-"""Create or update a recipe after training (`aoi train --recipe NAME`, the GUI's train-and-deploy)."""
+"""Create or update a recipe after training (`aoi train --recipe NAME`, the training workspace's Deploy)."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-from inspection_core.recipe import Recipe, creation_info
+from inspection_core.inspector import Preprocessing
+from inspection_core.recipe import CameraSettings, Recipe, creation_info
 from inspection_core.recipes.store import RecipeStore
 
 
@@ -15,18 +16,36 @@ def recipe_after_training(
     model_dir: str | os.PathLike[str],
     source: str = "aoi train",
     notes: str = "",
+    preprocessing: Preprocessing | None = None,
+    camera: CameraSettings | None = None,
+    move_model: bool = False,
 ) -> Recipe:
     """Save a new version of `name` that uses the freshly trained model.
 
-    An existing recipe keeps its camera settings, ROI, minimum area, pixel size and tiling; its image
-    and pixel thresholds return to the new model's calibration (0.5), since the old ones were tuned
-    on the old model's scores; the old values stay in the history and can be restored.
+    An existing recipe keeps its ROI, minimum area, pixel size and camera extras; its image and pixel
+    thresholds return to the new model's calibration (0.5), since the old ones were tuned on the old
+    model's scores; the old values stay in the history and can be restored. `preprocessing` (the mode
+    the model was calibrated in) replaces the recipe's, so the recipe inspects as the model was
+    calibrated; `camera` (the settings the samples were captured with) is used for a new recipe only.
+    move_model: the store moves the model folder in instead of copying it (a staging folder).
     """
     model = str(Path(model_dir).resolve())
     if store.exists(name):
         old = store.load(name)
         recipe = old.apply_thresholds(0.5, 0.5, note="model retrained: thresholds reset to its calibration")
-        recipe = recipe.with_(model_dir=model, base_dir=None, notes=notes or old.notes)
+        recipe = recipe.with_(
+            model_dir=model,
+            base_dir=None,
+            notes=notes or old.notes,
+            preprocessing=preprocessing if preprocessing is not None else old.preprocessing,
+        )
     else:
-        recipe = Recipe(name=name, model_dir=model, notes=notes, created=creation_info(source))
-    return store.save(recipe)
+        recipe = Recipe(
+            name=name,
+            model_dir=model,
+            camera=camera or CameraSettings(),
+            preprocessing=preprocessing or Preprocessing(),
+            notes=notes,
+            created=creation_info(source),
+        )
+    return store.save(recipe, move_model=move_model)

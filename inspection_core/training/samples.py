@@ -30,7 +30,9 @@ from inspection_core.types import Frame
 
 Kind = Literal["good", "defective"]
 KINDS: tuple[Kind, ...] = ("good", "defective")
-RECOMMENDED_MIN_GOOD = 20
+# the pipeline's minimum (one image to fit, one to calibrate); whether a product's samples are enough is
+# measured by training (CalibrationFacts.advice: the threshold's stability across folds), not fixed
+MIN_GOOD = 2
 _ID_RE = re.compile(r"^(\d{6,})\.png$")
 _META_KEYS = ("exposure_us", "gain_db", "pixel_format", "width", "height", "offset_x", "offset_y")
 
