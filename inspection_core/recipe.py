@@ -9,6 +9,9 @@ own copy of every model, so older versions stay loadable after the user's `--out
 from __future__ import annotations
 
 import getpass
+import json
+import math
+import os
 import platform
 import re
 from dataclasses import dataclass, field, replace
@@ -30,7 +33,8 @@ from inspection_core.postprocess.settings import PostprocessSettings
 
 FORMAT = "aoi-station-recipe"
 FORMAT_VERSION = 1
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.\-]{0,63}$")
+_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9 _.\-]{0,63}")  # used with fullmatch: no trailing "\n"
+MAX_JSON_BYTES = 1 << 20  # a recipe is a few kB; refuse anything that could only exhaust memory
 
 
 class RecipeError(AoiError):
@@ -39,7 +43,7 @@ class RecipeError(AoiError):
 
 def check_name(name: str) -> str:
     """Product names become folder names: letters, digits, space, _ . - ; at most 64 characters."""
-    if not isinstance(name, str) or not _NAME_RE.match(name) or name.endswith((" ", ".")):
+    if not isinstance(name, str) or not _NAME_RE.fullmatch(name) or name.endswith((" ", ".")):
         raise RecipeError(
             f"bad recipe name {name!r}: use 1-64 letters, digits, spaces, '_', '.' or '-' "
             "(starting with a letter or digit)"
@@ -60,6 +64,88 @@ def creation_info(source: str = "") -> dict[str, Any]:
         "aoi_version": inspection_core.__version__,
         "source": source,
     }
+
+
+def _refuse_constant(name: str) -> float:
+    raise ValueError(f"non-finite number {name} (thresholds and settings must be finite)")
+
+
+def _finite_float(text: str) -> float:
+    v = float(text)
+    if not math.isfinite(v):  # 1e999 parses as inf
+        raise ValueError(f"non-finite number {text} (thresholds and settings must be finite)")
+    return v
+
+
+def parse_json(raw: bytes, where: str, limit: int = MAX_JSON_BYTES) -> Any:
+    """JSON from outside (a store file, an archive member): size-limited, UTF-8, finite numbers only.
+
+    NaN and infinity would compare false against every threshold, so a part would pass: refused here.
+    """
+    if len(raw) > limit:
+        raise RecipeError(f"{where}: file is larger than {limit >> 10} kB; not a recipe")
+    try:
+        return json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant, parse_float=_finite_float)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise RecipeError(f"{where}: unreadable or corrupt JSON ({type(exc).__name__}: {exc})") from None
+    except ValueError as exc:
+        raise RecipeError(f"{where}: {exc}") from None
+
+
+def read_json_file(path: Path, where: str, limit: int = MAX_JSON_BYTES) -> Any:
+    """`parse_json` of a file whose size is checked before a byte is read (a 2 GB file is refused)."""
+    try:
+        with open(path, "rb") as fh:
+            if os.fstat(fh.fileno()).st_size > limit:
+                raise RecipeError(f"{where}: file is larger than {limit >> 10} kB; not a recipe")
+            raw = fh.read(limit + 1)  # the file may grow after the check
+    except OSError as exc:
+        raise RecipeError(f"{where}: cannot read ({exc.strerror or exc})") from None
+    return parse_json(raw, where, limit)
+
+
+def _non_finite(value: Any, path: str) -> str | None:
+    """The dotted path of the first NaN/inf number inside `value` (dicts and lists), or None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return path
+    if isinstance(value, dict):
+        items: Any = value.items()
+    elif isinstance(value, list | tuple):
+        items = enumerate(value)
+    else:
+        return None
+    for k, v in items:
+        hit = _non_finite(v, f"{path}.{k}" if path else str(k))
+        if hit is not None:
+            return hit
+    return None
+
+
+def _number(
+    field_name: str,
+    value: Any,
+    lo: float | None = None,
+    hi: float | None = None,
+    lo_open: bool = False,
+    integer: bool = False,
+    optional: bool = False,
+) -> None:
+    """Range check of one setting; the message names the field and the allowed range."""
+    if value is None and optional:
+        return
+    kind = int if integer else (int, float)
+    ok = isinstance(value, kind) and not isinstance(value, bool) and math.isfinite(value)
+    if ok and lo is not None:
+        ok = value > lo if lo_open else value >= lo
+    if ok and hi is not None:
+        ok = value <= hi
+    if not ok:
+        rng = (
+            f"{'(' if lo_open else '['}{'-inf' if lo is None else f'{lo:g}'}, "
+            f"{'inf' if hi is None else f'{hi:g}'}]"
+        )
+        what = "an integer" if integer else "a finite number"
+        raise RecipeError(f"{field_name} must be {what} in {rng}, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -111,8 +197,36 @@ class Recipe:
 
     def __post_init__(self) -> None:
         check_name(self.name)
-        if not self.model_dir:
+        if not isinstance(self.model_dir, str) or not self.model_dir:
             raise RecipeError(f"recipe {self.name!r} has no model folder")
+        try:
+            self._check_settings()
+        except RecipeError as exc:
+            raise RecipeError(f"recipe {self.name!r}: {exc}") from None
+
+    def _check_settings(self) -> None:
+        """Refuse what would fail later or fail open (a NaN threshold passes every part)."""
+        try:
+            d = self.to_dict()
+        except (AttributeError, TypeError, ValueError) as exc:
+            raise RecipeError(f"settings are invalid ({type(exc).__name__}: {exc})") from None
+        bad = _non_finite(d, "")
+        if bad is not None:
+            raise RecipeError(f"{bad} is not a finite number (NaN or infinity)")
+        # preprocessing and postprocess check their own ranges when built (ValueError naming the field)
+        cam = self.camera
+        _number("camera.exposure_us", cam.exposure_us, 0.0, lo_open=True, optional=True)
+        _number("camera.gain_db", cam.gain_db, optional=True)
+        _number("camera.width", cam.width, 1, integer=True, optional=True)
+        _number("camera.height", cam.height, 1, integer=True, optional=True)
+        _number("camera.offset_x", cam.offset_x, 0, integer=True)
+        _number("camera.offset_y", cam.offset_y, 0, integer=True)
+        if cam.pixel_format is not None and not isinstance(cam.pixel_format, str):
+            raise RecipeError(f"camera.pixel_format must be a name such as Mono8, got {cam.pixel_format!r}")
+        for i, e in enumerate(self.history):
+            _number(f"history.{i}.image_threshold", e.image_threshold)
+            _number(f"history.{i}.pixel_threshold", e.pixel_threshold)
+            _number(f"history.{i}.min_defect_area", e.min_defect_area, 0, integer=True)
 
     @property
     def model_path(self) -> Path:
@@ -131,9 +245,12 @@ class Recipe:
         note: str = "",
     ) -> Recipe:
         """A new Recipe with these thresholds; the replaced values go into the history."""
-        pp, hist = apply_thresholds(
-            self.postprocess, self.history, image_threshold, pixel_threshold, min_defect_area, note
-        )
+        try:
+            pp, hist = apply_thresholds(
+                self.postprocess, self.history, image_threshold, pixel_threshold, min_defect_area, note
+            )
+        except ValueError as exc:  # the settings' own range check names the field
+            raise RecipeError(f"recipe {self.name!r}: postprocess.{exc}") from None
         return replace(self, postprocess=pp, history=hist)
 
     def restore_thresholds(self, index: int = -1) -> Recipe:
@@ -181,21 +298,34 @@ class Recipe:
                 f"{where}: recipe format {fv} is newer than this aoi-station understands "
                 f"({FORMAT_VERSION}); update aoi-station"
             )
+        parts: dict[str, Any] = {}
+        for key, parse in (
+            ("camera", CameraSettings.from_dict),
+            ("preprocessing", Preprocessing.from_dict),
+            ("postprocess", PostprocessSettings.from_dict),
+        ):
+            raw = d.get(key)
+            if raw is not None and not isinstance(raw, dict):
+                raise RecipeError(f"{where}: {key} must be a JSON object")
+            try:
+                parts[key] = parse(raw or {})
+            except RecipeError:
+                raise
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:  # their own range checks
+                raise RecipeError(f"{where}: {key} is invalid ({exc})") from None
         try:
             return cls(
                 name=str(d["name"]),
                 model_dir=str(d["model_dir"]),
-                camera=CameraSettings.from_dict(d.get("camera")),
-                preprocessing=Preprocessing.from_dict(d.get("preprocessing")),
-                postprocess=PostprocessSettings.from_dict(d.get("postprocess") or {}),
                 notes=str(d.get("notes", "")),
                 created=dict(d.get("created") or {}),
                 history=tuple(ThresholdEntry.from_dict(e) for e in d.get("history", [])),
                 version=int(d.get("version", 0)),
                 saved_at=str(d.get("saved_at", "")),
                 base_dir=base_dir,
+                **parts,
             )
-        except RecipeError:
-            raise
-        except (KeyError, TypeError, ValueError) as exc:
+        except RecipeError as exc:
+            raise RecipeError(f"{where}: {exc}") from None
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise RecipeError(f"{where}: recipe is invalid ({type(exc).__name__}: {exc})") from None

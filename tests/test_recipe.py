@@ -199,6 +199,9 @@ def _fix_sums(data: bytes, name: str, new: bytes) -> bytes:
 
 
 def _bad_archives(archive: Path, tmp: Path) -> dict[str, tuple[Path, str]]:
+    with zipfile.ZipFile(archive) as zf:
+        meta = zf.read(f"model/{META}")
+
     def flip_weights(n: str, b: bytes) -> bytes:
         if n == "model/model.safetensors":
             return (
@@ -213,10 +216,8 @@ def _bad_archives(archive: Path, tmp: Path) -> dict[str, tuple[Path, str]]:
             d = json.loads(b)
             d["model"] = "hyperdetector9000"
             return json.dumps(d).encode()
-        if n == "recipe.json":
-            d = json.loads(b)
-            d["archive"]["sha256"].pop(META)  # a consistent archive of an unknown model
-            return json.dumps(d).encode()
+        if n == "recipe.json":  # a consistent archive of an unknown model
+            return _fix_sums(b, META, unknown_model(f"model/{META}", meta))
         return b
 
     def newer_model_format(n: str, b: bytes) -> bytes:
@@ -225,9 +226,7 @@ def _bad_archives(archive: Path, tmp: Path) -> dict[str, tuple[Path, str]]:
             d["format_version"] = 99
             return json.dumps(d).encode()
         if n == "recipe.json":
-            d = json.loads(b)
-            d["archive"]["sha256"].pop(META)
-            return json.dumps(d).encode()
+            return _fix_sums(b, META, newer_model_format(f"model/{META}", meta))
         return b
 
     def newer_recipe(n: str, b: bytes) -> bytes:
@@ -292,3 +291,331 @@ def test_recipe_after_training_creates_then_updates(store, model_dir, tmp_path) 
     assert r3.version == 4 and r3.postprocess.image_threshold == 0.5 and r3.postprocess.min_defect_area == 30
     assert r3.history[-1].image_threshold == 0.7 and "retrained" in r3.history[-1].note
     assert r3.model_dir == "models/m0002" and r3.created == r1.created
+
+
+# --- archives: manifest, sizes, entries -----------------------------------------------------------
+
+
+def _good_archive(store: RecipeStore, model_dir: Path, tmp_path: Path) -> Path:
+    store.save(_recipe(model_dir))
+    return store.export("Tile A", tmp_path / "good.aoirecipe")
+
+
+def _edit_recipe_json(edit):  # noqa: ANN001, ANN202
+    def f(n: str, b: bytes) -> bytes:
+        if n != "recipe.json":
+            return b
+        d = json.loads(b)
+        edit(d)
+        return json.dumps(d).encode()
+
+    return f
+
+
+def _assert_refused(target: RecipeStore, archive: Path, message: str) -> None:
+    before = _snapshot(target.root) if target.root.exists() else {}
+    with pytest.raises(RecipeError, match=message) as exc:
+        target.import_(archive)
+    assert "\n" not in str(exc.value)
+    after = _snapshot(target.root) if target.root.exists() else {}
+    assert after == before and target.names() == []
+
+
+def test_archive_without_manifest_or_with_unlisted_files_is_refused(store, model_dir, tmp_path) -> None:  # noqa: ANN001
+    archive = _good_archive(store, model_dir, tmp_path)
+    target = RecipeStore(tmp_path / "target")
+    no_manifest = _rewrite(
+        archive, tmp_path / "nomanifest.zip", _edit_recipe_json(lambda d: d.pop("archive"))
+    )
+    _assert_refused(target, no_manifest, "no checksum manifest")
+    empty = _rewrite(
+        archive, tmp_path / "empty.zip", _edit_recipe_json(lambda d: d["archive"]["sha256"].clear())
+    )
+    _assert_refused(target, empty, "manifest is empty")
+
+    def pad(into: str) -> Path:
+        out = tmp_path / f"pad_{into.replace('/', '_')}.zip"
+        with zipfile.ZipFile(archive) as zin, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zout:
+            for info in zin.infolist():
+                zout.writestr(info.filename, zin.read(info.filename))
+            zout.writestr(into, bytes(1 << 20))  # padding: compresses to almost nothing
+        return out
+
+    _assert_refused(target, pad("model/padding.bin"), "'model/padding.bin' is not in its checksum manifest")
+    _assert_refused(target, pad("padding.bin"), "'padding.bin' is not in its checksum manifest")
+    unsafe = _rewrite(
+        archive,
+        tmp_path / "unsafe_manifest.zip",
+        _edit_recipe_json(lambda d: d["archive"]["sha256"].update({"../x": "0" * 64})),
+    )
+    _assert_refused(target, unsafe, "unsafe path")
+    assert target.import_(archive).version == 1  # the good archive still imports
+
+
+def test_archive_link_entries_and_duplicates_are_refused(store, model_dir, tmp_path) -> None:  # noqa: ANN001
+    import stat
+
+    archive = _good_archive(store, model_dir, tmp_path)
+    target = RecipeStore(tmp_path / "target")
+    link = tmp_path / "link.zip"
+    with zipfile.ZipFile(archive) as zin, zipfile.ZipFile(link, "w") as zout:
+        for info in zin.infolist():
+            if info.filename == f"model/{META}":
+                info.external_attr = (stat.S_IFLNK | 0o777) << 16
+                zout.writestr(info, "/etc/passwd")
+            else:
+                zout.writestr(info.filename, zin.read(info.filename))
+    _assert_refused(target, link, "link or special file")
+    dup = tmp_path / "dup.zip"
+    with zipfile.ZipFile(archive) as zin, zipfile.ZipFile(dup, "w") as zout:
+        for info in zin.infolist():
+            zout.writestr(info.filename, zin.read(info.filename))
+        with pytest.warns(UserWarning, match="Duplicate name"):
+            zout.writestr(f"model/{META}", b"{}")
+    _assert_refused(target, dup, "twice")
+
+
+def test_oversized_recipe_json_is_refused_before_parsing(store, model_dir, tmp_path) -> None:  # noqa: ANN001
+    archive = _good_archive(store, model_dir, tmp_path)
+    target = RecipeStore(tmp_path / "target")
+    big = _rewrite(
+        archive, tmp_path / "big.zip", _edit_recipe_json(lambda d: d.update(notes="x" * (2 << 20)))
+    )
+    _assert_refused(target, big, "recipe.json declares 2 MB")
+    # a version file in the store that grew past the limit is not read into memory either
+    store.path("Tile A", 1).write_text(json.dumps({"notes": "x" * (2 << 20)}))
+    with pytest.raises(RecipeError, match="larger than 1024 kB"):
+        store.load("Tile A")
+
+
+@pytest.mark.parametrize("bad", ["NaN", "Infinity", "-Infinity", "1e999"])
+def test_non_finite_numbers_are_refused_at_import_and_load(store, model_dir, tmp_path, bad) -> None:  # noqa: ANN001
+    archive = _good_archive(store, model_dir, tmp_path)
+    target = RecipeStore(tmp_path / "target")
+
+    def with_bad(n: str, b: bytes) -> bytes:
+        if n != "recipe.json":
+            return b
+        return b.replace(b'"image_threshold": 0.5', f'"image_threshold": {bad}'.encode(), 1)
+
+    nan_archive = _rewrite(archive, tmp_path / "nan.zip", with_bad)
+    assert f'"image_threshold": {bad}'.encode() in zipfile.ZipFile(nan_archive).read("recipe.json")
+    _assert_refused(target, nan_archive, "non-finite")
+    p = store.path("Tile A", 1)
+    p.write_text(p.read_text().replace('"image_threshold": 0.5', f'"image_threshold": {bad}', 1))
+    with pytest.raises(RecipeError, match="non-finite") as exc:
+        store.load("Tile A")
+    assert "\n" not in str(exc.value)
+    assert store.list()[0].model == "?"  # listed with its problem, not a traceback
+
+
+def test_non_finite_thresholds_are_refused_when_created(model_dir) -> None:  # noqa: ANN001
+    r = _recipe(model_dir)
+    for bad in (float("nan"), float("inf")):
+        with pytest.raises(
+            RecipeError, match=r"recipe 'Tile A': postprocess\.image_threshold must be a finite"
+        ):
+            r.apply_thresholds(image_threshold=bad)
+        with pytest.raises(RecipeError, match=r"camera\.exposure_us"):
+            r.with_(camera=CameraSettings(exposure_us=bad))
+        with pytest.raises(RecipeError, match=r"camera\.extra\.Gamma is not a finite number"):
+            r.with_(camera=CameraSettings(extra={"Gamma": bad}))
+    entry = r.apply_thresholds(0.6).history[0]
+    with pytest.raises(RecipeError, match=r"history\.0\.pixel_threshold"):
+        r.with_(history=(entry.__class__(0.5, float("nan"), 0, "t"),))
+
+
+def test_names_with_a_trailing_newline_are_refused(store, model_dir) -> None:  # noqa: ANN001
+    for bad in ("Tile A\n", "Tile\nA", "Tile A\r", "Tile\x00A"):
+        with pytest.raises(RecipeError, match="bad recipe name"):
+            Recipe(name=bad, model_dir=str(model_dir))
+    with pytest.raises(RecipeError, match="bad recipe name"):
+        store.product_dir("Tile A\n")
+
+
+@pytest.mark.parametrize(
+    ("section", "field", "value"),
+    [
+        ("preprocessing", "overlap", 1.0),
+        ("preprocessing", "scale", 0.0),
+        ("preprocessing", "max_batch", 0),
+        ("preprocessing", "tile", "yes"),
+        ("postprocess", "smoothing_sigma", 1e9),
+        ("postprocess", "smoothing_sigma", -1.0),
+        ("postprocess", "morphology_radius", 1.5),
+        ("postprocess", "min_defect_area", -3),
+        ("postprocess", "pixel_size_mm", 0.0),
+        ("postprocess", "pixel_size_mm", -0.05),
+        ("postprocess", "image_threshold", "high"),
+        ("camera", "width", 0),
+        ("camera", "exposure_us", -5.0),
+    ],
+)
+def test_out_of_range_settings_are_refused_at_load_and_import(
+    store, model_dir, tmp_path, section, field, value
+) -> None:  # noqa: ANN001
+    archive = _good_archive(store, model_dir, tmp_path)
+    target = RecipeStore(tmp_path / "target")
+
+    def edit(d: dict) -> None:
+        d[section][field] = value
+
+    _assert_refused(target, _rewrite(archive, tmp_path / "bad.zip", _edit_recipe_json(edit)), field)
+    p = store.path("Tile A", 1)
+    d = json.loads(p.read_text())
+    edit(d)
+    p.write_text(json.dumps(d))
+    with pytest.raises(RecipeError, match=field) as exc:
+        store.load("Tile A")
+    assert "\n" not in str(exc.value) and str(p) in str(exc.value)
+
+
+def test_recipe_level_checks_at_creation(model_dir) -> None:  # noqa: ANN001
+    r = _recipe(model_dir)
+    for cam, field in (
+        (CameraSettings(width=0), "camera.width"),
+        (CameraSettings(exposure_us=-1.0), "camera.exposure_us"),
+        (CameraSettings(offset_x=2.5), "camera.offset_x"),  # type: ignore[arg-type]
+        (CameraSettings(pixel_format=8), "camera.pixel_format"),  # type: ignore[arg-type]
+    ):
+        with pytest.raises(RecipeError, match=field.replace(".", r"\.")):
+            r.with_(camera=cam)
+    with pytest.raises(RecipeError, match="has no model folder"):
+        r.with_(model_dir="")
+    assert r.with_(camera=CameraSettings(gain_db=-3.0)).camera.gain_db == -3.0
+
+
+# --- store: concurrent first saves, leftovers, modes, import graph --------------------------------
+
+
+def test_failed_first_save_keeps_another_process_save(tmp_path, model_dir) -> None:  # noqa: ANN001
+    root = tmp_path / "recipes"
+    a, b = RecipeStore(root), RecipeStore(root)
+    real_write = a._write_next_version
+    other: list[Recipe] = []
+
+    def b_saves_then_a_fails(pdir: Path, recipe: Recipe) -> int:
+        other.append(b.save(_recipe(model_dir)))  # the other station's save lands in between
+        raise OSError(28, "No space left on device")
+
+    a._write_next_version = b_saves_then_a_fails  # type: ignore[method-assign]
+    with pytest.raises(RecipeError, match="No space left"):
+        a.save(_recipe(model_dir))
+    a._write_next_version = real_write  # type: ignore[method-assign]
+    assert other[0].version == 1
+    assert b.versions("Tile A") == [1] and a.load("Tile A") == other[0]
+    assert sorted(p.name for p in (root / "Tile A" / "models").iterdir()) == [other[0].model_dir[7:]]
+    assert a.load("Tile A").build_inspector("cpu") is not None
+    # a failure that is alone still leaves nothing behind
+    lone = _recipe(model_dir, "Tile B")
+    a._write_next_version = lambda *_: (_ for _ in ()).throw(OSError(5, "I/O error"))  # type: ignore[method-assign]
+    with pytest.raises(RecipeError, match="I/O error"):
+        a.save(lone)
+    assert not (root / "Tile B").exists()
+
+
+_KILL_SCRIPT = """
+import os, shutil, signal, sys
+from inspection_core.recipes import RecipeStore
+store = RecipeStore(sys.argv[1])
+r = store.load("Tile A").apply_thresholds(0.9, note="never lands")
+if sys.argv[2] == "link":
+    os.link = lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL)
+    store.save(r)
+else:  # killed while copying a new model in
+    real = shutil.copytree
+    def copy_then_die(*a, **k):
+        real(*a, **k)
+        os.kill(os.getpid(), signal.SIGKILL)
+    shutil.copytree = copy_then_die
+    store.save(r.with_(model_dir=sys.argv[3], base_dir=None))
+"""
+
+
+def test_leftovers_of_killed_saves_are_cleaned_at_next_open(store, model_dir, tmp_path) -> None:  # noqa: ANN001
+    r1 = store.save(_recipe(model_dir))
+    pdir = store.root / "Tile A"
+
+    def kill_child_during(how: str) -> None:
+        proc = subprocess.run(
+            [sys.executable, "-c", _KILL_SCRIPT, str(store.root), how, str(model_dir)],
+            capture_output=True,
+            timeout=60,
+        )
+        assert proc.returncode == -9, proc.stderr.decode()
+
+    kill_child_during("link")
+    tmp_json = [p for p in pdir.iterdir() if p.name.startswith(".tmp-")]
+    assert len(tmp_json) == 1
+    kill_child_during("copy")  # this child's store open already removed the first child's temp file
+    assert not tmp_json[0].exists()
+    tmp_model = [p for p in (pdir / "models").iterdir() if p.name.startswith(".tmp-model-")]
+    assert len(tmp_model) == 1 and list(tmp_model[0].iterdir())
+    # things that are not ours, or not provably abandoned, must stay
+    keep = [
+        pdir / "notes.txt",
+        pdir / ".tmp-otherhost.12345.abcd.json",  # another station's save in progress on a share
+        pdir / f".tmp-{tmp_json[0].name.split('-')[1].split('.')[0]}.{os.getpid()}.live.json",  # alive
+    ]
+    for p in keep:
+        p.write_text("x")
+    orphan = pdir / "models" / "m0042"  # a model no version uses, but fresh: a save may be linking it
+    orphan.mkdir()
+    (orphan / "x").write_text("x")
+    import_dir = store.root / ".import-otherhost.1.zz"
+    import_dir.mkdir()
+
+    reopened = RecipeStore(store.root)
+    assert not tmp_model[0].exists()
+    assert all(p.exists() for p in keep) and orphan.exists() and import_dir.exists()
+    assert reopened.load("Tile A") == r1 and reopened.versions("Tile A") == [1]
+    assert reopened.names() == ["Tile A"]
+    # once old enough, orphan models and foreign temp entries go too; used models never do
+    removed = reopened.clean_leftovers(stale_after_s=-1)
+    assert set(removed) == {orphan, keep[1], keep[2], import_dir}
+    assert keep[0].exists() and (pdir / r1.model_dir).is_dir()
+    assert reopened.load("Tile A").build_inspector("cpu") is not None
+
+
+def test_saved_files_are_group_readable(store, model_dir, tmp_path) -> None:  # noqa: ANN001
+    import shutil
+    import stat
+
+    user_dir = tmp_path / "user_model"
+    shutil.copytree(model_dir, user_dir)
+    for p in user_dir.iterdir():
+        p.chmod(0o600)  # a model written through mkstemp is private
+    old = os.umask(0o027)
+    try:
+        r = store.save(_recipe(user_dir))
+        archive = store.export("Tile A", tmp_path / "a.aoirecipe")
+        imported = RecipeStore(tmp_path / "other").import_(archive)
+    finally:
+        os.umask(old)
+
+    def mode(p: Path) -> int:
+        return stat.S_IMODE(p.stat().st_mode)
+
+    pdir = store.root / "Tile A"
+    assert mode(store.path("Tile A", 1)) == 0o640
+    assert mode(pdir / r.model_dir) == 0o750
+    assert {mode(p) for p in (pdir / r.model_dir).iterdir()} == {0o640}
+    assert mode(archive) == 0o640
+    other = tmp_path / "other" / "Tile A"
+    assert mode(other / "v0001.json") == 0o640 and mode(other / imported.model_dir) == 0o750
+    assert {mode(p) for p in (other / imported.model_dir).rglob("*")} <= {0o640, 0o750}
+
+
+def test_store_and_archive_import_each_other_one_way_only() -> None:
+    import grimp
+
+    graph = grimp.build_graph("inspection_core", cache_dir=None)
+    assert (
+        graph.find_shortest_chain(
+            importer="inspection_core.recipes.archive", imported="inspection_core.recipes.store"
+        )
+        is None
+    )
+    assert graph.direct_import_exists(
+        importer="inspection_core.recipes.store", imported="inspection_core.recipes.archive"
+    )
