@@ -18,7 +18,7 @@ from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import QDockWidget, QGroupBox, QMainWindow, QSizePolicy, QVBoxLayout, QWidget
 
 from app import paths, sources
-from app.demo import load_cached, preprocessing_of
+from app.demo import load_cached
 from app.display_data import InspectedFrame
 from app.heartbeat import Heartbeat
 from app.panels import (
@@ -41,6 +41,7 @@ from inspection_core.inspector import Inspector
 from inspection_core.models.bundle import ModelBundle, load_bundle
 from inspection_core.postprocess.settings import PostprocessSettings
 from inspection_core.runtime.context import device_label, resolve_device
+from inspection_core.training.fit import calibrated_preprocessing
 
 SourceOpener = Callable[[], FrameSource]
 MIN_DRAW_INTERVAL_S = 1 / 60
@@ -177,13 +178,20 @@ class MainWindow(QMainWindow):
 
     # --- model -----------------------------------------------------------------------------------
     def set_bundle(self, bundle: ModelBundle, settings: PostprocessSettings | None = None) -> None:
-        """Switch the live model between two frames (the inference worker swaps atomically)."""
-        bundle.model.to(self.device).eval()
-        self.bundle = bundle
-        if settings is not None:
-            self.settings = settings
-            self.state.set_roi(settings.roi)
-        self.inspector = Inspector(bundle, self.settings, preprocessing_of(bundle))
+        """A model without a recipe: inspected in the mode it was calibrated in (its calibration facts),
+        with `settings` or the window's current ones."""
+        self.set_inspector(Inspector(bundle, settings or self.settings, calibrated_preprocessing(bundle)))
+
+    def set_inspector(self, inspector: Inspector) -> None:
+        """The one entry point for what live inspection uses (model, thresholds, ROI, preprocessing — a
+        recipe's `build_inspector`, a deploy, Apply in Tune): the inference worker swaps it between two
+        frames; nothing rebuilds it."""
+        inspector.bundle.model.to(self.device).eval()
+        self.bundle = inspector.bundle
+        self.settings = inspector.settings
+        self.state.set_roi(self.settings.roi)
+        self.inspector = inspector
+        bundle = inspector.bundle
         if self.inf is not None:
             self.inf.worker.set_inspector(self.inspector)  # type: ignore[attr-defined]
         self.state.set_model(f"{bundle.name} ({bundle.info.get('purpose', 'custom')})")
@@ -232,10 +240,8 @@ class MainWindow(QMainWindow):
     def set_roi(self, roi) -> None:  # noqa: ANN001 - Roi
         self.settings = self.settings.with_(roi=roi)
         self.state.set_roi(roi)
-        if self.bundle is not None:
-            self.inspector = Inspector(self.bundle, self.settings, preprocessing_of(self.bundle))
-            if self.inf is not None:
-                self.inf.worker.set_inspector(self.inspector)  # type: ignore[attr-defined]
+        if self.inspector is not None:
+            self.set_inspector(self.inspector.with_settings(self.settings))
 
     def toggle_roi(self) -> None:
         if self.live_view.editing_roi:
