@@ -19,8 +19,16 @@ from inspection_core.data.tiling import DeviceStitcher, TileGrid
 from inspection_core.errors import DataError
 from inspection_core.models.bundle import ModelBundle
 from inspection_core.postprocess.device import DevicePostprocessor, HostMemory
-from inspection_core.postprocess.settings import PostprocessOutput, PostprocessSettings, postprocess_map
+from inspection_core.postprocess.settings import (
+    PostprocessOutput,
+    PostprocessSettings,
+    check_number,
+    postprocess_map,
+)
 from inspection_core.types import Frame, InspectionResult
+
+MAX_OVERLAP = 0.9  # tiles overlapping more than this multiply the work without seeing more
+MAX_BATCH = 4096
 
 
 @dataclass(frozen=True)
@@ -38,6 +46,15 @@ class Preprocessing:
     scale: float = 1.0
     max_batch: int = 64
     whole_frame: bool = False
+
+    def __post_init__(self) -> None:
+        """Refuse what would fail later (overlap 1.0: a zero tile stride) with a ValueError naming it."""
+        for name in ("tile", "whole_frame"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be true or false, got {getattr(self, name)!r}")
+        check_number("overlap", self.overlap, 0.0, MAX_OVERLAP)
+        check_number("scale", self.scale, 0.0, 1.0, lo_open=True)
+        check_number("max_batch", self.max_batch, 1, MAX_BATCH, integer=True)
 
     def to_dict(self) -> dict[str, float | bool | int]:
         return {
@@ -57,7 +74,10 @@ class Preprocessing:
 
     @classmethod
     def from_dict(cls, d: dict | None) -> Preprocessing:
+        """From a recipe or a model's info; ValueError when a value is of the wrong type or out of range."""
         d = d or {}
+        if not isinstance(d, dict):
+            raise ValueError(f"preprocessing must be an object, got {type(d).__name__}")
         return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
 
 

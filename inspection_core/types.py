@@ -76,6 +76,9 @@ class InspectionResult:
     anomaly_map: HxW float32 in normalised units at frame resolution (0.5 = pixel threshold).
     score: normalised image score (0.5 = image threshold). mask: HxW bool after ROI, morphology and
     minimum-area filtering. timings: milliseconds per stage (preprocess, model, postprocess, total).
+    alarm: why this verdict cannot be trusted (e.g. the model's output is not a number), empty when
+    all is well. A result with an alarm is always NG (fail closed); the app shows the alarm to the
+    operator, since every part failing for that reason needs a person, not a rework bin.
     """
 
     frame_id: int
@@ -87,10 +90,15 @@ class InspectionResult:
     timings: dict[str, float] = field(default_factory=dict)
     raw_score: float = float("nan")
     model_name: str = ""
+    alarm: str = ""
 
     @property
     def is_ng(self) -> bool:
         return self.verdict is Verdict.NG
+
+    @property
+    def has_alarm(self) -> bool:
+        return bool(self.alarm)
 
     @functools.cached_property
     def hotspot(self) -> tuple[int, int] | None:
@@ -106,9 +114,10 @@ class InspectionResult:
         """JSON-ready description (no arrays)."""
         return {
             "frame_id": self.frame_id,
-            "score": round(float(self.score), 5),
-            "raw_score": None if np.isnan(self.raw_score) else float(self.raw_score),
+            "score": round(float(self.score), 5) if np.isfinite(self.score) else None,
+            "raw_score": float(self.raw_score) if np.isfinite(self.raw_score) else None,
             "verdict": str(self.verdict),
+            "alarm": self.alarm or None,
             "model": self.model_name,
             "defects": [d.to_dict() for d in self.defects],
             "hotspot": None if (h := self.hotspot) is None else list(h),

@@ -26,13 +26,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--model", default=None, help="registered model name (default: patchcore)")
     p.add_argument(
+        "--preset", default=None, help="a named option set of the model, e.g. plain (see `aoi models --options`)"
+    )
+    p.add_argument(
         "--data", required=True, help="MVTec-layout folder (train/good) or a folder of good images"
     )
     p.add_argument("--out", required=True, help="model folder to write")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda (default auto)")
     p.add_argument("--image-size", default=None, help="N or HxW model input size")
     p.add_argument(
-        "--holdout", type=float, default=0.2, help="fraction of good images kept to calibrate thresholds"
+        "--holdout",
+        type=float,
+        default=None,
+        help="fraction of good images kept to calibrate thresholds (default: the preset's, else 0.2)",
     )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--limit", type=int, default=0, help="use only the first N training images")
@@ -157,6 +163,9 @@ def cmd_models(args: argparse.Namespace) -> int:
         if args.options:
             for name, default, help_ in m.options:
                 print(f"    --{name.replace('_', '-'):<22} {default!s:<14} {help_}")
+            for pname, preset in m.presets.items():
+                opts = " ".join(f"--{k.replace('_', '-')}={v!s}" for k, v in preset.options.items())
+                print(f"    preset {pname}: {preset.summary}\n        {opts}")
     return 0
 
 
@@ -164,10 +173,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     from inspection_core.cli.progress import ProgressBar
     from inspection_core.data import MVTecDataset
     from inspection_core.models import get_model_info, load_bundle
+    from inspection_core.models.bundle import check_output_folder
     from inspection_core.runtime import FitContext, resolve_device
     from inspection_core.runtime.context import device_label
     from inspection_core.training.fit import train_model
 
+    check_output_folder(args.out)  # refused now, not after the training: --out never destroys a folder
     if args.resume and args.init_from:
         raise AoiError("--resume continues a schedule, --init-from starts a new one: give one of them")
     previous = load_bundle(args.resume or args.init_from, "cpu") if args.resume or args.init_from else None
@@ -175,11 +186,14 @@ def cmd_train(args: argparse.Namespace) -> int:
         assert previous is not None
         if args.model not in (None, previous.model.name):
             raise AoiError(f"--resume: {args.resume} holds a {previous.model.name} model, not {args.model}")
-        if args.extra or args.image_size:
+        if args.extra or args.image_size or args.preset:
             raise AoiError("--resume keeps the saved model's options; give no model options")
         args.model = previous.model.name
     args.model = args.model or "patchcore"
-    opts = parse_model_options(args.model, args.extra)
+    preset = get_model_info(args.model).preset(args.preset) if args.preset else None
+    opts = {**(preset.options if preset else {}), **parse_model_options(args.model, args.extra)}
+    if args.holdout is None:
+        args.holdout = preset.holdout if preset is not None and preset.holdout is not None else 0.2
     if args.image_size:
         opts["image_size"] = parse_size(args.image_size)
     if args.stop_after < 0:
@@ -205,6 +219,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         options=opts,
         info={
             "dataset": str(Path(args.data).resolve()),
+            **({"preset": args.preset} if args.preset else {}),
             **({"init_from": str(Path(args.init_from).resolve())} if args.init_from else {}),
             **({"resumed_from": str(Path(args.resume).resolve())} if args.resume else {}),
         },
@@ -239,14 +254,18 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     device = resolve_device(args.device)
     bundle = load_bundle(args.model_dir, device)
-    ds = MVTecDataset(args.data)
+    samples, skipped = _readable_samples(MVTecDataset(args.data).require_test(), not args.no_pixel)
+    if not samples:
+        raise DataError(f"no readable test images in {args.data} ({len(skipped)} skipped)")
     bar = ProgressBar()
     rep = evaluate_dataset(
-        bundle, ds, FitContext(device=device, progress=bar), pixel_metrics=not args.no_pixel
+        bundle, samples, FitContext(device=device, progress=bar), pixel_metrics=not args.no_pixel
     )
     bar.close()
     print(f"model        {rep.model}")
     print(f"images       {rep.n_images} ({rep.n_defective} defective)")
+    if skipped:
+        print(f"skipped      {len(skipped)} unreadable (see the messages above)")
     print(f"image AUROC  {_fmt(rep.image_auroc)}")
     print(f"pixel AUROC  {_fmt(rep.pixel_auroc)}")
     print(f"AUPRO@0.3    {_fmt(rep.aupro)}")
@@ -259,9 +278,28 @@ def cmd_eval(args: argparse.Namespace) -> int:
         d["command"] = args.command_line
         d["date"] = time.strftime("%Y-%m-%d %H:%M:%S%z")
         d["data"] = str(Path(args.data).resolve())
+        d["skipped"] = skipped
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(d, indent=2, default=float))
-    return 0
+    return 2 if skipped else 0
+
+
+def _readable_samples(samples: list, with_masks: bool) -> tuple[list, list[str]]:
+    """The test samples whose image (and mask) can be read, and the paths of those that cannot, each
+    reported on stderr: one corrupt file must not end an evaluation. Reads every image once more than
+    the evaluation itself; an offline evaluation can afford that."""
+    ok, skipped = [], []
+    for smp in samples:
+        try:
+            img = smp.load()
+            if with_masks and smp.label and smp.mask_path is not None:
+                smp.load_mask(img.shape[:2])
+        except DataError as exc:
+            print(f"aoi: skipped {smp.path}: {exc}", file=sys.stderr)
+            skipped.append(str(smp.path))
+            continue
+        ok.append(smp)
+    return ok, skipped
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
@@ -275,7 +313,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
     pre = Preprocessing(tile=args.tile, whole_frame=args.whole_frame)
     insp = Inspector(bundle, preprocessing=pre)
     any_size = bundle.model.any_size
-    calibrated = Preprocessing.from_dict(bundle.info.get("preprocessing")).mode(any_size)
+    try:
+        calibrated = Preprocessing.from_dict(bundle.info.get("preprocessing")).mode(any_size)
+    except (TypeError, ValueError) as exc:
+        raise AoiError(
+            f"{args.model_dir}: model description is invalid (info.preprocessing: {exc})"
+        ) from None
     if calibrated != pre.mode(any_size):
         print(
             f"aoi: warning: this model's thresholds were calibrated on {calibrated} frames and this run "
@@ -285,23 +328,29 @@ def cmd_predict(args: argparse.Namespace) -> int:
         )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    failures = 0
+    n = len(args.images)
+    skipped = alarms = 0
     for i, path in enumerate(args.images):
-        try:
+        try:  # one bad image (unreadable, too small, too large) is skipped; the batch goes on
             img = imread(path)
+            res = insp.inspect(img)
         except DataError as exc:
-            print(f"aoi: error: {exc}", file=sys.stderr)
-            failures += 1
+            print(f"aoi: skipped {path}: {exc}", file=sys.stderr)
+            skipped += 1
             continue
-        res = insp.inspect(img)
         stem = Path(path).stem
         imwrite(out / f"{stem}_overlay.png", render_overlay(img, res))
         imwrite(out / f"{stem}_mask.png", res.mask)
         (out / f"{stem}.json").write_text(json.dumps({"image": str(path), **res.summary()}, indent=2))
-        print(
-            f"{i + 1}/{len(args.images)} {path}: {res.verdict} score {res.score:.3f} defects {len(res.defects)}"
-        )
-    return 2 if failures else 0
+        alarm = f" ALARM: {res.alarm}" if res.alarm else ""
+        alarms += bool(res.alarm)
+        print(f"{i + 1}/{n} {path}: {res.verdict} score {res.score:.3f} defects {len(res.defects)}{alarm}")
+    print(
+        f"{n - skipped} of {n} images inspected"
+        + (f", {skipped} skipped (see the messages above)" if skipped else "")
+        + (f", {alarms} with an alarm" if alarms else "")
+    )
+    return 2 if skipped or alarms else 0
 
 
 def cmd_bench(args: argparse.Namespace) -> int:

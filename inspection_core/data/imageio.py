@@ -1,4 +1,8 @@
-"""Reading and writing images with clear errors, and the one conversion every model input goes through."""
+"""Reading and writing images with clear errors, and the one conversion every model input goes through.
+
+Every read is bounded: an image whose header declares more than `max_image_pixels()` pixels is refused
+before it is decoded (a 2.6 MB PNG can declare 30000×30000 pixels and take 20 GB to decode).
+"""
 
 from __future__ import annotations
 
@@ -8,24 +12,91 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from PIL import Image, UnidentifiedImageError
 
 from inspection_core.errors import DataError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
 
+DEFAULT_MAX_IMAGE_PIXELS = 100_000_000  # 100 MP: far above an area-scan camera's frame
+MAX_IMAGE_PIXELS_ENV = "AOI_MAX_IMAGE_PIXELS"
+# bytes a pixel may take in a file (16-bit RGBA uncompressed is 8; float TIFFs up to 16), plus headers:
+# a file larger than this cannot hold an image within the limit and is not read into memory
+_MAX_BYTES_PER_PIXEL = 16
+_FILE_SLACK_BYTES = 64 << 20
 
-def imread(path: str | os.PathLike[str]) -> np.ndarray:
+
+def max_image_pixels(override: int | None = None) -> int:
+    """The pixel limit of image reads: `override`, else $AOI_MAX_IMAGE_PIXELS, else 100 MP."""
+    if override is not None:
+        if isinstance(override, bool) or int(override) <= 0:
+            raise DataError(f"the image pixel limit must be a positive number, got {override!r}")
+        return int(override)
+    text = os.environ.get(MAX_IMAGE_PIXELS_ENV, "").strip()
+    if not text:
+        return DEFAULT_MAX_IMAGE_PIXELS
+    try:
+        value = int(float(text))
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise DataError(f"{MAX_IMAGE_PIXELS_ENV}={text!r}: give a positive number of pixels, e.g. 100000000")
+    return value
+
+
+def _check_header(p: Path, limit: int) -> None:
+    """DataError when the file's header declares more than `limit` pixels; read lazily by Pillow, so
+    nothing is decoded. Formats Pillow cannot read pass here and are checked after decoding."""
+    try:
+        with Image.open(p) as im:
+            w, h = (int(v) for v in im.size)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        # Pillow's own bomb check (above Image.MAX_IMAGE_PIXELS) fired before it told the size
+        if limit < (Image.MAX_IMAGE_PIXELS or 0):
+            raise DataError(
+                f"image too large: {p} declares over {Image.MAX_IMAGE_PIXELS / 1e6:.0f} MP, over the "
+                f"{limit / 1e6:g} MP limit (set {MAX_IMAGE_PIXELS_ENV} to raise it)"
+            ) from None
+        return
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+        return
+    if w * h > limit:
+        raise _too_large(p, w, h, limit)
+
+
+def _too_large(p: Path, w: int, h: int, limit: int) -> DataError:
+    return DataError(
+        f"image too large: {p} declares {w}x{h} = {w * h / 1e6:.1f} MP, over the "
+        f"{limit / 1e6:g} MP limit (set {MAX_IMAGE_PIXELS_ENV} to raise it)"
+    )
+
+
+def imread(path: str | os.PathLike[str], max_pixels: int | None = None) -> np.ndarray:
     """Read an image as HxW (mono) or HxWx3 RGB, keeping 8 or 16 bit depth.
 
-    Raises DataError naming the file when it is missing, truncated or not an image.
+    max_pixels: the pixel limit (default: `max_image_pixels()`), checked from the header before the
+    image is decoded. Raises DataError naming the file when it is missing, truncated, not an image or
+    over the limit.
     """
     p = Path(path)
     if not p.is_file():
         raise DataError(f"image not found: {p}")
+    limit = max_image_pixels(max_pixels)
+    _check_header(p, limit)
+    try:
+        nbytes = p.stat().st_size
+    except OSError as exc:
+        raise DataError(f"cannot read image: {p} ({exc.strerror or exc})") from None
+    if nbytes > limit * _MAX_BYTES_PER_PIXEL + _FILE_SLACK_BYTES:
+        raise DataError(
+            f"image file too large: {p} is {nbytes >> 20} MB, more than any image of {limit / 1e6:g} MP"
+        )
     buf = np.fromfile(str(p), dtype=np.uint8)  # fromfile+imdecode handles non-ASCII paths
     img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED) if buf.size else None
     if img is None or img.size == 0:
         raise DataError(f"cannot read image (corrupt or not an image): {p}")
+    if img.shape[0] * img.shape[1] > limit:  # a format whose header Pillow could not read
+        raise _too_large(p, img.shape[1], img.shape[0], limit)
     if img.ndim == 3:
         if img.shape[2] == 4:
             img = cv2.cvtColor(img, cv2.COLOR_BGRA2RGB)
@@ -52,9 +123,9 @@ def _to_uint8(img: np.ndarray) -> np.ndarray:
     return ((f - lo) / max(hi - lo, 1e-12) * 255).astype(np.uint8)
 
 
-def read_mask(path: str | os.PathLike[str]) -> np.ndarray:
+def read_mask(path: str | os.PathLike[str], max_pixels: int | None = None) -> np.ndarray:
     """Read a ground-truth mask as HxW bool (any non-zero pixel is defective)."""
-    m = imread(path)
+    m = imread(path, max_pixels)
     if m.ndim == 3:
         m = m.max(axis=2)
     return m > 0

@@ -8,6 +8,9 @@ masks and defects are the post-processor's job, not the model's.
 from __future__ import annotations
 
 import dataclasses
+import math
+import numbers
+import typing
 from abc import abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -63,16 +66,89 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ModelConfig:
+        """A config from options (a model.json, the CLI, the GUI's form): unknown names, values of the
+        wrong type, NaN/infinity and non-positive image sizes are a ValueError naming the option."""
+        if not isinstance(d, dict):
+            raise ValueError(f"options must be an object, got {type(d).__name__}")
         names = {f.name: f for f in dataclasses.fields(cls)}
         unknown = set(d) - set(names)
         if unknown:
-            raise ValueError(f"unknown option(s) for {cls.__name__}: {', '.join(sorted(unknown))}")
-        kw = {}
-        for k, v in d.items():
-            if isinstance(v, list) and isinstance(names[k].default, tuple):
-                v = tuple(v)
-            kw[k] = v
+            raise ValueError(f"unknown option(s) for {cls.__name__}: {', '.join(sorted(map(str, unknown)))}")
+        hints = _field_types(cls)
+        kw = {k: _checked(k, v, hints.get(k), _default_of(names[k])) for k, v in d.items()}
+        size = kw.get("image_size")
+        if size is not None and not all(1 <= int(s) <= MAX_IMAGE_SIDE for s in size):
+            raise ValueError(f"image_size must be 1..{MAX_IMAGE_SIDE} px a side, got {list(size)}")
         return cls(**kw)
+
+
+MAX_IMAGE_SIDE = 16384  # a model input larger than this could only exhaust memory
+
+
+def _field_types(cls: type) -> dict[str, Any]:
+    """The config's field annotations resolved (they are strings under `from __future__ import annotations`)."""
+    try:
+        return typing.get_type_hints(cls)
+    except Exception:  # noqa: BLE001 - an unresolvable annotation: fall back on the defaults' types
+        return {}
+
+
+def _default_of(f: dataclasses.Field) -> Any:
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return None
+
+
+def _scalar(name: str, v: Any, kind: Any) -> Any:
+    """One value checked against a scalar type (int, float, bool, str): JSON numbers of an int-valued
+    float (3.0) are not ints, and bools are not numbers."""
+    if kind is bool:
+        if not isinstance(v, bool):
+            raise ValueError(f"option {name} must be true or false, got {v!r}")
+        return v
+    if kind is int:
+        if isinstance(v, bool) or not isinstance(v, numbers.Integral):
+            raise ValueError(f"option {name} must be a whole number, got {v!r}")
+        return int(v)
+    if kind is float:
+        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v):
+            raise ValueError(f"option {name} must be a finite number, got {v!r}")
+        return float(v)
+    if kind is str:
+        if not isinstance(v, str):
+            raise ValueError(f"option {name} must be text, got {v!r}")
+        return v
+    return v  # a type this check does not know: left to the model
+
+
+def _checked(name: str, v: Any, hint: Any, default: Any) -> Any:
+    """`v` checked against the field's annotation (or, without one, its default's type); tuples come
+    from JSON lists."""
+    origin = typing.get_origin(hint)
+    if hint is None:  # no annotation: the default's type
+        if isinstance(default, tuple):
+            origin, args = tuple, ((type(default[0]), ...) if default else ())
+        else:
+            return _scalar(name, v, type(default) if default is not None else None)
+    else:
+        args = typing.get_args(hint)
+    if origin is tuple:
+        if not isinstance(v, list | tuple):
+            raise ValueError(f"option {name} must be a list, got {v!r}")
+        if not args:
+            kinds: list[Any] = [None] * len(v)
+        elif args[-1] is Ellipsis:
+            kinds = [args[0]] * len(v)
+        else:
+            kinds = list(args)
+            if len(v) != len(args):
+                raise ValueError(f"option {name} must have {len(args)} values, got {list(v)}")
+        return tuple(_scalar(f"{name}[{i}]", x, k) for i, (x, k) in enumerate(zip(v, kinds, strict=True)))
+    if origin is not None:  # a union or a generic this check does not know: left to the model
+        return v
+    return _scalar(name, v, hint)
 
 
 class AnomalyModel(nn.Module):

@@ -25,6 +25,8 @@ import torch.nn.functional as F
 from inspection_core.postprocess.normalization import Normalization
 from inspection_core.postprocess.regions import RegionStats
 from inspection_core.postprocess.settings import (
+    ALARM_CALIBRATION,
+    ALARM_OUTPUT,
     PostprocessOutput,
     PostprocessSettings,
     is_ng,
@@ -175,10 +177,13 @@ class DevicePostprocessor:
     def run(
         self, raw: torch.Tensor, raw_score: float, norm: Normalization, settings: PostprocessSettings
     ) -> PostprocessOutput:
-        """Post-process an (H, W) raw map that lives on its device; see `postprocess_map`."""
+        """Post-process an (H, W) raw map that lives on its device; see `postprocess_map` (a non-finite
+        map, score or calibration: NG with an alarm, broken pixels at 1.0, score NaN)."""
         dev = raw.device
         h, w = raw.shape
-        amap = norm.map_unclipped(raw.float()).clamp_(0.0, 1.0)
+        # whether every pixel is finite, read on the host after the stream's next sync (no extra stall)
+        finite_t = torch.isfinite(raw.sum(dtype=torch.float64))
+        amap = norm.map_unclipped(raw.float()).clamp_(0.0, 1.0).nan_to_num_(nan=1.0)
         amap = gaussian_blur(amap, settings.smoothing_sigma)
         roi = self._roi(settings, (h, w), dev)
         score = float(norm.score(raw_score))
@@ -210,9 +215,17 @@ class DevicePostprocessor:
                 _sync(dev)
                 out_mask = kept.array()
             defects = stats.defects(keep, settings.pixel_size_mm)
-        ng = is_ng(score, defects, settings, roi is not None)
         _sync(dev)  # the map's copy
-        return PostprocessOutput(map_down.array(), out_mask, defects, score, Verdict.NG if ng else Verdict.OK)
+        alarm = ""
+        if not norm.is_finite():
+            alarm = ALARM_CALIBRATION
+        elif not (math.isfinite(raw_score) and bool(finite_t)):
+            alarm = ALARM_OUTPUT
+        if alarm:
+            score = math.nan
+        ng = is_ng(score, defects, settings, roi is not None, alarm)
+        verdict = Verdict.NG if ng else Verdict.OK
+        return PostprocessOutput(map_down.array(), out_mask, defects, score, verdict, alarm)
 
     def _regions(
         self, amap: torch.Tensor, m8: np.ndarray, dev: torch.device

@@ -8,6 +8,8 @@ saved with the model, like anomalib's post-processor buffers.
 
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import asdict, dataclass
 from typing import Any, TypeVar
 
@@ -27,9 +29,30 @@ class Normalization:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def is_finite(self) -> bool:
+        """All four statistics are finite numbers (a NaN threshold would pass every part)."""
+        return all(
+            math.isfinite(v)
+            for v in (self.image_threshold, self.image_reference, self.pixel_threshold, self.pixel_reference)
+        )
+
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Normalization:
-        return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
+        """From a model file: every statistic must be a finite number, else ValueError (fail closed)."""
+        if not isinstance(d, dict):
+            raise ValueError(f"normalization must be an object, got {type(d).__name__}")
+        kw: dict[str, Any] = {}
+        for k in ("image_threshold", "image_reference", "pixel_threshold", "pixel_reference"):
+            if k not in d:
+                raise ValueError(f"normalization has no {k}")
+            v = d[k]
+            if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v):
+                raise ValueError(f"normalization.{k} must be a finite number, got {v!r}")
+            kw[k] = float(v)
+        n = d.get("n_images", 0)
+        if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 0:
+            raise ValueError(f"normalization.n_images must be a count, got {n!r}")
+        return cls(**kw, n_images=int(n))
 
     def score(self, raw: np.ndarray | float) -> np.ndarray:
         """Normalised image score(s), floored at 0 (not capped, so strong defects stay ordered)."""
