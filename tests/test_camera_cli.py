@@ -22,6 +22,22 @@ def test_cameras_lists_viky_and_other_sources(capsys: pytest.CaptureFixture[str]
     assert [s["spec"] for s in doc["other_sources"]] == ["simulated", "replay:PATH"]
 
 
+def test_cameras_shows_a_skipped_producer_and_lists_the_others(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "broken.cti").write_bytes(b"\x7fELF garbage")
+    monkeypatch.setenv("GENICAM_GENTL64_PATH", str(tmp_path))
+    assert main(["cameras", "--json"]) == 0
+    captured = capsys.readouterr()
+    doc = json.loads(captured.out)
+    assert {d["serial"] for d in doc["devices"]} >= {"0", "1", "2"}
+    assert len(doc["warnings"]) == 1 and "broken.cti" in doc["warnings"][0]
+    assert "warning: GenTL producer skipped" in captured.err and "broken.cti" in captured.err
+    assert main(["cameras"]) == 0
+    captured = capsys.readouterr()
+    assert "genicam:" in captured.out and "broken.cti" in captured.err
+
+
 def test_cameras_bad_cti_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["cameras", "--cti", str(tmp_path / "nope.cti")]) == 2
     assert "GenTL producer not found" in capsys.readouterr().err

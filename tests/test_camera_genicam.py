@@ -13,7 +13,14 @@ import numpy as np
 import pytest
 
 from inspection_core.camera import CameraLost, CameraTimeout, SourceState, list_sources, open_source
-from inspection_core.camera.genicam import HUB, GenICamSource, list_devices, producer_paths, viky_cti
+from inspection_core.camera.genicam import (
+    HUB,
+    GenICamSource,
+    list_devices,
+    producer_paths,
+    producer_problems,
+    viky_cti,
+)
 from inspection_core.errors import CameraError
 
 pytestmark = [
@@ -25,11 +32,33 @@ pytestmark = [
 def test_bad_cti_path_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(CameraError, match="not found"):
         producer_paths([tmp_path / "vendor.cti"])
-    fake = tmp_path / "broken.cti"
-    fake.write_text("not a shared library")
-    with pytest.raises(CameraError, match="cannot load GenTL producer.*broken.cti"):
-        list_devices([fake])
-    assert len(list_devices()) == 3  # the hub recovers with the good producers
+
+
+def test_a_broken_producer_is_skipped_and_the_others_stay_listed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    cti = viky_cti()
+    assert cti is not None and HUB.open_count == 0
+    broken = tmp_path / "broken.cti"
+    broken.write_text("not a shared library")
+    # one broken vendor install in the environment variable, before the good producer
+    monkeypatch.setenv("GENICAM_GENTL64_PATH", os.pathsep.join([str(tmp_path), str(cti.parent)]))
+    with caplog.at_level("WARNING", logger="inspection_core.camera.genicam"):
+        devices = list_devices(include_viky=False)
+    assert len(devices) == 3 and all(Path(d.producer).name == "viky.cti" for d in devices)
+    problems = producer_problems()
+    assert len(problems) == 1 and "broken.cti" in problems[0] and "skipped" in problems[0]
+    assert "\n" not in problems[0]
+    assert any("broken.cti" in r.getMessage() for r in caplog.records)
+    assert len([s for s in list_sources() if s.kind == "genicam"]) == 3
+    # given explicitly (settings / --cti) it is skipped the same way
+    assert len(list_devices([broken])) == 3 and "broken.cti" in producer_problems()[0]
+    # with no good producer left, opening says why there is no camera
+    monkeypatch.setenv("GENICAM_GENTL64_PATH", str(tmp_path))
+    with pytest.raises(CameraError, match="no GenTL device found.*broken.cti"):
+        GenICamSource(include_viky=False).open()
+    monkeypatch.delenv("GENICAM_GENTL64_PATH")
+    assert len(list_devices()) == 3 and producer_problems() == []  # the hub recovers
 
 
 def test_gentl_path_env_is_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

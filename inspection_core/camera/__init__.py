@@ -47,7 +47,8 @@ def list_sources(
 ) -> list[SourceInfo]:
     """Every GenTL device found, then the simulated web. Replays are opened by path, not listed.
 
-    A GenTL problem (bad producer) is raised as CameraError: the caller decides whether to show it.
+    A producer that cannot be loaded is skipped (its warning is in `genicam.producer_problems()`);
+    other GenTL problems are raised as CameraError: the caller decides whether to show them.
     """
     out: list[SourceInfo] = []
     if include_genicam:

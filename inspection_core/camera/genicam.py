@@ -136,13 +136,18 @@ def _attr(obj: Any, name: str) -> str:
 
 
 class _Hub:
-    """The process's one Harvester and the producers it has loaded."""
+    """The process's one Harvester and the producers it has loaded.
+
+    A producer that cannot be loaded (a broken or foreign .cti in GENICAM_GENTL64_PATH) is skipped with
+    a warning in `problems`: one bad vendor install must not hide every other camera.
+    """
 
     def __init__(self) -> None:
         self.lock = threading.RLock()
         self.harvester: Any = None
         self.ctis: tuple[str, ...] = ()
         self.open_count = 0
+        self.problems: list[str] = []  # producers skipped at the last load (one line each)
         self._entries: list[DeviceEntry] = []
         self._infos: list[Any] = []
 
@@ -156,16 +161,17 @@ class _Hub:
                 _log.warning("resetting the old Harvester failed: %s", exc)
             self.harvester = None
         h = Harvester()
+        problems = []
         for c in ctis:
             try:
                 h.add_file(c, check_existence=True, check_validity=True)
-            except (OSError, FileNotFoundError) as exc:
-                h.reset()
-                self.harvester, self.ctis = None, ()
-                raise CameraError(
-                    f"cannot load GenTL producer {c}: {exc or 'not a valid .cti library'}"
-                ) from None
-        self.harvester, self.ctis = h, ctis
+            except OSError as exc:  # FileNotFoundError, or a file the loader refuses
+                why = str(exc).replace(c, "").strip(" :") or "not a valid .cti library"
+                if isinstance(exc, FileNotFoundError):
+                    why = "file not found"
+                problems.append(f"GenTL producer skipped: cannot load {c} ({why})")
+                _log.warning(problems[-1])
+        self.harvester, self.ctis, self.problems = h, ctis, problems
         if refresh:
             self._refresh()
 
@@ -241,13 +247,24 @@ HUB = _Hub()
 def list_devices(
     cti_paths: Iterable[str | os.PathLike[str]] = (), include_viky: bool = True
 ) -> list[DeviceEntry]:
-    """Every device of every GenTL producer found (see `producer_paths`)."""
+    """Every device of every GenTL producer found (see `producer_paths`); producers that cannot be
+    loaded are skipped with a warning (`producer_problems`)."""
     return HUB.devices(producer_paths(cti_paths, include_viky))
+
+
+def producer_problems() -> list[str]:
+    """Producers skipped at the last enumeration, one line each (`aoi cameras` and the GUI show them)."""
+    with HUB.lock:
+        return list(HUB.problems)
 
 
 def _find(entries: list[DeviceEntry], device: str | None) -> DeviceEntry:
     if not entries:
-        raise CameraError(f"no GenTL device found (producers from {ENV_VAR}, settings and viky.cti)")
+        skipped = "; ".join(producer_problems())
+        raise CameraError(
+            f"no GenTL device found (producers from {ENV_VAR}, settings and viky.cti)"
+            + (f"; {skipped}" if skipped else "")
+        )
     if not device:
         return entries[0]
     for field in ("id", "serial", "display_name"):

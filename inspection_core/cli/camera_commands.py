@@ -45,14 +45,18 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def cmd_cameras(args: argparse.Namespace) -> int:
     from inspection_core.camera import list_sources
-    from inspection_core.camera.genicam import list_devices, producer_paths
+    from inspection_core.camera.genicam import list_devices, producer_paths, producer_problems
 
     ctis = producer_paths(args.cti, include_viky=not args.no_viky)
     devices = list_devices(args.cti, include_viky=not args.no_viky)
+    warnings = producer_problems()
+    for w in warnings:  # a skipped producer must be visible, or its cameras just seem unplugged
+        print(f"warning: {w}", file=sys.stderr)
     others = [s for s in list_sources(include_genicam=False)]
     if args.json:
         doc = {
             "producers": [str(c) for c in ctis],
+            "warnings": warnings,
             "devices": [d.__dict__ for d in devices],
             "other_sources": [s.__dict__ for s in others] + [{"kind": "replay", "spec": "replay:PATH"}],
         }
