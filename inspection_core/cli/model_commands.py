@@ -26,7 +26,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--model", default=None, help="registered model name (default: patchcore)")
     p.add_argument(
-        "--preset", default=None, help="a named option set of the model, e.g. plain (see `aoi models --options`)"
+        "--preset",
+        default=None,
+        help="a named option set of the model, e.g. plain (see `aoi models --options`)",
     )
     p.add_argument(
         "--data", required=True, help="MVTec-layout folder (train/good) or a folder of good images"
@@ -38,7 +40,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--holdout",
         type=float,
         default=None,
-        help="fraction of good images kept to calibrate thresholds (default: the preset's, else 0.2)",
+        help="fraction of good images kept to calibrate thresholds (default: the preset's, else the fit "
+        "path's: cross-fitting for fast models)",
     )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--limit", type=int, default=0, help="use only the first N training images")
@@ -164,7 +167,10 @@ def cmd_models(args: argparse.Namespace) -> int:
             for name, default, help_ in m.options:
                 print(f"    --{name.replace('_', '-'):<22} {default!s:<14} {help_}")
             for pname, preset in m.presets.items():
-                opts = " ".join(f"--{k.replace('_', '-')}={v!s}" for k, v in preset.options.items())
+                opts = " ".join(
+                    f"--{k.replace('_', '-')}=" + (",".join(map(str, v)) if isinstance(v, tuple) else str(v))
+                    for k, v in preset.options.items()
+                )
                 print(f"    preset {pname}: {preset.summary}\n        {opts}")
     return 0
 
@@ -192,8 +198,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     args.model = args.model or "patchcore"
     preset = get_model_info(args.model).preset(args.preset) if args.preset else None
     opts = {**(preset.options if preset else {}), **parse_model_options(args.model, args.extra)}
-    if args.holdout is None:
-        args.holdout = preset.holdout if preset is not None and preset.holdout is not None else 0.2
+    if args.holdout is None and preset is not None:  # else None: the fit path's own choice
+        args.holdout = preset.holdout
     if args.image_size:
         opts["image_size"] = parse_size(args.image_size)
     if args.stop_after < 0:
