@@ -73,10 +73,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
+    from app import resources
     from app.main_window import MainWindow
 
     pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
     app = QApplication.instance() or QApplication(sys.argv[:1])
+    resources.apply(app)  # stylesheet, window icon, desktop entry name
     window = MainWindow(device=args.device)
     window.show()
     window.load_model(args.model)

@@ -19,7 +19,7 @@ class NotificationArea(QWidget):
         super().__init__(parent)
         self.state = state
         self.banner = QWidget()
-        self.banner.setStyleSheet("background:#8a1c1c; color:white; border-radius:4px;")
+        self.banner.setObjectName("cameraBanner")  # its look: resources/aoi-station.qss
         self.banner_label = QLabel("")
         self.reconnect_button = QPushButton("Reconnect")
         self.reconnect_button.clicked.connect(self.reconnectRequested)

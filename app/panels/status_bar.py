@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QLabel, QStatusBar, QWidget
 
+from app.resources import set_state
 from app.state import SessionState
-
-CAMERA_COLORS = {"running": "#1a7f37", "lost": "#cf222e", "reconnecting": "#9a6700"}
 
 
 class StationStatusBar(QStatusBar):
@@ -26,7 +25,7 @@ class StationStatusBar(QStatusBar):
 
     def _camera(self, s: str) -> None:
         self.camera.setText(f"Camera: {s}")
-        self.camera.setStyleSheet(f"color:{CAMERA_COLORS.get(s, '#555555')}; padding:0 8px;")
+        set_state(self.camera, "cameraState", s)  # colours: resources/aoi-station.qss
 
     def _device(self, d: str) -> None:
         self.device.setText(f"Device: {d or '—'}")

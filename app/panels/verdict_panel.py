@@ -6,13 +6,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from app.display_data import InspectedFrame
+from app.resources import set_state
 from app.state import SessionState
-
-STYLE = {
-    "OK": "background:#1b7f2a; color:white;",
-    "NG": "background:#c0181f; color:white;",
-    "": "background:#444; color:#ddd;",
-}
 
 
 class VerdictPanel(QWidget):
@@ -33,7 +28,7 @@ class VerdictPanel(QWidget):
 
     def _set(self, key: str, text: str) -> None:
         self.verdict.setText(text)
-        self.verdict.setStyleSheet(STYLE[key] + "font-size:48px; font-weight:bold; border-radius:6px;")
+        set_state(self.verdict, "verdict", key)  # colours: resources/aoi-station.qss
 
     def show_item(self, item: InspectedFrame) -> None:
         r = item.result

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.display_data import to_display8
+from app.resources import set_state
 from app.tuning.anomaly_histogram import ThresholdHistogram
 from app.tuning.defect_table import DefectTable
 from app.tuning.frame_view import FrozenFrameView
@@ -158,7 +159,6 @@ class FrameTuner(QWidget):
         self.table.set_defects(res.defects)
         ng = res.verdict is Verdict.NG
         self.verdict.setText(f"{res.verdict}   score {res.score:.3f}   defects {len(res.defects)}")
-        color = "#c62828" if ng else "#2e7d32"
-        self.verdict.setStyleSheet(f"background:{color}; color:white; font-size:16pt; font-weight:bold;")
+        set_state(self.verdict, "tunerVerdict", "NG" if ng else "OK")  # resources/aoi-station.qss
         self.timing.setText(f"re-threshold {res.timings.get('postprocess', 0.0):.1f} ms (no re-inference)")
         return res
