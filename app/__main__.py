@@ -2,6 +2,10 @@
 
 python -m app                                  # the embedded demo (simulated web + demo model)
 python -m app --source simulated --run-for 30 --report run.json   # soak / station check
+
+A timed run exits non-zero when it proves nothing: 3 when the model failed to load, 4 when no frame
+was inspected. Without --run-for a model that fails to load leaves the window up in its error state
+(NOT INSPECTING, the reason in the messages) instead of ending the process.
 """
 
 from __future__ import annotations
@@ -15,6 +19,9 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+EXIT_NO_MODEL = 3  # (2 is argparse's usage error)
+EXIT_NOTHING_INSPECTED = 4
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -63,6 +70,7 @@ def report_dict(window: Any, args: argparse.Namespace, started: float) -> dict[s
         "display_dropped": window.display_dropped,
         "gui_heartbeat_max_gap_ms": round(window.heartbeat.max_gap_ms, 2),
         "gui_blocked_max_ms": round(window.heartbeat.max_block_ms, 2),
+        "model_error": window.model_error,
         "notifications": [f"{lvl}: {msg}" for lvl, msg in window.state.notifications],
     }
 
@@ -81,13 +89,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     resources.apply(app)  # stylesheet, window icon, desktop entry name
     window = MainWindow(device=args.device)
     window.show()
-    window.load_model(args.model)
-    if not args.no_start:
+    loaded = window.load_model(args.model)
+    if not args.no_start and (loaded or window.fit is not None):  # no model: nothing to start for
         window.start(args.source)
     started = time.perf_counter()
     result: dict[str, Any] = {}
 
     if args.run_for is not None:
+        # a timed run without a model can only wait for max-wait: end it now
+        window.modelFailed.connect(lambda _msg: QTimer.singleShot(0, window.close))
+        if not loaded and window.fit is None:
+            QTimer.singleShot(0, window.close)
 
         def first_result(_item: object) -> None:
             window.state.currentChanged.disconnect(first_result)
@@ -101,10 +113,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     # read the counters once the workers are stopped, before the window is deleted
     window.closed.connect(lambda: result.update(report_dict(window, args, started)))
     rc = app.exec()
+    model_error = result.get("model_error")
     if args.report is not None:
         args.report.parent.mkdir(parents=True, exist_ok=True)
         args.report.write_text(json.dumps(result, indent=2))
         print(f"report written to {args.report}")
+    if rc == 0 and args.run_for is not None:
+        if model_error:
+            print(f"aoi-station: error: {model_error}", file=sys.stderr)
+            return EXIT_NO_MODEL
+        if not result.get("inspected"):
+            print(f"aoi-station: error: nothing was inspected ({args.source})", file=sys.stderr)
+            return EXIT_NOTHING_INSPECTED
     return int(rc)
 
 

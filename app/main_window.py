@@ -58,9 +58,12 @@ class MainWindow(QMainWindow):
     """`opener_for(spec)` turns a picker entry into a source opener (tests inject stand-in sources).
 
     cpu_threads: torch threads for CPU inference; None = all cores but one, 0 = leave torch's setting.
+    stop_patience_ms: how long Stop/close wait quietly for a worker before saying why the window waits
+    (it then goes on waiting: a running thread is never dropped).
     """
 
     closed = Signal()  # after every worker stopped, before the window is deleted
+    modelFailed = Signal(str)  # the model could not be loaded or fitted: the window is NOT INSPECTING
 
     def __init__(
         self,
@@ -69,6 +72,7 @@ class MainWindow(QMainWindow):
         device: str = "auto",
         demo_fit: DemoFitWorker | None = None,
         cpu_threads: int | None = None,
+        stop_patience_ms: int = 2_000,
     ) -> None:
         super().__init__()
         self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
@@ -94,6 +98,9 @@ class MainWindow(QMainWindow):
         self._opener: SourceOpener | None = None
         self._start_when_ready = False
         self._stopping = False
+        self._close_when_stopped = False
+        self.stop_patience_ms = stop_patience_ms
+        self.model_error: str | None = None  # why no model is loaded, while that is so
         self._pending: InspectedFrame | None = None
         self._last_draw = 0.0
         self.display_dropped = 0
@@ -200,15 +207,32 @@ class MainWindow(QMainWindow):
             self._start_when_ready = False
             self.start(self._spec)
 
-    def load_model(self, which: str) -> None:
+    def load_model(self, which: str) -> bool:
+        """Load a model folder (or the demo model); on failure the window stays up in its error state."""
         if which == "demo":
             self.ensure_demo_model()
-            return
+            return self.model_error is None
         try:
-            self.set_bundle(load_bundle(Path(which), self.device))
-            self.state.notify("info", f"model loaded: {which}")
+            bundle = load_bundle(Path(which), self.device)
+            self.set_bundle(bundle)
         except AoiError as exc:
-            self.state.notify("error", str(exc))
+            self._model_failed(str(exc))
+            return False
+        except Exception as exc:  # noqa: BLE001 - a bad model file must never take the station down
+            self._model_failed(f"cannot load model {which}: {type(exc).__name__}: {exc}")
+            return False
+        self.model_error = None
+        self.state.notify("info", f"model loaded: {which}")
+        return True
+
+    def _model_failed(self, message: str) -> None:
+        """Error state: say why, keep the window, inspect nothing until a model loads."""
+        self.model_error = message
+        if self.inspector is None:
+            self.state.set_model("NOT INSPECTING (no model)")
+            message += " — NOT INSPECTING: load a model to start"
+        self.state.notify("error", message)
+        self.modelFailed.emit(message)
 
     def ensure_demo_model(self, directory: Path | None = None) -> None:
         """Use the cached demo model, or fit it on good simulated frames in a worker (first start)."""
@@ -223,7 +247,7 @@ class MainWindow(QMainWindow):
         self._demo_fit = None
         worker.progress.connect(self._fit_progress)
         worker.done.connect(self._fit_done)
-        worker.error.connect(self._on_worker_error)
+        worker.error.connect(self._model_failed)
         self.state.set_model("fitting demo model…")
         self.state.notify("info", "first start: fitting the demo model on good simulated frames")
         self.fit = WorkerThread(worker, "demo-fit")
@@ -233,6 +257,7 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"demo model: {stage} {step}/{total}")
 
     def _fit_done(self, bundle: ModelBundle) -> None:
+        self.model_error = None
         self.statusBar().showMessage(f"demo model ready ({bundle.info.get('fit_seconds', '?')} s)", 5000)
         self.state.notify("info", f"demo model fitted in {bundle.info.get('fit_seconds', '?')} s and cached")
         self.set_bundle(bundle)
@@ -308,15 +333,23 @@ class MainWindow(QMainWindow):
             self._stop_threads_now()
         finally:
             self._stopping = False
+        if self._close_when_stopped:
+            self._close_when_stopped = False
+            QTimer.singleShot(0, self.close)
 
     def _stop_threads_now(self) -> None:
         for wt in (self.acq, self.inf):
             if wt is not None:
                 wt.worker.request_stop()
         self.slot.close()
+        waits = {
+            "inference": "finishing the current frame…",
+            "acquisition": "waiting for the camera to stop…",
+        }
         for wt in (self.acq, self.inf):
-            if wt is not None and not wt.stop():
-                self.state.notify("warning", f"{wt.thread.objectName()} thread did not stop in time")
+            if wt is not None:
+                message = waits.get(wt.thread.objectName(), "waiting for a worker to stop…")
+                wt.stop_and_wait(self.stop_patience_ms, lambda m=message: self._waiting(m))
         # what the workers emitted before they ended (results, errors, state): deliver it now, while
         # the workers still exist, so the counters are complete at stop and nothing arrives after it
         QCoreApplication.sendPostedEvents()
@@ -324,6 +357,11 @@ class MainWindow(QMainWindow):
         self._draw_timer.stop()
         self._draw()
         self.state.set_running(False)
+
+    def _waiting(self, message: str) -> None:
+        """Tell the operator why Stop/close has not returned yet (the wait itself goes on)."""
+        self.statusBar().showMessage(message)
+        self.state.notify("info", message)
 
     def stop(self) -> None:
         self._start_when_ready = False
@@ -377,11 +415,21 @@ class MainWindow(QMainWindow):
         if self.state.running:
             self._stop_threads()
         if self.fit is not None:
-            self.fit.stop(30_000)
+            self._stopping = True
+            try:
+                self.fit.stop_and_wait(
+                    self.stop_patience_ms, lambda: self._waiting("stopping the demo model fit…")
+                )
+            finally:
+                self._stopping = False
             self.fit = None
         self._pending = None
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt API
+        if self._stopping:  # a close arriving while Stop waits for a worker: close once it has ended
+            self._close_when_stopped = True
+            event.ignore()
+            return
         self.shutdown()
         self.closed.emit()
         super().closeEvent(event)
