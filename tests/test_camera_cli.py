@@ -84,6 +84,17 @@ def test_grab_replay_round_trips_a_recording(tmp_path: Path) -> None:
     np.testing.assert_array_equal(a, b)
 
 
+def test_grab_replay_skips_an_unreadable_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rec = tmp_path / "rec"
+    assert main(["grab", "--source", "simulated:32x32", "-n", "2", "--fps", "0", "--out", str(rec)]) == 0
+    (rec / "frame_000000b.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    capsys.readouterr()
+    again = tmp_path / "again"
+    assert main(["grab", "--source", f"replay:{rec}", "-n", "3", "--out", str(again)]) == 0
+    assert len(list(again.glob("frame_*[0-9].png"))) == 3
+    assert "warning: skipped frame_000000b.png" in capsys.readouterr().err
+
+
 def test_grab_genicam_with_settings(tmp_path: Path) -> None:
     rc = main(
         ["grab", "--source", "genicam", "--device", "2", "-n", "3", "--pixel-format", "Mono8",

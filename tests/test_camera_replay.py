@@ -84,3 +84,57 @@ def test_bad_paths_are_clear_errors(tmp_path: Path) -> None:
         open_source(f"replay:{tmp_path}")
     with pytest.raises(CameraError, match="needs a path"):
         open_source("replay:")
+
+
+@pytest.fixture()
+def folder_with_bad_files(tmp_path: Path) -> Path:
+    for i in (0, 2, 4):
+        imwrite(tmp_path / f"img_{i:03d}.png", np.full((8, 10), 10 * (i + 1), np.uint8))
+    (tmp_path / "img_001.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"garbage" * 10)  # corrupt
+    good = (tmp_path / "img_000.png").read_bytes()
+    (tmp_path / "img_003.png").write_bytes(good[: len(good) // 2])  # truncated
+    return tmp_path
+
+
+def test_unreadable_files_are_skipped_counted_and_read_once(
+    folder_with_bad_files: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    src = open_source(f"replay:{folder_with_bad_files}")
+    src.start()
+    with caplog.at_level("WARNING", logger="inspection_core.camera.replay"):
+        frames = [src.read() for _ in range(6)]
+    assert [int(f.image[0, 0]) for f in frames] == [10, 30, 50, 10, 30, 50]
+    assert [f.frame_id for f in frames] == list(range(6))
+    assert "skipped" not in frames[0].meta and frames[0].meta["skipped_files"] == 0
+    assert len(frames[1].meta["skipped"]) == 1 and "img_001.png" in frames[1].meta["skipped"][0]
+    assert "img_003.png" in frames[2].meta["skipped"][0] and frames[2].meta["skipped_files"] == 2
+    assert all("skipped" not in f.meta and f.meta["skipped_files"] == 2 for f in frames[3:])  # once
+    assert sorted(Path(p).name for p in src.skipped) == ["img_001.png", "img_003.png"]
+    assert all("\n" not in why for why in src.skipped.values())
+    assert sum("skipped img_00" in r.getMessage() for r in caplog.records) == 2
+    assert src.stats().delivered == 6
+
+
+def test_without_loop_skips_then_ends_normally(folder_with_bad_files: Path) -> None:
+    src = open_source(f"replay:{folder_with_bad_files}", loop=False)
+    src.start()
+    assert [int(src.read().image[0, 0]) for _ in range(3)] == [10, 30, 50]
+    with pytest.raises(EndOfStream):
+        src.read()
+
+
+@pytest.mark.parametrize("loop", [True, False])
+def test_a_folder_of_only_bad_files_is_a_clear_error(tmp_path: Path, loop: bool) -> None:
+    (tmp_path / "a.png").write_bytes(b"not a png")
+    (tmp_path / "b.tif").write_bytes(b"")
+    src = open_source(f"replay:{tmp_path}", loop=loop)
+    src.start()
+    with pytest.raises(CameraError, match=r"none of the 2 images can be read \(first: .*a\.png") as exc:
+        src.read()
+    assert not isinstance(exc.value, EndOfStream) and "\n" not in str(exc.value)
+    with pytest.raises(CameraError, match="none of the 2 images"):  # stays an error, never hangs
+        src.read()
+    single = open_source(f"replay:{tmp_path / 'a.png'}")
+    single.start()
+    with pytest.raises(CameraError, match="none of the 1 image can be read"):
+        single.read()

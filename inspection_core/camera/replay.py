@@ -2,10 +2,16 @@
 
 fps=0 plays as fast as the consumer reads (re-running a recording through a new recipe); fps>0
 paces frames like the camera did. loop=False ends with EndOfStream after the last frame.
+
+A file of the folder that cannot be read (corrupt, truncated, over the pixel limit, unreadable) is
+skipped with a warning, not the end of acquisition: it is counted (`skipped`, and every frame's meta
+has "skipped_files" plus, right after a skip, "skipped" with the messages), read only once, and a
+folder where every file is bad ends with a CameraError saying so.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 from typing import Any
@@ -27,6 +33,7 @@ from inspection_core.errors import CameraError, DataError
 from inspection_core.types import Frame
 
 VIDEO_EXTENSIONS = (".avi", ".mp4", ".mkv", ".mov", ".m4v", ".mpg", ".mpeg", ".wmv")
+_log = logging.getLogger(__name__)
 
 
 class ReplaySource(FrameSource):
@@ -42,12 +49,19 @@ class ReplaySource(FrameSource):
         self._stats = SourceStats()
         self._fps_meter = FpsMeter()
         self._files: list[Path] = []
+        self._bad: dict[Path, str] = {}  # files that could not be read, and why (skipped from then on)
+        self._just_skipped: list[str] = []
         self._video: cv2.VideoCapture | None = None
         self.info = SourceInfo(kind="replay", spec=f"replay:{self.path}", label=f"Replay {self.path.name}")
 
     @property
     def state(self) -> SourceState:
         return self._state
+
+    @property
+    def skipped(self) -> dict[str, str]:
+        """Files skipped because they cannot be read: path → one-line reason."""
+        return {str(f): why for f, why in self._bad.items()}
 
     def open(self) -> None:
         if self._state is not SourceState.CLOSED:
@@ -73,6 +87,8 @@ class ReplaySource(FrameSource):
                 f"replay needs a folder of images or a video ({', '.join(VIDEO_EXTENSIONS)}): {p}"
             )
         self._index = 0
+        self._bad = {}
+        self._just_skipped = []
         self._state = SourceState.OPEN
 
     def start(self) -> None:
@@ -130,15 +146,27 @@ class ReplaySource(FrameSource):
             if np.array_equal(img[::7, ::7, 0], img[::7, ::7, 1]):  # grey video stored as colour
                 img = np.ascontiguousarray(img[:, :, 0])
             return img, {"file": str(self.path), "index": pos}
-        if self._index >= len(self._files):
-            return None
-        f = self._files[self._index]
-        self._index += 1
-        try:
-            img = imread(f)
-        except DataError as exc:
-            raise CameraError(f"replay: {exc}") from None
-        return img, {"file": str(f), "index": self._index - 1}
+        while self._index < len(self._files):
+            f = self._files[self._index]
+            self._index += 1
+            if f in self._bad:
+                continue
+            try:
+                img = imread(f)
+            except (DataError, OSError, ValueError, cv2.error) as exc:
+                self._skip(f, exc)
+                continue
+            return img, {"file": str(f), "index": self._index - 1}
+        return None
+
+    def _skip(self, f: Path, exc: BaseException) -> None:
+        why = str(exc) if isinstance(exc, DataError) else f"cannot read image {f} ({exc})"
+        self._bad[f] = why.splitlines()[0] if why else type(exc).__name__
+        self._just_skipped.append(f"skipped {f.name}: {self._bad[f]}")
+        _log.warning("%s: %s", self.info.label, self._just_skipped[-1])
+
+    def _all_bad(self) -> bool:
+        return bool(self._files) and len(self._bad) == len(self._files)
 
     def _rewind(self) -> None:
         if self._video is not None:
@@ -158,12 +186,22 @@ class ReplaySource(FrameSource):
             if due > now:
                 time.sleep(due - now)
         item = self._next_image()
-        if item is None and self.loop:
+        if item is None and self.loop and not self._all_bad():
             self._rewind()
             item = self._next_image()
         if item is None:
+            if self._all_bad():
+                first = next(iter(self._bad.values()))
+                n = len(self._files)
+                raise CameraError(
+                    f"{self.info.label}: none of the {n} image{'s' if n > 1 else ''} can be read "
+                    f"(first: {first})"
+                )
             raise EndOfStream(f"{self.info.label}: end of recording after {self._stats.delivered} frames")
         img, meta = item
+        meta["skipped_files"] = len(self._bad)
+        if self._just_skipped:
+            meta["skipped"], self._just_skipped = self._just_skipped, []
         meta.update(pixel_format="Mono8" if img.ndim == 2 else "RGB8", incomplete=False)
         if img.dtype == np.uint16:
             meta["pixel_format"] = "Mono16" if img.ndim == 2 else "RGB16"

@@ -154,4 +154,6 @@ def cmd_grab(args: argparse.Namespace) -> int:
         f"(applied {applied or 'defaults'}; lost {stats['lost']}, timeouts {stats['timeouts']})",
         file=sys.stderr,
     )
+    for path, why in getattr(src, "skipped", {}).items():  # a replay's unreadable files
+        print(f"warning: skipped {Path(path).name}: {why}", file=sys.stderr)
     return 0
