@@ -42,7 +42,9 @@ def _textbook_patchcore(train: torch.Tensor, test: torch.Tensor) -> tuple[torch.
         q = patches(test)
         n, d, h, w = q.shape
         dist = torch.cdist(q.permute(0, 2, 3, 1).reshape(-1, d).double(), bank).amin(1)
-        amap = F.interpolate(dist.view(n, 1, h, w), size=test.shape[-2:], mode="bilinear", align_corners=False)
+        amap = F.interpolate(
+            dist.view(n, 1, h, w), size=test.shape[-2:], mode="bilinear", align_corners=False
+        )
         sigma = 4.0
         ksize = 2 * int(4 * sigma + 0.5) + 1
         t = torch.arange(ksize, dtype=torch.float64) - ksize // 2

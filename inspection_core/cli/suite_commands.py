@@ -55,7 +55,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--holdout",
         type=float,
         default=None,
-        help="share of good images kept from the fit to calibrate (default: the preset's, else 0.2 as aoi train)",
+        help="share of good images kept from the fit to calibrate (default: the preset's, else the fit path's "
+        "choice, as aoi train)",
     )
     p.add_argument(
         "--compare",
@@ -85,7 +86,7 @@ class SuiteConfig:
     model: str
     preset: str | None
     options: dict[str, Any]  # explicit options (over the preset's)
-    holdout: float
+    holdout: float | None  # None: the fit path's choice (cross-fitting for fast models)
 
     @property
     def resolved(self) -> dict[str, Any]:
@@ -106,15 +107,15 @@ def make_config(
 
     info = get_model_info(model)
     p = info.preset(preset) if preset else None
-    if holdout is None:
-        holdout = p.holdout if p is not None and p.holdout is not None else 0.2
-    if not 0 <= holdout < 1:
+    if holdout is None and p is not None:
+        holdout = p.holdout
+    if holdout is not None and not 0 <= holdout < 1:
         raise AoiError("--holdout must lie in [0, 1)")
     if label is None:
         label = preset or "default"
         if options:
             label += "+" + ",".join(f"{k}={_text(v)}" for k, v in options.items())
-    cfg = SuiteConfig(label, model, preset, dict(options), float(holdout))
+    cfg = SuiteConfig(label, model, preset, dict(options), None if holdout is None else float(holdout))
     create_model(model, **cfg.resolved)  # bad options fail here, before any data set is read
     return cfg
 
@@ -256,10 +257,18 @@ def _peak_rss_mb() -> float:
 
 
 def fit_bundle(cfg: SuiteConfig, images: Any, ctx: Any) -> Any:
-    """The one call into the training pipeline (fit → calibrate), shared by every suite row."""
-    from inspection_core.training.fit import train_model
+    """The one call into the training pipeline (fit → calibrate), shared by every suite row.
 
-    return train_model(cfg.model, images, ctx, holdout=cfg.holdout, options=cfg.resolved)
+    Where the fit path would cross-fit (a fast model, few images), its final model is fitted on every
+    image; the suite asks for exactly that model with hold-out 0 and skips the k calibration fits,
+    which its metrics (on raw scores and maps) never use."""
+    from inspection_core.models.registry import get_model_info
+    from inspection_core.training.fit import CROSS_FIT_MAX, fit_calibrate
+
+    holdout = cfg.holdout
+    if holdout is None and get_model_info(cfg.model).fast and len(images) <= CROSS_FIT_MAX:
+        holdout = 0.0
+    return fit_calibrate(cfg.model, images, ctx, cfg.resolved, holdout=holdout).bundle
 
 
 def _load(path: Path, size: tuple[int, int], pixel: bool) -> _Loaded:
@@ -330,7 +339,11 @@ def run_suite(run: SuiteRun, log: Any = sys.stderr) -> list[dict[str, Any]]:
                     key = (cfg.label, idx.tobytes())
                     if key in done:
                         row.update(
-                            {kk: v for kk, v in done[key].items() if kk in ("n_train", "metrics", "timings")}
+                            {
+                                kk: v
+                                for kk, v in done[key].items()
+                                if kk in ("n_train", "metrics", "timings", "config")
+                            }
                         )
                         row["same_as_shots"] = done[key]["shots"]
                     else:
