@@ -50,14 +50,16 @@ def _check_header(p: Path, limit: int) -> None:
     try:
         with Image.open(p) as im:
             w, h = (int(v) for v in im.size)
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        # Pillow's own bomb check (above Image.MAX_IMAGE_PIXELS) fired before it told the size
-        if limit < (Image.MAX_IMAGE_PIXELS or 0):
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        # Pillow's own bomb check fired before it told the size: the image has more than twice its
+        # MAX_IMAGE_PIXELS (the error), or more than that (its warning, where warnings are errors)
+        known = (Image.MAX_IMAGE_PIXELS or 0) * (2 if isinstance(exc, Image.DecompressionBombError) else 1)
+        if limit < known:
             raise DataError(
-                f"image too large: {p} declares over {Image.MAX_IMAGE_PIXELS / 1e6:.0f} MP, over the "
+                f"image too large: {p} declares over {known / 1e6:.0f} MP, over the "
                 f"{limit / 1e6:g} MP limit (set {MAX_IMAGE_PIXELS_ENV} to raise it)"
             ) from None
-        return
+        return  # a limit above Pillow's: decoded, then checked
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
         return
     if w * h > limit:
