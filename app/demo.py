@@ -31,18 +31,17 @@ DEMO_OPTIONS: dict[str, Any] = {
     "max_patches": 60_000,
     "aggregation": 5,
 }
-# Measured on the 2-core CPU (docs/benchmarks/gui_cpu.json notes): whole-frame resize 1024→256 costs one
+# Measured on the 2-core CPU: whole-frame resize 1024→256 costs one
 # backbone pass (~0.1-0.6 s under load) and still finds the simulated defects (scratch overlap ≥ 0.8);
 # tiling at scale 0.5 costs 9 passes (~9× slower). A GPU station can afford tiling.
 DEMO_PREPROCESSING = Preprocessing(tile=False)
 # 16 held-out frames, not 4: the image threshold sits above the highest held-out good score, and the
-# highest of 4 is too low a guess of the tail (200 simulated frames: 13/183 false rejects with 20/4,
-# 0/183 with 40/16; docs/benchmarks/demo_calibration_cpu{_holdout4,}.json)
+# highest of 4 is too low a guess of the tail (200 simulated frames: 13 of 183 good frames rejected with
+# 20/4, none with 40/16)
 DEMO_FRAMES = 40
 DEMO_HOLDOUT = 16
 # bump when how the demo model is fitted changes: a cached model of another revision is refitted, so an
-# upgrade does not keep running on the old demo model (2: 16 held-out frames, map aggregation; 3: wide
-# smoothing of the map; 4: the shared fit → calibrate pipeline, its preprocessing in the calibration facts)
+# upgrade does not keep running on an outdated demo model
 DEMO_REVISION = 4
 
 

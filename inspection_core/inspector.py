@@ -243,8 +243,8 @@ class Inspector:
             score = float(peak[0]) if tuple(x.shape[-2:]) == (h, w) else float(full.max())
             t2 = time.perf_counter()
             # the score is the map's peak (predict_frame), not the model's image score: deep features see
-            # context in one pass that no fitted tile had (whole_frame_cpu_modelscore.json: frame AUROC
-            # 0.36 by the model's score); calibration runs in the same mode, so the units agree
+            # context in one pass that no fitted tile had (on the simulated web the model's score gave a
+            # frame AUROC of 0.36); calibration runs in the same mode, so the units agree
             return full, score, {"preprocess": (t1 - t0) * 1e3, "model": (t2 - t1) * 1e3}
         grid = TileGrid((fh, fw), (th, tw), self.preprocessing.overlap)
         positions = grid.positions
@@ -283,7 +283,7 @@ class Inspector:
 
     def _to_host(self, t: torch.Tensor) -> np.ndarray:
         """A GPU map back to the host through a reused pinned buffer: a pageable copy of a 5-MP float
-        map took 15 ms on the H200 (patchcore_profile_h200.json); pinned runs at full bus speed."""
+        map takes 15 ms on an H200's host; pinned runs at full bus speed."""
         if t.device.type != "cuda":
             return t.numpy()
         buf = self._memory.staging(tuple(t.shape), t.dtype, t.device)

@@ -90,8 +90,7 @@ class EfficientNetLite0Features(nn.Module):
             # cuDNN then runs NHWC kernels (it converts the small weights per call) and, above all, the
             # features stay NHWC for what follows: PyTorch's NCHW bilinear upsampling kernel loops over
             # N·C inside each output pixel (31 % of a batch's GPU time). Batch 32: 6.8 vs 10.4 ms graph-
-            # replayed; a batch of one 256² image is 0.27 ms slower NHWC, hence the threshold
-            # (patchcore_profile_h200_s4a.json)
+            # replayed on an H200; a batch of one 256² image is 0.27 ms slower NHWC, hence the threshold
             x = x.contiguous(memory_format=torch.channels_last)
         x = self.stem((x - 0.5) / 0.5)
         feats = []

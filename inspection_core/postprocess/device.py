@@ -1,12 +1,12 @@
 """Post-processing of a large map where it was made (the GPU): same results as `postprocess_map`.
 
 On the H200's host, thresholds, opening and region statistics of a 5-MP map cost 8 ms on a good frame
-and 28-37 ms with ~150 regions (patchcore_bench_h200_s4.json), as much again as the inference. Here
+and 28-37 ms with ~150 regions, as much again as the inference. Here
 the normalisation, smoothing, ROI, threshold, opening and per-region statistics run as a few tensor
 operations on the map's device; only the labelling itself runs on the host (cv2's connected components
 of the 5-MB mask take ~2 ms; a GPU labelling needs a union-find that torch lacks), and the labels go
 back up for the statistics. What comes down: the mask, the normalised map and a few numbers a region.
-On the H200: 6-7 ms instead of 23-54 ms on its host for a 2448×2048 frame (patchcore_bench_tiled_h200_s6b.json).
+On the H200: 6-7 ms instead of 23-54 ms on its host for a 2448×2048 frame.
 """
 
 from __future__ import annotations
@@ -112,7 +112,7 @@ class HostMemory:
     faulted in page by page: ≈ 4 ms on the H200's host). Results can live long (the NG strip keeps 12,
     a records queue more), so at most `limit_bytes` of such arrays are alive at once (1 GiB: ≈ 40 results
     of 5 MP); past that, arrays are ordinary memory copied from a reused staging buffer (≈ 15 ms more a
-    5-MP frame on the H200's host, patchcore_devpost_h200_s6b.json) and page-locked memory stays bounded.
+    5-MP frame on the H200's host) and page-locked memory stays bounded.
     """
 
     def __init__(self, limit_bytes: int = 1 << 30) -> None:

@@ -17,7 +17,7 @@ def resolve_device(name: str | torch.device = "auto") -> torch.device:
     """'auto' → CUDA when present, else CPU. Asking for CUDA without one is a clear error.
 
     On a GPU, float32 matmuls may use TF32: PatchCore's memory-bank distances get ~25 % faster at a
-    1e-4 relative map difference (docs/benchmarks/patchcore_profile_h200.json).
+    1e-4 relative map difference (measured on an H200).
     """
     if isinstance(name, torch.device):
         dev = name

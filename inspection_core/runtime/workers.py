@@ -1,9 +1,7 @@
 """Worker processes that synthesise training batches ahead of the optimiser.
 
 Defect synthesis is numpy/OpenCV at ~7 ms an image. Processes, not threads: no shared GIL, and
-each worker's OpenCV is its own. (SIDN used threads until 2026-11-29; its H200 run made ~336 images/s,
-what two threads make on the 2-core dev machine, so synthesis may have capped it; not yet measured
-with processes on a GPU host.) One place decides how many workers there are and how each starts,
+each worker's OpenCV is its own. One place decides how many workers there are and how each starts,
 for every model that synthesises.
 
 Workers are never forked from the training process: once that process has run OpenCV in parallel

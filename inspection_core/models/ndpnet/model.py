@@ -31,7 +31,7 @@ from inspection_core.runtime.context import FitContext
 
 @dataclass
 class NDPNetConfig(ModelConfig):
-    # defaults from our H200 runs on magnetic tile (README "Fifth session"), not the paper's 256² /
+    # defaults from our H200 runs on magnetic tile (see the README), not the paper's 256² /
     # lr 1e-4 / mixed precision, which stay one option away
     image_size: tuple[int, int] = option(
         (128, 128), "model input (height, width) in pixels (paper: 256; 128 trained far better on our data)"
@@ -89,7 +89,7 @@ class NDPNet(AnomalyModel):
     Config = NDPNetConfig
     version = 1
     # replayed from CUDA graphs on a GPU: batch 1 2.66 ms vs 7.44 ms eager, maps identical on fresh
-    # inputs (graph_check_h200_s4.json)
+    # inputs (H200, docs/benchmarks/graph_check_h200.json)
     graph_safe = True
     resumable = True
 

@@ -111,7 +111,8 @@ class SCLVI(AnomalyModel):
     Config = SCLVIConfig
     version = 1
     # capturable (identical maps), but its dense patch scan keeps the GPU busy: a graph saves 0.6 of
-    # 24.7 ms at batch 1 (graph_check_h200_s4.json), not worth a graph's memory per input shape
+    # 24.7 ms at batch 1 (H200, docs/benchmarks/graph_check_h200.json), not worth a graph's memory per
+    # input shape
     graph_safe = False
 
     def __init__(self, config: SCLVIConfig | None = None) -> None:
@@ -128,8 +129,8 @@ class SCLVI(AnomalyModel):
 
     def scan_encoder(self) -> Callable[[torch.Tensor], torch.Tensor]:
         """The encoder the dense scan runs: on CUDA (compile_scan) wrapped by torch.compile, which fuses
-        GroupNorm, ReLU and pooling (eager GroupNorm traffic is most of the scan: 15.5 → 7.2 ms at
-        256², sclvi_speed_h200_s5.json). Kept until the weights change; eager wherever compiling fails."""
+        GroupNorm, ReLU and pooling (eager GroupNorm traffic is most of the scan; compiled, it takes about
+        half the time on an H200). Kept until the weights change; eager wherever compiling fails."""
         cfg: SCLVIConfig = self.config  # type: ignore[assignment]
         if not cfg.compile_scan or self.device.type != "cuda" or self.encoder.training or self._no_compile:
             return self.encoder

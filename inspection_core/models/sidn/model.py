@@ -76,7 +76,7 @@ class SIDN(AnomalyModel):
     Config = SIDNConfig
     version = 1
     # replayed from CUDA graphs on a GPU: batch 1 0.86 ms vs 3.2 ms eager, maps identical on fresh
-    # inputs (graph_check_h200_s4.json)
+    # inputs (H200, docs/benchmarks/graph_check_h200.json)
     graph_safe = True
 
     def __init__(self, config: SIDNConfig | None = None) -> None:
