@@ -619,3 +619,46 @@ def test_store_and_archive_import_each_other_one_way_only() -> None:
     assert graph.direct_import_exists(
         importer="inspection_core.recipes.store", imported="inspection_core.recipes.archive"
     )
+
+
+def _with_member(archive: Path, out: Path, name: str, data: bytes) -> Path:
+    with zipfile.ZipFile(archive) as zin, zipfile.ZipFile(out, "w") as zout:
+        for info in zin.infolist():
+            zout.writestr(info.filename, zin.read(info.filename))
+        zout.writestr(name, data)
+    return out
+
+
+def test_unsafe_entries_disguised_weights_and_declared_bombs_are_refused(store, model_dir, tmp_path) -> None:  # noqa: ANN001
+    import pickle
+    import struct
+
+    archive = _good_archive(store, model_dir, tmp_path)
+    target = RecipeStore(tmp_path / "target")
+    for i, name in enumerate(("/etc/evil", "model\\..\\..\\evil", "model/../../evil", "C:/evil", "model//x")):
+        _assert_refused(target, _with_member(archive, tmp_path / f"unsafe{i}.zip", name, b"x"), "unsafe path")
+    weights = "model/model.safetensors"
+    fake = pickle.dumps({"w": list(range(10))})  # a pickle named like the weights, manifest made to match
+
+    def swap(n: str, b: bytes) -> bytes:
+        if n == weights:
+            return fake
+        return _fix_sums(b, "model.safetensors", fake) if n == "recipe.json" else b
+
+    _assert_refused(target, _rewrite(archive, tmp_path / "pickle.zip", swap), "weights file is corrupt")
+    with zipfile.ZipFile(archive) as zf:
+        real = zf.read(weights)
+    truncated = real[: len(real) // 3]
+
+    def cut(n: str, b: bytes) -> bytes:
+        if n == weights:
+            return truncated
+        return _fix_sums(b, "model.safetensors", truncated) if n == "recipe.json" else b
+
+    _assert_refused(target, _rewrite(archive, tmp_path / "cut.zip", cut), "weights file is corrupt")
+    # a central directory that declares 2 x 2.25 GB (4.5 GB) uncompressed is refused before inflating
+    bomb = bytearray(_with_member(archive, tmp_path / "bomb.zip", "model/b1", b"").read_bytes())
+    for offset in [i for i in range(len(bomb)) if bomb[i : i + 4] == b"PK\x01\x02"][-2:]:
+        bomb[offset + 24 : offset + 28] = struct.pack("<I", 2_250_000_000)
+    (tmp_path / "bomb.zip").write_bytes(bytes(bomb))
+    _assert_refused(target, tmp_path / "bomb.zip", "unpacks to 4291 MB")

@@ -275,35 +275,51 @@ class RecipeStore:
 
     def _clean_product(self, pdir: Path, stale_after_s: float) -> list[Path]:
         removed: list[Path] = []
-        used: set[str] = set()
-        readable = True
+        versions = []
         for p in pdir.iterdir():
             if _VERSION_RE.fullmatch(p.name):
-                try:
-                    model_dir = read_json_file(p, str(p)).get("model_dir", "")
-                except (RecipeError, AttributeError):
-                    readable = False  # cannot tell which model it uses: keep every model
-                    continue
-                if isinstance(model_dir, str) and model_dir.startswith(f"{MODELS}/"):
-                    used.add(model_dir[len(MODELS) + 1 :].strip("/"))
-            elif p.is_file() and is_abandoned(p, _TMP, stale_after_s):
+                versions.append(p)
+            elif p.is_file() and not p.is_symlink() and is_abandoned(p, _TMP, stale_after_s):
                 p.unlink()
                 removed.append(p)
         models = pdir / MODELS
         if not models.is_dir() or models.is_symlink():
             return removed
+        candidates = []  # old store model copies: orphans unless a version uses them
         for m in models.iterdir():
             if m.is_symlink() or not m.is_dir():
                 continue
-            if is_abandoned(m, _TMP_MODEL, stale_after_s) or (
-                readable
-                and _MODEL_RE.fullmatch(m.name)
-                and m.name not in used
-                and age_s(m) > stale_after_s  # a save may have renamed it in and not linked yet
-            ):
+            if is_abandoned(m, _TMP_MODEL, stale_after_s):
+                shutil.rmtree(m)
+                removed.append(m)
+            elif _MODEL_RE.fullmatch(m.name) and age_s(m) > stale_after_s:  # younger: maybe being linked
+                candidates.append(m)
+        used = self._models_used(versions) if candidates else None
+        for m in candidates:
+            if used is not None and m.name not in used:
                 shutil.rmtree(m)
                 removed.append(m)
         return removed
+
+    @staticmethod
+    def _models_used(versions: list[Path]) -> set[str] | None:
+        """Names of the store model copies the versions use; None when that cannot be told for sure
+        (an unreadable version, or a model_dir not of the form models/mNNNN): then nothing is removed."""
+        used: set[str] = set()
+        for p in versions:
+            try:
+                model_dir = read_json_file(p, str(p)).get("model_dir")
+            except (RecipeError, AttributeError):
+                return None
+            if not isinstance(model_dir, str):
+                return None
+            parts = Path(model_dir).parts
+            if Path(model_dir).is_absolute():
+                continue
+            if len(parts) != 2 or parts[0] != MODELS:
+                return None
+            used.add(parts[1])
+        return used
 
     # --- archives -------------------------------------------------------------------------
     def export(self, name: str, file: str | os.PathLike[str], version: int | None = None) -> Path:
