@@ -19,13 +19,11 @@ from inspection_core.calibration import (
     ValidationRun,
     confusion_at,
     labelled_samples,
-    read_model_thresholds,
     restore_thresholds,
     roc_data,
     suggest_good_only,
     suggest_image_threshold,
     suggest_pixel_threshold,
-    write_model_thresholds,
 )
 from inspection_core.data.imageio import imwrite
 from inspection_core.errors import CancelledError, DataError
@@ -305,21 +303,17 @@ def test_labelled_folder_layouts(tmp_path) -> None:  # noqa: ANN001
         labelled_samples(tmp_path / "empty")
 
 
-# --- threshold history in a model folder --------------------------------------------------------
-def test_model_thresholds_history(tmp_path, bundle) -> None:  # noqa: ANN001
-    d = bundle.save(tmp_path / "m")
-    settings, hist = read_model_thresholds(d)
-    assert settings.image_threshold == 0.5 and hist == ()
-    write_model_thresholds(d, 0.62, 0.55, note="calibrate f1")
-    write_model_thresholds(d, 0.7, None)
-    settings, hist = read_model_thresholds(d)
+# --- threshold history ---------------------------------------------------------------------------
+def test_threshold_history_keeps_and_restores_replaced_values() -> None:
+    from inspection_core.calibration import apply_thresholds
+    from inspection_core.postprocess.settings import PostprocessSettings
+
+    settings, hist = apply_thresholds(PostprocessSettings(), (), 0.62, 0.55, note="calibrate f1")
+    settings, hist = apply_thresholds(settings, hist, 0.7, None)
     assert (settings.image_threshold, settings.pixel_threshold) == (0.7, 0.55)
     assert [(h.image_threshold, h.note) for h in hist] == [(0.5, "calibrate f1"), (0.62, "")]
     back, hist2 = restore_thresholds(settings, hist, 0)
     assert back.image_threshold == 0.5 and len(hist2) == 3 and hist2[-1].image_threshold == 0.7
-    from inspection_core.models import load_bundle
-
-    assert load_bundle(d).info["postprocess"]["image_threshold"] == 0.7  # the model still loads
 
 
 def test_extract_defects_matches_skimage_on_scattered_regions() -> None:

@@ -9,7 +9,6 @@ import pytest
 import torch
 from _tiny_data import train_tiny, write_mvtec
 
-from inspection_core.calibration import read_model_thresholds
 from inspection_core.cli import main
 from inspection_core.recipes import RecipeStore
 
@@ -90,18 +89,55 @@ def test_train_calibrate_write_restore_export_import(tmp_path, dataset, capsys) 
     assert RecipeStore(other).versions("Tile A") == [1]
 
 
-def test_calibrate_writes_into_the_model_without_a_recipe(tmp_path, dataset, capsys) -> None:  # noqa: ANN001
+def test_calibrate_write_then_predict_uses_the_written_threshold(tmp_path, dataset, capsys) -> None:  # noqa: ANN001
+    """One home for thresholds: --write needs a recipe, and `aoi predict --recipe` reads what it wrote."""
     model = train_tiny().save(tmp_path / "m")
+    rdir = str(tmp_path / "recipes")
     base = ("calibrate", "--model-dir", str(model), "--data", str(dataset), "--device", "cpu")
-    j1, j2 = tmp_path / "f1.json", tmp_path / "fr.json"
-    assert _run(capsys, *base, "--strategy", "f1", "--write", "--json", str(j1))[0] == 0
-    assert _run(capsys, *base, "--strategy", "max-false-reject=0.25", "--write", "--json", str(j2))[0] == 0
-    first, second = (json.loads(j.read_text()) for j in (j1, j2))
-    assert first["written"] == {"model_dir": str(model)}
-    settings, history = read_model_thresholds(model)
-    assert settings.image_threshold == pytest.approx(second["image"]["threshold"])
-    assert settings.pixel_threshold == pytest.approx(second["pixel"]["threshold"])
-    assert [h.image_threshold for h in history] == pytest.approx([0.5, first["image"]["threshold"]])
+    code, _, err = _run(capsys, *base, "--write")
+    assert code == 2 and "--recipe" in err and err.count("\n") == 1
+    j = tmp_path / "cal.json"
+    strategy = "max-false-reject=0.25"
+    assert (
+        _run(
+            capsys,
+            *base,
+            "--strategy",
+            strategy,
+            "--write",
+            "--recipe",
+            "P",
+            "--recipes-dir",
+            rdir,
+            "--json",
+            str(j),
+        )[0]
+        == 0
+    )
+    written = json.loads(j.read_text())
+    assert written["written"] == {"recipe": "P", "version": 1}
+    threshold = written["image"]["threshold"]
+    assert threshold != pytest.approx(0.5)  # else the test could not tell the written value from the default
+    for kind in ("good", "crack"):  # one folder a run: the outputs are named by the images' stems
+        images = sorted(str(f) for f in (dataset / "test" / kind).glob("*.png"))
+        out = tmp_path / "pred" / kind
+        argv = (
+            "predict",
+            "--recipe",
+            "P",
+            "--recipes-dir",
+            rdir,
+            *images,
+            "--out",
+            str(out),
+            "--device",
+            "cpu",
+        )
+        _run(capsys, *argv)
+        for f in images:
+            res = json.loads((out / f"{Path(f).stem}.json").read_text())
+            assert res["image_threshold"] == pytest.approx(threshold)
+            assert res["verdict"] == ("NG" if res["score"] >= threshold else "OK")
 
 
 def test_calibrate_errors_are_one_line(tmp_path, dataset, capsys) -> None:  # noqa: ANN001

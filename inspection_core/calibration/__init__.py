@@ -7,9 +7,7 @@ from inspection_core.calibration.frozen import FrozenFrame
 from inspection_core.calibration.history import (
     ThresholdEntry,
     apply_thresholds,
-    read_model_thresholds,
     restore_thresholds,
-    write_model_thresholds,
 )
 from inspection_core.calibration.thresholds import (
     CalibrationError,
@@ -38,11 +36,9 @@ __all__ = [
     "apply_thresholds",
     "confusion_at",
     "labelled_samples",
-    "read_model_thresholds",
     "restore_thresholds",
     "roc_data",
     "suggest_good_only",
     "suggest_image_threshold",
     "suggest_pixel_threshold",
-    "write_model_thresholds",
 ]

@@ -1,22 +1,16 @@
 """Threshold history: every 'apply' keeps the values it replaced, so any earlier setting is restorable.
 
-Shared by recipes and by model folders (`aoi calibrate --write` without a recipe stores thresholds in
-model.json under info.postprocess / info.threshold_history).
+Thresholds live in one place, the recipe (`aoi calibrate --write --recipe`, Apply in Tune); a model
+folder carries only its calibration (normalisation: 0.5 = calibrated).
 """
 
 from __future__ import annotations
 
-import json
-import os
 import time
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
-from inspection_core.errors import ModelFileError
-from inspection_core.models.bundle import META, read_meta
 from inspection_core.postprocess.settings import PostprocessSettings
-from inspection_core.runtime.atomic import atomic_write_text
 
 
 def now_iso() -> str:
@@ -86,32 +80,3 @@ def restore_thresholds(
     except IndexError:
         raise IndexError(f"no threshold history entry {index} (history has {len(history)})") from None
     return entry.applied_to(settings), (*history, ThresholdEntry.of(settings, f"restored entry {index}"))
-
-
-# --- thresholds stored in a model folder ------------------------------------------------------
-def read_model_thresholds(
-    model_dir: str | os.PathLike[str],
-) -> tuple[PostprocessSettings, tuple[ThresholdEntry, ...]]:
-    """The settings written by `aoi calibrate --write` (defaults when never calibrated) and their history."""
-    info = read_meta(model_dir).get("info", {})
-    settings = PostprocessSettings.from_dict(info.get("postprocess") or {})
-    return settings, tuple(ThresholdEntry.from_dict(d) for d in info.get("threshold_history", []))
-
-
-def write_model_thresholds(
-    model_dir: str | os.PathLike[str],
-    image_threshold: float | None = None,
-    pixel_threshold: float | None = None,
-    note: str = "",
-) -> PostprocessSettings:
-    """Store thresholds in model.json (atomically: temp file + fsync + rename), keeping the old ones."""
-    d = Path(model_dir)
-    meta = read_meta(d)
-    settings, history = read_model_thresholds(d)
-    new, history = apply_thresholds(settings, history, image_threshold, pixel_threshold, note=note)
-    info = dict(meta.get("info", {}))
-    info["postprocess"] = new.to_dict()
-    info["threshold_history"] = [e.to_dict() for e in history]
-    meta["info"] = info
-    atomic_write_text(d / META, json.dumps(meta, indent=2), ModelFileError)
-    return new

@@ -43,6 +43,21 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="fraction of good images kept to calibrate thresholds (default: the preset's, else the fit "
         "path's: cross-fitting for fast models)",
     )
+    p.add_argument(
+        "--tile",
+        action="store_true",
+        help="fit and calibrate on native-resolution tiles, as `aoi predict --tile` and a tiled recipe "
+        "inspect (large frames, small defects)",
+    )
+    p.add_argument("--tile-size", default=None, help="with --tile: N or WxH tile size (the model input size)")
+    p.add_argument(
+        "--overlap", type=float, default=None, help="with --tile: tile overlap fraction (default 0.25)"
+    )
+    p.add_argument(
+        "--whole-frame",
+        action="store_true",
+        help="with --tile: inspect (and calibrate) large frames in one fully convolutional pass (patchcore)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--limit", type=int, default=0, help="use only the first N training images")
     p.add_argument("--recipe", default=None, help="create or update this product recipe to use the new model")
@@ -77,7 +92,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("predict", help="inspect images: overlay PNG, mask PNG and defects JSON for each")
-    p.add_argument("--model-dir", required=True)
+    p.add_argument(
+        "--model-dir",
+        default=None,
+        help="model folder: thresholds 0.5 (its calibration), frames cut as it was calibrated",
+    )
+    p.add_argument(
+        "--recipe",
+        default=None,
+        help="inspect with this recipe's model, thresholds, ROI and preprocessing (what `aoi calibrate "
+        "--write` wrote)",
+    )
+    p.add_argument("--recipes-dir", default=None, help="recipe store folder (default: $AOI_RECIPES_DIR)")
     p.add_argument("images", nargs="+")
     p.add_argument("--out", required=True)
     p.add_argument("--device", default="auto")
@@ -175,6 +201,32 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def train_preprocessing(args: argparse.Namespace, opts: dict[str, Any]) -> Any:
+    """The Preprocessing `aoi train` fits and calibrates in (--tile-size becomes the model input size)."""
+    from inspection_core.inspector import Preprocessing
+
+    if not args.tile:
+        if args.tile_size or args.whole_frame or args.overlap is not None:
+            raise AoiError("--tile-size, --overlap and --whole-frame need --tile")
+        return Preprocessing()
+    if args.tile_size:
+        if args.image_size:
+            raise AoiError("give --tile-size or --image-size, not both (the tile is the model input)")
+        opts["image_size"] = parse_size(args.tile_size)
+    try:
+        return Preprocessing(
+            tile=True, overlap=0.25 if args.overlap is None else args.overlap, whole_frame=args.whole_frame
+        )
+    except ValueError as exc:
+        raise AoiError(f"bad tiling: {exc}") from None
+
+
+def calibration_line(facts: Any) -> str:
+    """One line on how thresholds were calibrated and whether the good images were enough."""
+    mode = facts.preprocessing.mode(True) if facts.preprocessing.tile else "resized"
+    return f"calibrated by {facts.method} on {facts.n_scored} good images ({mode} frames): {facts.advice()}"
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from inspection_core.cli.progress import ProgressBar
     from inspection_core.data import MVTecDataset
@@ -182,7 +234,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from inspection_core.models.bundle import check_output_folder
     from inspection_core.runtime import FitContext, resolve_device
     from inspection_core.runtime.context import device_label
-    from inspection_core.training.fit import train_model
+    from inspection_core.training.fit import fit_calibrate
 
     check_output_folder(args.out)  # refused now, not after the training: --out never destroys a folder
     if args.resume and args.init_from:
@@ -202,6 +254,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         args.holdout = preset.holdout
     if args.image_size:
         opts["image_size"] = parse_size(args.image_size)
+    pre = train_preprocessing(args, opts)
     if args.stop_after < 0:
         raise AoiError("--stop-after must be >= 0 seconds")
     if args.stop_after and not get_model_info(args.model).cls.resumable:
@@ -217,12 +270,13 @@ def cmd_train(args: argparse.Namespace) -> int:
         ctx.stop_at = time.monotonic() + args.stop_after
     print(f"training {args.model} on {len(train)} images ({device_label(device)})", file=sys.stderr)
     t0 = time.perf_counter()
-    bundle = train_model(
+    res = fit_calibrate(
         args.model,
         [s.path for s in train],
         ctx,
+        opts,
+        pre,
         holdout=args.holdout,
-        options=opts,
         info={
             "dataset": str(Path(args.data).resolve()),
             **({"preset": args.preset} if args.preset else {}),
@@ -233,7 +287,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         resume=bool(args.resume),
     )
     bar.close()
+    bundle = res.bundle
     out = bundle.save(args.out)
+    print(calibration_line(res.calibration))
     print(f"saved {out} in {time.perf_counter() - t0:.1f}s (fit {bundle.info['fit_seconds']:.1f}s)")
     if bundle.info.get("schedule_finished") is False:
         print(
@@ -243,7 +299,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.recipe:
         from inspection_core.cli.recipe_commands import recipe_after_train
 
-        recipe_after_train(args.recipe, out, args.recipes_dir)
+        recipe_after_train(args.recipe, out, args.recipes_dir, res.preprocessing)
     return 0
 
 
@@ -308,19 +364,40 @@ def _readable_samples(samples: list, with_masks: bool) -> tuple[list, list[str]]
     return ok, skipped
 
 
-def cmd_predict(args: argparse.Namespace) -> int:
-    from inspection_core.data import imread, imwrite
+def predict_inspector(args: argparse.Namespace) -> Any:
+    """`aoi predict`'s Inspector: a recipe's (its thresholds, ROI, preprocessing), or a model folder's in
+    the mode it was calibrated in; --tile / --whole-frame override the preprocessing."""
     from inspection_core.inspector import Inspector, Preprocessing
     from inspection_core.models import load_bundle
-    from inspection_core.render import render_overlay
+    from inspection_core.recipes import RecipeStore
     from inspection_core.runtime import resolve_device
+    from inspection_core.training.fit import calibrated_preprocessing
 
-    bundle = load_bundle(args.model_dir, resolve_device(args.device))
-    pre = Preprocessing(tile=args.tile, whole_frame=args.whole_frame)
-    insp = Inspector(bundle, preprocessing=pre)
+    if bool(args.model_dir) == bool(args.recipe):
+        raise AoiError("give --model-dir or --recipe (one of them)")
+    device = resolve_device(args.device)
+    if args.recipe:
+        insp = RecipeStore(args.recipes_dir).load(args.recipe).build_inspector(device)
+    else:
+        bundle = load_bundle(args.model_dir, device)
+        insp = Inspector(bundle, preprocessing=calibrated_preprocessing(bundle))
+    if args.tile or args.whole_frame:
+        pre = insp.preprocessing
+        pre = Preprocessing(tile=True, overlap=pre.overlap, scale=pre.scale, whole_frame=args.whole_frame)
+        insp = Inspector(insp.bundle, insp.settings, pre)
+    return insp
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from inspection_core.data import imread, imwrite
+    from inspection_core.render import render_overlay
+    from inspection_core.training.fit import calibrated_preprocessing
+
+    insp = predict_inspector(args)
+    bundle, pre = insp.bundle, insp.preprocessing
     any_size = bundle.model.any_size
     try:
-        calibrated = Preprocessing.from_dict(bundle.info.get("preprocessing")).mode(any_size)
+        calibrated = calibrated_preprocessing(bundle).mode(any_size)
     except (TypeError, ValueError) as exc:
         raise AoiError(
             f"{args.model_dir}: model description is invalid (info.preprocessing: {exc})"
@@ -347,7 +424,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
         stem = Path(path).stem
         imwrite(out / f"{stem}_overlay.png", render_overlay(img, res))
         imwrite(out / f"{stem}_mask.png", res.mask)
-        (out / f"{stem}.json").write_text(json.dumps({"image": str(path), **res.summary()}, indent=2))
+        used = {
+            "image_threshold": insp.settings.image_threshold,
+            "pixel_threshold": insp.settings.pixel_threshold,
+        }
+        (out / f"{stem}.json").write_text(json.dumps({"image": str(path), **res.summary(), **used}, indent=2))
         alarm = f" ALARM: {res.alarm}" if res.alarm else ""
         alarms += bool(res.alarm)
         print(f"{i + 1}/{n} {path}: {res.verdict} score {res.score:.3f} defects {len(res.defects)}{alarm}")

@@ -27,7 +27,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="suggest image and pixel thresholds from a labelled folder",
         description="Run the model over a labelled folder, suggest thresholds (normalised units, 0.5 = the "
         "training calibration) and print the confusion matrix they give. --write stores them in the recipe "
-        "(with --recipe) or in the model folder, keeping the old values in the history.",
+        "given by --recipe (created for --model-dir if it does not exist), keeping the old values in its "
+        "history: a recipe is the one home of inspection settings, which `aoi predict --recipe` and the "
+        "station read.",
     )
     p.add_argument("--model-dir", default=None, help="model folder (or take the model from --recipe)")
     p.add_argument("--recipe", default=None, help="recipe to read settings from and to --write into")
@@ -105,8 +107,7 @@ def _fmt(x: float) -> str:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    from inspection_core.calibration import Strategy, ValidationRun, labelled_samples, write_model_thresholds
-    from inspection_core.calibration.history import read_model_thresholds
+    from inspection_core.calibration import Strategy, ValidationRun, labelled_samples
     from inspection_core.cli.progress import ProgressBar
     from inspection_core.inspector import Inspector
     from inspection_core.models import load_bundle
@@ -116,6 +117,10 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     strategy = Strategy.parse(args.strategy)  # fail before any slow work
     if not args.model_dir and not args.recipe:
         raise AoiError("give --model-dir, --recipe, or both")
+    if args.write and not args.recipe:
+        raise AoiError(
+            "--write stores thresholds in a recipe: add --recipe NAME (created for this model if missing)"
+        )
     store = _store(args) if args.recipe else None
     recipe = store.load(args.recipe) if store is not None and store.exists(args.recipe) else None
     device = resolve_device(args.device)
@@ -126,10 +131,13 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
                 f"recipe {args.recipe!r} uses another model than {model_dir}; calibrate it without "
                 f"--model-dir, or make it use this model with `aoi train ... --recipe {args.recipe}`"
             )
-        settings = recipe.postprocess if recipe is not None else read_model_thresholds(model_dir)[0]
-        inspector = Inspector(
-            load_bundle(model_dir, device), settings, recipe.preprocessing if recipe else None
-        )
+        from inspection_core.training.fit import calibrated_preprocessing
+
+        bundle = load_bundle(model_dir, device)
+        if recipe is not None:
+            inspector = Inspector(bundle, recipe.postprocess, recipe.preprocessing)
+        else:  # thresholds 0.5 = its calibration, frames cut as it was calibrated
+            inspector = Inspector(bundle, preprocessing=calibrated_preprocessing(bundle))
     else:
         if recipe is None:
             raise AoiError(f"no recipe named {args.recipe!r}; give --model-dir to create it")
@@ -181,20 +189,16 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         print(f"warning: {w}", file=sys.stderr)
     note = f"aoi calibrate --strategy {img.strategy} on {Path(args.data).name}"
     written: dict[str, Any] = {}
-    if args.write:
-        if store is not None:
-            base = recipe or Recipe(
-                name=args.recipe, model_dir=str(model_dir.resolve()), created=creation_info("aoi calibrate")
-            )
-            saved = store.save(base.apply_thresholds(img.threshold, pix.threshold, note=note))
-            written = {"recipe": saved.name, "version": saved.version}
-            print(
-                f"written to recipe {saved.name!r} version {saved.version} (old values kept in its history)"
-            )
-        else:
-            write_model_thresholds(model_dir, img.threshold, pix.threshold, note=note)
-            written = {"model_dir": str(model_dir)}
-            print(f"written to {model_dir}/model.json (old values kept in its threshold history)")
+    if args.write and store is not None:  # --write always has a store (checked above)
+        base = recipe or Recipe(
+            name=args.recipe,
+            model_dir=str(model_dir.resolve()),
+            created=creation_info("aoi calibrate"),
+            preprocessing=inspector.preprocessing,
+        )
+        saved = store.save(base.apply_thresholds(img.threshold, pix.threshold, note=note))
+        written = {"recipe": saved.name, "version": saved.version}
+        print(f"written to recipe {saved.name!r} version {saved.version} (old values kept in its history)")
     if args.json:
         out = {
             "command": " ".join(["aoi", *sys.argv[1:]]),
@@ -253,9 +257,14 @@ def cmd_recipe_restore(args: argparse.Namespace) -> int:
     return 0
 
 
-def recipe_after_train(recipe: str, model_dir: str | Path, recipes_dir: str | None = None) -> None:
-    """Hook for `aoi train --recipe NAME`: create or update the recipe to use the new model."""
+def recipe_after_train(
+    recipe: str, model_dir: str | Path, recipes_dir: str | None = None, preprocessing: Any = None
+) -> None:
+    """Hook for `aoi train --recipe NAME`: create or update the recipe to use the new model (inspected
+    with `preprocessing`, the mode it was calibrated in)."""
     from inspection_core.recipes import RecipeStore, recipe_after_training
 
-    r = recipe_after_training(RecipeStore(recipes_dir), recipe, model_dir, source="aoi train")
+    r = recipe_after_training(
+        RecipeStore(recipes_dir), recipe, model_dir, source="aoi train", preprocessing=preprocessing
+    )
     print(f"recipe {r.name!r} version {r.version} uses this model")
