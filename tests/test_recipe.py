@@ -662,3 +662,21 @@ def test_unsafe_entries_disguised_weights_and_declared_bombs_are_refused(store, 
         bomb[offset + 24 : offset + 28] = struct.pack("<I", 2_250_000_000)
     (tmp_path / "bomb.zip").write_bytes(bytes(bomb))
     _assert_refused(target, tmp_path / "bomb.zip", "unpacks to 4291 MB")
+
+
+def test_concurrent_saves_of_one_recipe_lose_nothing(tmp_path, model_dir) -> None:  # noqa: ANN001
+    from concurrent.futures import ThreadPoolExecutor
+
+    root = tmp_path / "recipes"
+
+    def station(k: int) -> list[int]:
+        s = RecipeStore(root)  # each worker opens the store itself, as another process would
+        return [s.save(_recipe(model_dir).apply_thresholds(0.5 + k / 10 + i / 100)).version for i in range(6)]
+
+    with ThreadPoolExecutor(4) as pool:
+        got = [v for vs in pool.map(station, range(4)) for v in vs]
+    store = RecipeStore(root)
+    assert sorted(got) == list(range(1, 25)) and store.versions("Tile A") == list(range(1, 25))
+    thresholds = {store.load("Tile A", v).postprocess.image_threshold for v in got}
+    assert len(thresholds) == 24  # every save landed as its own version
+    assert [p.name for p in (root / "Tile A").iterdir() if p.name.startswith(".")] == []
