@@ -168,3 +168,35 @@ def test_calibrate_errors_are_one_line(tmp_path, dataset, capsys) -> None:  # no
         rdir,
     )
     assert code == 2 and "uses another model" in err
+
+
+def test_recipe_import_and_show_refuse_bad_recipes_in_one_line(tmp_path, capsys) -> None:  # noqa: ANN001
+    import zipfile
+
+    rdir = str(tmp_path / "recipes")
+    model = train_tiny().save(tmp_path / "m")
+    store = RecipeStore(rdir)
+    from inspection_core.recipes import Recipe
+
+    store.save(Recipe(name="P", model_dir=str(model)))
+    archive = tmp_path / "p.aoirecipe"
+    assert _run(capsys, "recipe", "export", "P", str(archive), "--recipes-dir", rdir)[0] == 0
+    stripped = tmp_path / "stripped.aoirecipe"
+    with zipfile.ZipFile(archive) as zin, zipfile.ZipFile(stripped, "w") as zout:
+        for info in zin.infolist():
+            data = zin.read(info.filename)
+            if info.filename == "recipe.json":
+                d = json.loads(data)
+                d.pop("archive")
+                d["postprocess"]["image_threshold"] = float("nan")  # written by json as NaN
+                data = json.dumps(d).encode()
+            zout.writestr(info.filename, data)
+    code, _, err = _run(capsys, "recipe", "import", str(stripped), "--name", "Q", "--recipes-dir", rdir)
+    assert code == 2 and "non-finite number NaN" in err and len(err.strip().splitlines()) == 1
+    assert store.names() == ["P"]
+    v1 = store.path("P", 1)
+    v1.write_text(v1.read_text().replace('"overlap": 0.25', '"overlap": 1.0'))
+    code, _, err = _run(capsys, "recipe", "show", "P", "--recipes-dir", rdir)
+    assert code == 2 and "overlap" in err and len(err.strip().splitlines()) == 1
+    code, _, err = _run(capsys, "recipe", "import", str(archive), "--name", "Bad\n", "--recipes-dir", rdir)
+    assert code == 2 and "bad recipe name" in err
