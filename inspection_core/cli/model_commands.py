@@ -396,12 +396,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     insp = predict_inspector(args)
     bundle, pre = insp.bundle, insp.preprocessing
     any_size = bundle.model.any_size
-    try:
-        calibrated = calibrated_preprocessing(bundle).mode(any_size)
-    except (TypeError, ValueError) as exc:
-        raise AoiError(
-            f"{args.model_dir}: model description is invalid (info.preprocessing: {exc})"
-        ) from None
+    calibrated = calibrated_preprocessing(bundle).mode(any_size)
     if calibrated != pre.mode(any_size):
         print(
             f"aoi: warning: this model's thresholds were calibrated on {calibrated} frames and this run "
