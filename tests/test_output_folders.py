@@ -60,6 +60,14 @@ def test_replaces_an_earlier_model_folder_atomically(bundle, tmp_path: Path) -> 
     save_bundle(other, d)
     assert load_bundle(d).info["note"] == "second" and (d / META).read_text() != first
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]  # the old copy is gone too
+    (d / META).write_text("{ broken")  # only our own two files: nothing else to lose, so replaced
+    save_bundle(bundle, d)
+    assert load_bundle(d).name == "patchcore"
+    (d / META).write_text("{ broken")
+    (d / "notes.txt").write_text("mine")  # but with a file of someone else's: refused
+    with pytest.raises(ModelFileError, match="not a model folder"):
+        save_bundle(bundle, d)
+    assert (d / "notes.txt").read_text() == "mine"
 
 
 def test_a_failed_save_keeps_the_previous_model(bundle, tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001

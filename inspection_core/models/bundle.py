@@ -95,7 +95,8 @@ def is_model_folder(directory: str | os.PathLike[str]) -> bool:
 def check_output_folder(directory: str | os.PathLike[str]) -> Path:
     """The folder a model may be saved to, resolved; ModelFileError when saving would destroy anything.
 
-    Allowed: a new folder, an empty one, or an earlier model folder of ours (replaced as a whole). Anything
+    Allowed: a new folder, an empty one, or an earlier model folder of ours (replaced as a whole; a folder
+    holding nothing but model.json / model.safetensors counts, even when they are corrupt). Anything
     else — a folder with other files (the training images!), a file, the current folder — is refused, so
     the CLI can say so before training instead of after it.
     """
@@ -107,14 +108,16 @@ def check_output_folder(directory: str | os.PathLike[str]) -> Path:
         raise ModelFileError(
             f"cannot save a model to {target}: it holds the current folder; give a new folder"
         )
-    if target.is_symlink() or (target.exists() and not target.is_dir()):
+    if target.exists() and not target.is_dir():
         raise ModelFileError(f"cannot save a model to {target}: it exists and is not a folder")
     if target.is_dir():
-        try:
-            empty = next(target.iterdir(), None) is None
+        try:  # only our two files (a model whose model.json broke: nothing else to lose)?
+            ours_only = all(
+                p.name in (META, WEIGHTS) and p.is_file() and not p.is_symlink() for p in target.iterdir()
+            )
         except OSError as exc:
             raise ModelFileError(f"cannot save a model to {target}: {exc.strerror or exc}") from None
-        if not empty and not is_model_folder(target):
+        if not ours_only and not is_model_folder(target):
             raise ModelFileError(
                 f"{target} exists and is not a model folder: give a new or empty folder "
                 "(an earlier model folder is replaced; other folders are never overwritten)"
