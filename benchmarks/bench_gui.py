@@ -26,6 +26,7 @@ import numpy as np  # noqa: E402
 import pyqtgraph as pg  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
+from app import resources  # noqa: E402
 from app.display_data import prepare  # noqa: E402
 from app.main_window import MainWindow  # noqa: E402
 from inspection_core.camera import open_source  # noqa: E402
@@ -141,6 +142,7 @@ def main() -> int:
 
     pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
     app = QApplication.instance() or QApplication(sys.argv[:1])
+    resources.apply(app)  # the station's stylesheet: draw what the operator sees
     load_before = os.getloadavg()
     drawing = [bench_drawing(app, w, h, args.draw_seconds) for w, h in ((1024, 1024), (2448, 2048))]
     live = [

@@ -23,6 +23,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
+from app import resources  # noqa: E402
 from app.tuning.frame_tuner import FrameTuner  # noqa: E402
 from app.tuning.session import TuningSession  # noqa: E402
 from inspection_core.calibration import FrozenFrame  # noqa: E402
@@ -50,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     w, h = (int(v) for v in args.size.split("x"))
     app = QApplication.instance() or QApplication([])
+    resources.apply(app)  # the station's stylesheet: draw what the operator sees
     frozen, image = frozen_frame(h, w)
     tuner = FrameTuner(TuningSession())
     tuner.resize(1400, 900)

@@ -22,12 +22,19 @@ from gui_fakes import FakeWeb  # noqa: E402
 from PySide6.QtCore import QCoreApplication, QEvent, QThread  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
+from app import resources  # noqa: E402
 from app.demo import fit_on_frames  # noqa: E402
 from inspection_core.inspector import Preprocessing  # noqa: E402
 from inspection_core.models.bundle import ModelBundle  # noqa: E402
 
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
 TINY_OPTIONS = {"image_size": (64, 64), "coreset_size": 200, "max_patches": 5000}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _station_look(qapp: QApplication) -> None:
+    """Widgets look as in the app (stylesheet and icon from resources/), screenshots included."""
+    resources.apply(qapp)
 
 
 @pytest.fixture(autouse=True)
