@@ -58,7 +58,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="with --tile: inspect (and calibrate) large frames in one fully convolutional pass (patchcore)",
     )
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="random seed for sampling and training (default 0)")
     p.add_argument("--limit", type=int, default=0, help="use only the first N training images")
     p.add_argument("--recipe", default=None, help="create or update this product recipe to use the new model")
     p.add_argument("--recipes-dir", default=None, help="recipe store folder (default: $AOI_RECIPES_DIR)")
@@ -84,9 +84,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_train, accepts_extra=True)
 
     p = sub.add_parser("eval", help="evaluate a model on a labelled MVTec-layout folder")
-    p.add_argument("--model-dir", required=True)
-    p.add_argument("--data", required=True)
-    p.add_argument("--device", default="auto")
+    p.add_argument("--model-dir", required=True, help="model folder written by `aoi train`")
+    p.add_argument(
+        "--data", required=True, help="MVTec-layout folder with test/good, test/<defect> and ground_truth/"
+    )
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda (default auto)")
     p.add_argument("--json", default=None, help="write the metrics to this JSON file")
     p.add_argument("--no-pixel", action="store_true", help="skip pixel metrics")
     p.set_defaults(func=cmd_eval)
@@ -104,9 +106,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--write` wrote)",
     )
     p.add_argument("--recipes-dir", default=None, help="recipe store folder (default: $AOI_RECIPES_DIR)")
-    p.add_argument("images", nargs="+")
-    p.add_argument("--out", required=True)
-    p.add_argument("--device", default="auto")
+    p.add_argument("images", nargs="+", help="image files to inspect")
+    p.add_argument(
+        "--out", required=True, help="folder for <stem>_overlay.png, <stem>_mask.png and the defects JSON"
+    )
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda (default auto)")
     p.add_argument("--tile", action="store_true", help="inspect large images as native-resolution tiles")
     p.add_argument(
         "--whole-frame",
@@ -116,11 +120,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("bench", help="latency and throughput of a model (and tiled full frames)")
-    p.add_argument("--model-dir", required=True)
-    p.add_argument("--device", default="auto")
+    p.add_argument("--model-dir", required=True, help="model folder written by `aoi train`")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda (default auto)")
     p.add_argument("--sizes", default="256,2448x2048", help="comma list of N or WxH frame sizes")
     p.add_argument("--batch", default="1,32", help="comma list of batch sizes for the model-input size")
-    p.add_argument("--iters", type=int, default=50)
+    p.add_argument(
+        "--iters",
+        type=int,
+        default=50,
+        help="timed runs per case (tiled frames: a fifth, at least 5; default 50)",
+    )
     p.add_argument(
         "--frames-from",
         default=None,
@@ -135,7 +144,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="frames larger than the model input in one fully convolutional pass instead of tiles (PatchCore)",
     )
-    p.add_argument("--json", default=None)
+    p.add_argument("--json", default=None, help="also write the timings to this JSON file")
     p.set_defaults(func=cmd_bench)
 
 
