@@ -16,7 +16,7 @@ import resource
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -233,6 +233,11 @@ class SuiteRun:
     device: Any
     pixel: bool = True
     rows: list[dict[str, Any]] = field(default_factory=list)
+    # rows already measured (dataset, shots, label), e.g. by an earlier part of a long grid: not rerun
+    skip: set[tuple[str, int | str, str]] = field(default_factory=set)
+    on_row: Callable[[dict[str, Any]], None] | None = None  # called after each row (save as you go)
+    deadline: float | None = None  # time.monotonic() after which no new row starts
+    complete: bool = True  # False when the deadline stopped it early
 
 
 def _git_revision() -> str:
@@ -304,9 +309,8 @@ def run_suite(run: SuiteRun, log: Any = sys.stderr) -> list[dict[str, Any]]:
     }
     sizes = {}
     for cfg in run.configs:
-        from inspection_core.models.registry import create_model
-
-        sizes[cfg.label] = tuple(create_model(cfg.model, **cfg.resolved).image_size)
+        h, w = get_model_info(cfg.model).cls.Config.from_dict(cfg.resolved).image_size
+        sizes[cfg.label] = (int(h), int(w))
     total = len(run.datasets) * len(run.shots) * len(run.configs)
     k = 0
     for name, path in run.datasets.items():
@@ -315,6 +319,11 @@ def run_suite(run: SuiteRun, log: Any = sys.stderr) -> list[dict[str, Any]]:
         for shots in run.shots:
             for cfg in run.configs:
                 k += 1
+                if (name, shots, cfg.label) in run.skip:
+                    continue
+                if run.deadline is not None and time.monotonic() > run.deadline:
+                    run.complete = False
+                    return run.rows
                 row: dict[str, Any] = {
                     "dataset": name,
                     "shots": shots,
@@ -395,6 +404,8 @@ def run_suite(run: SuiteRun, log: Any = sys.stderr) -> list[dict[str, Any]]:
                         torch.cuda.empty_cache()
                 run.rows.append(row)
                 print(f"[{k}/{total}] {_row_line(row)}", file=log, flush=True)
+                if run.on_row is not None:
+                    run.on_row(row)
         loaded.clear()
     return run.rows
 
