@@ -111,13 +111,12 @@ def check_output_folder(directory: str | os.PathLike[str]) -> Path:
     if target.exists() and not target.is_dir():
         raise ModelFileError(f"cannot save a model to {target}: it exists and is not a folder")
     if target.is_dir():
-        try:  # only our two files (a model whose model.json broke: nothing else to lose)?
-            ours_only = all(
-                p.name in (META, WEIGHTS) and p.is_file() and not p.is_symlink() for p in target.iterdir()
-            )
+        try:
+            next(target.iterdir(), None)  # readable? (an unreadable folder must not count as ours)
         except OSError as exc:
             raise ModelFileError(f"cannot save a model to {target}: {exc.strerror or exc}") from None
-        if not ours_only and not is_model_folder(target):
+        # our two files only (a model whose model.json broke: nothing else to lose), or a model of ours
+        if not _holds_only_ours(target) and not is_model_folder(target):
             raise ModelFileError(
                 f"{target} exists and is not a model folder: give a new or empty folder "
                 "(an earlier model folder is replaced; other folders are never overwritten)"
@@ -164,6 +163,14 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
+def _holds_only_ours(d: Path) -> bool:
+    """Nothing in `d` but our two files (plain files, no links): removing it loses nothing else."""
+    try:
+        return all(p.name in (META, WEIGHTS) and p.is_file() and not p.is_symlink() for p in d.iterdir())
+    except OSError:
+        return False
+
+
 def clean_leftovers(parent: Path) -> list[str]:
     """Remove what a killed save left in `parent` (call it holding the parent's lock); returns the names.
 
@@ -177,15 +184,16 @@ def clean_leftovers(parent: Path) -> list[str]:
     except OSError:
         return done
     for p in entries:
-        if p.is_symlink() or not p.is_dir():
+        tmp, old = _TMP_RE.match(p.name), _OLD_RE.match(p.name)
+        if not (tmp or old) or p.is_symlink() or not p.is_dir():
             continue
-        if _TMP_RE.match(p.name):
+        if tmp:
             with _locked(p, blocking=False) as free:
-                if free:
+                if free and _holds_only_ours(p):
                     shutil.rmtree(p, ignore_errors=True)
                     done.append(p.name)
-        elif (m := _OLD_RE.match(p.name)) and is_model_folder(p):
-            live = parent / m.group("name")
+        elif old and is_model_folder(p):
+            live = parent / old.group("name")
             try:
                 if live.exists() or live.is_symlink():
                     shutil.rmtree(p, ignore_errors=True)
