@@ -51,7 +51,52 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="with --run-for: give up if nothing is inspected within this time (default 600)",
     )
+    p.add_argument(
+        "--samples",
+        type=Path,
+        default=None,
+        metavar="FILE.jsonl",
+        help="append one JSON line of the window's health every --sample-every seconds (benchmarks/soak.py)",
+    )
+    p.add_argument("--sample-every", type=float, default=5.0, metavar="SECONDS", help="default 5")
     return p
+
+
+def health_sample(window: Any, t0: float) -> dict[str, Any]:
+    """What a soak watches from inside the process: progress, GUI stalls and the Qt binding's refcounts."""
+    import threading
+
+    snap = window.state.snapshot()
+    return {
+        "t_s": round(time.perf_counter() - t0, 3),
+        "unix_s": round(time.time(), 3),
+        "inspected": snap.inspected,
+        "dropped": snap.dropped,
+        "display_dropped": window.display_dropped,
+        "heartbeat_max_gap_ms": round(window.heartbeat.take_window_gap_ms(), 2),
+        "refcount_true": sys.getrefcount(True),
+        "refcount_none": sys.getrefcount(None),
+        "python_threads": threading.active_count(),
+        "running": window.state.running,
+        "camera_state": window.state.camera_state,
+    }
+
+
+def start_sampler(window: Any, path: Path, every_s: float, t0: float) -> Any:
+    """A GUI-thread timer appending health samples: when the GUI stalls, the samples stop too."""
+    from PySide6.QtCore import QTimer
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+
+    def sample() -> None:
+        with path.open("a") as fh:  # opened per sample: the soak counts this process's open files
+            fh.write(json.dumps(health_sample(window, t0)) + "\n")
+
+    timer = QTimer(window)
+    timer.timeout.connect(sample)
+    timer.start(int(every_s * 1000))
+    sample()
+    return timer
 
 
 def report_dict(window: Any, args: argparse.Namespace, started: float) -> dict[str, Any]:
@@ -94,6 +139,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         window.start(args.source)
     started = time.perf_counter()
     result: dict[str, Any] = {}
+    if args.samples is not None:
+        start_sampler(window, args.samples, args.sample_every, started)
 
     if args.run_for is not None:
         # a timed run without a model can only wait for max-wait: end it now

@@ -19,6 +19,7 @@ class Heartbeat(QObject):
     def reset(self) -> None:
         self._last: float | None = None
         self.max_gap_ms = 0.0
+        self._window_gap_ms = 0.0
         self.beats = 0
 
     def start(self) -> None:
@@ -31,7 +32,9 @@ class Heartbeat(QObject):
     def _beat(self) -> None:
         now = time.perf_counter()
         if self._last is not None:
-            self.max_gap_ms = max(self.max_gap_ms, (now - self._last) * 1e3)
+            gap = (now - self._last) * 1e3
+            self.max_gap_ms = max(self.max_gap_ms, gap)
+            self._window_gap_ms = max(self._window_gap_ms, gap)
         self._last = now
         self.beats += 1
 
@@ -39,3 +42,8 @@ class Heartbeat(QObject):
     def max_block_ms(self) -> float:
         """Largest gap minus the timer interval: time the event loop could not run."""
         return max(0.0, self.max_gap_ms - self.interval_ms)
+
+    def take_window_gap_ms(self) -> float:
+        """Largest gap since the previous call (a soak samples this: one stall shows where it happened)."""
+        gap, self._window_gap_ms = self._window_gap_ms, 0.0
+        return gap
