@@ -38,7 +38,7 @@ VARIANTS: dict[str, tuple[str | None, dict[str, Any]]] = {
     "default-wide0": (None, {"wide_sigma": 0.0}),
     "default-sigma4": (None, {"smoothing_sigma": 4.0}),
     "default-coreset4000": (None, {"coreset_size": 4000}),
-    "default-blocks4,10": (None, {"blocks": (4, 10)}),
+    "default-blocks4_10": (None, {"blocks": (4, 10)}),
     "default-all_patches": (None, {"max_patches": -1}),
     "plain+intensity_norm": ("plain", {"intensity_norm": True}),
     "plain+aggregation7": ("plain", {"aggregation": 7}),
@@ -49,7 +49,7 @@ VARIANTS: dict[str, tuple[str | None, dict[str, Any]]] = {
     "plain+wide32": ("plain", {"wide_sigma": 32.0}),
     "plain+sigma8": ("plain", {"smoothing_sigma": 8.0}),
     "plain+coreset8000": ("plain", {"coreset_size": 8000}),
-    "plain+blocks4,10,14": ("plain", {"blocks": (4, 10, 14)}),
+    "plain+blocks4_10_14": ("plain", {"blocks": (4, 10, 14)}),
     "plain+subsample": ("plain", {"max_patches": 0}),
 }
 BASELINE = "plain"
