@@ -99,6 +99,7 @@ class MainWindow(QMainWindow):
         self._start_when_ready = False
         self._stopping = False
         self._close_when_stopped = False
+        self._closing = False
         self.stop_patience_ms = stop_patience_ms
         self.model_error: str | None = None  # why no model is loaded, while that is so
         self._pending: InspectedFrame | None = None
@@ -427,9 +428,10 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt API
         if self._stopping:  # a close arriving while Stop waits for a worker: close once it has ended
-            self._close_when_stopped = True
+            self._close_when_stopped = not self._closing  # (a second close during this close: nothing to do)
             event.ignore()
             return
+        self._closing = True
         self.shutdown()
         self.closed.emit()
         super().closeEvent(event)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from gui_fakes import FakeWeb
-from PySide6.QtCore import QThread
+from PySide6.QtCore import QThread, QTimer
 
 from app.main_window import MainWindow
 from app.workers.fit import DemoFitWorker
@@ -138,3 +138,20 @@ def test_close_during_the_demo_fit_waits_for_it(qtbot, tmp_path: Path) -> None:
     w.close()
     assert thread.isFinished()
     assert not (tmp_path / "demo" / "model.json").exists()  # cancelled, nothing half-saved
+
+
+def test_close_arriving_while_stop_waits_closes_once_the_frame_is_done(
+    qtbot, tiny_bundle: ModelBundle
+) -> None:
+    w, slow = _window(FakeWeb(128, fps=30), tiny_bundle)
+    w.show()
+    w.start("fake")
+    _wait_event(qtbot, slow.in_flight)
+    closed: list[bool] = []
+    w.closed.connect(lambda: closed.append(True))
+    QTimer.singleShot(PATIENCE_MS + 200, w.close)  # the window manager's close, mid-wait
+    QTimer.singleShot(PATIENCE_MS + 400, w.close)  # and a second one
+    w.stop()
+    assert not closed and slow.finished_frames == 1  # the close waited for the frame ...
+    qtbot.waitUntil(lambda: bool(closed), timeout=WAIT_MS)  # ... then happened, once
+    assert closed == [True]
