@@ -200,6 +200,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "wall_s": round(time.perf_counter() - t0, 1),
         "exit_code": rc,
         "exit_signal": signal.Signals(-rc).name if rc is not None and rc < 0 else None,
+        "work_dir": str(work),  # the app's log, health lines and report
         "app_log_tail": (work / "app.log").read_text()[-3000:],
         "longest_health_silence_s": round(silence, 1),
         "bounds": {
