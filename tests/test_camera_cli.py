@@ -97,7 +97,7 @@ def test_grab_replay_skips_an_unreadable_file(tmp_path: Path, capsys: pytest.Cap
 
 def test_grab_genicam_with_settings(tmp_path: Path) -> None:
     rc = main(
-        ["grab", "--source", "genicam", "--device", "2", "-n", "3", "--pixel-format", "Mono8",
+        ["grab", "--source", "genicam", "--camera", "2", "-n", "3", "--pixel-format", "Mono8",
          "--width", "160", "--height", "120", "--out", str(tmp_path)]
     )  # fmt: skip
     assert rc == 0

@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
+import subprocess
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from inspection_core.errors import AoiError
 
@@ -25,13 +28,107 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="aoi", description="aoi-station: anomaly-detection inspection tools"
     )
+    parser.add_argument(
+        "--version",
+        action=_VersionAction,
+        help="print the aoi-station version, its git revision in a checkout, torch and CUDA, and exit",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for mod in COMMAND_MODULES:
         importlib.import_module(mod).register(sub)
     return parser
 
 
+def git_revision(root: Path | None = None) -> str | None:
+    """`git describe` of the checkout this package runs from; None when installed from a wheel."""
+    root = root or Path(__file__).resolve().parents[2]
+    if not (root / ".git").exists():
+        return None
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(root), "describe", "--always", "--dirty"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def version_text() -> str:
+    """What `aoi --version` prints: enough to reproduce a bug report (package, revision, torch, GPU)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    import torch
+
+    from inspection_core import __version__
+
+    try:
+        pkg = version("aoi-station")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        pkg = __version__
+    rev = git_revision()
+    lines = [f"aoi-station {pkg}" + (f" (git {rev})" if rev else "")]
+    if torch.cuda.is_available():
+        gpu = f"CUDA {torch.version.cuda}, {torch.cuda.get_device_name(0)}"
+    elif torch.version.cuda:
+        gpu = f"built for CUDA {torch.version.cuda}, no GPU found: CPU"
+    else:
+        gpu = "CPU only"
+    lines.append(f"torch {torch.__version__} ({gpu})")
+    lines.append(f"python {sys.version.split()[0]}")
+    return "\n".join(lines)
+
+
+class _VersionAction(argparse.Action):
+    """Like argparse's "version" action, but the text is built only when asked (it imports torch)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, help: str | None = None) -> None:
+        super().__init__(
+            option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, nargs=0, help=help
+        )
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:  # noqa: ANN001
+        print(version_text())
+        parser.exit()
+
+
+def _to_devnull(stream_name: str) -> None:
+    """Point a closed pipe's file descriptor at /dev/null, so the flush at exit cannot fail again."""
+    stream = getattr(sys, stream_name)
+    try:
+        fd = stream.fileno()
+    except (AttributeError, OSError, ValueError):
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; a reader that closes our stdout early (`aoi models | head`) ends it quietly.
+
+    Exit status 141 (128 + SIGPIPE) is what a shell reports for a C tool stopped the same way.
+    """
+    try:
+        try:
+            return _main(argv)
+        finally:  # a closed pipe shows up at this flush at the latest, while it can still be handled
+            if sys.stdout is not None:
+                sys.stdout.flush()
+    except BrokenPipeError:
+        _to_devnull("stdout")
+        try:
+            if sys.stderr is not None:
+                sys.stderr.flush()
+        except BrokenPipeError:  # `2>&1 | head`: the same pipe
+            _to_devnull("stderr")
+        return 141
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     args, extra = parser.parse_known_args(argv)

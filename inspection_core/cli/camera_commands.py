@@ -27,14 +27,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="SOURCE is simulated[:WxH], replay:PATH or genicam[:ID_OR_SERIAL].",
     )
     p.add_argument("--source", default="simulated", help="source spec (default: simulated)")
-    p.add_argument("--device", default=None, help="GenICam device id or serial (same as genicam:ID)")
+    p.add_argument("--camera", default=None, help="GenICam camera id or serial (same as --source genicam:ID)")
+    # --device names a compute device (cpu/cuda) everywhere else; here it was the camera once
+    p.add_argument("--device", dest="deprecated_device", default=None, help=argparse.SUPPRESS)
     p.add_argument("-n", "--count", type=int, default=10, help="frames to save (default 10)")
     p.add_argument("--out", required=True, help="folder to write frame_NNNNNN.png/.json into")
     p.add_argument("--exposure", type=float, default=None, help="exposure time in µs")
     p.add_argument("--gain", type=float, default=None, help="gain in dB")
     p.add_argument("--pixel-format", default=None, help="e.g. Mono8, RGB8, BayerRG8")
-    p.add_argument("--width", type=int, default=None)
-    p.add_argument("--height", type=int, default=None)
+    p.add_argument("--width", type=int, default=None, help="frame width in pixels")
+    p.add_argument("--height", type=int, default=None, help="frame height in pixels")
     p.add_argument("--fps", type=float, default=None, help="acquisition frame rate")
     p.add_argument("--defect-rate", type=float, default=None, help="simulated web: defects per frame")
     p.add_argument("--timeout", type=float, default=2.0, help="seconds to wait for each frame (default 2)")
@@ -101,20 +103,32 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+def _camera_arg(args: argparse.Namespace) -> str | None:
+    """--camera, or the deprecated --device of older scripts (with a note on stderr)."""
+    old = getattr(args, "deprecated_device", None)
+    if old is None:
+        return args.camera
+    if args.camera is not None:
+        raise AoiError("give the camera once: --camera (--device is its deprecated old name)")
+    print("aoi: note: `grab --device ID` is deprecated, use --camera ID", file=sys.stderr)
+    return old
+
+
 def cmd_grab(args: argparse.Namespace) -> int:
     from inspection_core.camera import create_source
     from inspection_core.data.imageio import imwrite
 
     if args.count < 1:
         raise AoiError("-n must be at least 1")
+    camera = _camera_arg(args)
     spec = args.source
     kw: dict[str, Any] = {}
     if spec.split(":", 1)[0] == "genicam":
-        if args.device:
-            spec = f"genicam:{args.device}"
+        if camera:
+            spec = f"genicam:{camera}"
         kw["cti_paths"] = args.cti
-    elif args.device:
-        raise AoiError("--device is for genicam sources only")
+    elif camera:
+        raise AoiError("--camera is for genicam sources only")
     src = create_source(spec, **kw)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
