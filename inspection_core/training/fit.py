@@ -110,7 +110,7 @@ class CalibrationFacts:
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["preprocessing"] = self.preprocessing.to_dict()
-        d["fold_thresholds"] = [round(float(t), 6) for t in self.fold_thresholds]
+        d["fold_thresholds"] = list(self.fold_thresholds)
         return d
 
     @classmethod
@@ -187,6 +187,19 @@ def fold_ids(n: int, k: int, seed: int) -> np.ndarray:
 def choose_folds(n: int) -> int:
     """k for cross-fitting n images: 5, or n itself (leave-one-out) when fewer."""
     return max(2, min(MAX_FOLDS, n))
+
+
+def calibration_method(
+    model_name: str, n: int, holdout: float | None = None, continuing: bool = False
+) -> tuple[str, float]:
+    """(method, hold-out fraction) for n good images: see the module docstring for why."""
+    if holdout is not None:
+        if not 0 <= holdout < 1:
+            raise DataError(f"hold-out must be a fraction in [0, 1), got {holdout}")
+        return (METHOD_HOLDOUT if holdout > 0 else METHOD_TRAINING), float(holdout)
+    if get_model_info(model_name).fast and not continuing and n <= CROSS_FIT_MAX:
+        return METHOD_CROSS_FIT, 0.0
+    return METHOD_HOLDOUT, HOLDOUT
 
 
 def continue_from(model: AnomalyModel, previous: ModelBundle, resume: bool = False) -> None:
@@ -296,8 +309,8 @@ class _GoodScores:
             rejects += int((s[g == f] > t).sum())
         good_spread = max(norm.image_threshold - norm.image_reference, 1e-12)
         spread = (max(ts) - min(ts)) / good_spread
-        normed = tuple(float(norm.score_unfloored(np.float64(t))) for t in ts)
-        return len(groups), normed, float(spread), rejects
+        normed = tuple(round(float(norm.score_unfloored(np.float64(t))), 6) for t in ts)
+        return len(groups), normed, round(float(spread), 6), rejects
 
 
 def _predict(
@@ -380,15 +393,7 @@ def fit_calibrate(
         model_name = init_from.model.name
         options = {**dataclasses.asdict(init_from.model.config), **(options or {})}
     opts = dict(options or {})
-    fast = get_model_info(model_name).fast
-    if holdout is None:
-        method = METHOD_CROSS_FIT if fast and init_from is None and n <= CROSS_FIT_MAX else METHOD_HOLDOUT
-        fraction = HOLDOUT
-    else:
-        if not 0 <= holdout < 1:
-            raise DataError(f"hold-out must be a fraction in [0, 1), got {holdout}")
-        method = METHOD_HOLDOUT if holdout > 0 else METHOD_TRAINING
-        fraction = holdout
+    method, fraction = calibration_method(model_name, n, holdout, continuing=init_from is not None)
     if method != METHOD_TRAINING and n < 2:
         raise DataError(f"need at least 2 good images to train and calibrate (have {n})")
     try:  # the input size, and bad options, before any slow work

@@ -1,0 +1,106 @@
+"""The one fit → calibrate → validate pipeline: the CLI, the training workspace and the demo share it;
+cross-fitted calibration keeps every good image in the model and measures the threshold's stability."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from _tiny_data import SIZE, defective, texture
+
+from app.demo import fit_on_frames
+from inspection_core.cli import main
+from inspection_core.data.imageio import imwrite
+from inspection_core.inspector import Preprocessing
+from inspection_core.models.bundle import load_bundle
+from inspection_core.runtime.context import FitContext
+from inspection_core.training.fit import (
+    CROSS_FIT_MAX,
+    HOLDOUT,
+    CalibrationFacts,
+    calibration_method,
+    fit_calibrate,
+)
+from inspection_core.training.product import train_sample_set
+from inspection_core.training.samples import SampleSet
+
+TINY = {"image_size": (SIZE, SIZE), "coreset_size": 200}
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> None:
+    torch.set_num_threads(1)
+
+
+def _textures(n: int, seed: int) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [texture(rng) for _ in range(n)]
+
+
+def test_cli_workspace_and_demo_give_identical_thresholds(tmp_path: Path) -> None:
+    images = _textures(8, seed=11)
+    for i, im in enumerate(images):
+        imwrite(tmp_path / "data" / "train" / "good" / f"{i:03d}.png", im)
+    argv = ["train", "--data", str(tmp_path / "data"), "--out", str(tmp_path / "cli"), "--device", "cpu"]
+    assert main([*argv, "--image-size", str(SIZE), "--coreset-size", "200", "--seed", "3"]) == 0
+    cli = load_bundle(tmp_path / "cli")
+
+    samples = SampleSet(tmp_path / "samples")
+    for im in images:
+        samples.add(im)
+    workspace = train_sample_set(samples, options=TINY, ctx=FitContext(seed=3))
+    demo = fit_on_frames(images, FitContext(seed=3), Preprocessing(), TINY, holdout=None)
+
+    facts = [CalibrationFacts.of(b) for b in (cli, workspace.bundle, demo)]
+    assert all(f is not None and f.method == "cross-fit" and f.n_fit == 8 for f in facts)
+    ref = cli.normalization
+    for other in (workspace.bundle.normalization, demo.normalization):
+        assert other.image_threshold == pytest.approx(ref.image_threshold, rel=1e-6)
+        assert other.image_reference == pytest.approx(ref.image_reference, rel=1e-6)
+        assert other.pixel_threshold == pytest.approx(ref.pixel_threshold, rel=1e-6)
+    assert facts[0] == facts[1] == facts[2]  # same folds, same stability evidence
+
+
+def test_cross_fit_keeps_every_image_and_reports_the_thresholds_stability(tmp_path: Path) -> None:
+    good = _textures(10, seed=5)
+    res = fit_calibrate("patchcore", good, options=TINY, validate=True)
+    cal = res.calibration
+    assert (cal.method, cal.folds, cal.n_fit, cal.n_scored) == ("cross-fit", 5, 10, 10)
+    assert res.bundle.info["n_train"] == 10 and len(cal.fold_thresholds) == 5
+    # the threshold computed without a fold never exceeds the one from every scored image (0.5)
+    assert max(cal.fold_thresholds) <= 0.5 + 1e-6 and cal.threshold_spread is not None
+    assert res.validation is not None and res.validation.n_good == 10
+    assert res.validation.confusion(0.5).fp == 0  # no scored good image is above its own threshold
+    saved = load_bundle(res.bundle.save(tmp_path / "m"))
+    assert CalibrationFacts.of(saved) == cal  # the facts, preprocessing included, travel with the model
+    assert "preprocessing" not in saved.info
+
+    # one good image unlike the others: the threshold hangs on it, and the facts say so
+    odd = cv2.GaussianBlur(good[0], (0, 0), 3.0)
+    odd = np.clip(odd.astype(np.int16) * 2 - 128, 0, 255).astype(np.uint8)
+    shaky = fit_calibrate("patchcore", [*good[1:], odd], options=TINY).calibration
+    assert shaky.threshold_spread is not None and shaky.threshold_spread > cal.threshold_spread
+    assert not shaky.stable and "not enough" in shaky.advice()
+
+
+def test_plain_holdout_and_calibration_choice() -> None:
+    assert calibration_method("patchcore", 16) == ("cross-fit", 0.0)
+    assert calibration_method("patchcore", CROSS_FIT_MAX + 1) == ("hold-out", HOLDOUT)
+    for loop_model in ("sidn", "ndpnet", "bfdf", "sclvi", "fusion"):  # k trainings would cost k× minutes
+        assert calibration_method(loop_model, 16) == ("hold-out", HOLDOUT)
+    assert calibration_method("patchcore", 16, holdout=0.25) == ("hold-out", 0.25)
+    assert calibration_method("patchcore", 16, holdout=0.0) == ("training images", 0.0)
+    res = fit_calibrate("patchcore", _textures(10, seed=6), options=TINY, holdout=0.3)
+    assert (res.calibration.method, res.calibration.n_fit, res.calibration.n_scored) == ("hold-out", 7, 3)
+
+
+def test_validate_adds_the_defective_images(tmp_path: Path) -> None:
+    rng = np.random.default_rng(8)
+    bad = [defective(rng)[0] for _ in range(3)]
+    res = fit_calibrate("patchcore", _textures(6, seed=8), options=TINY, defective=bad)
+    run = res.validation
+    assert run is not None and (run.n_good, run.n_defective) == (6, 3)
+    assert run.summary()["image_auroc"] > 0.5
