@@ -63,7 +63,9 @@ def test_capture_train_validate_deploy_switch(qtbot, workspace, tiny_bundle: Mod
     good = _frames(24, 0.0, seed=3)
     for i, frame in enumerate(good):
         ws.capture.on_frame(frame)
-        assert ws.train_button.isEnabled() == (i >= 20)  # recommended minimum before training
+        assert ws.train_button.isEnabled() == (
+            i >= 2
+        )  # one to fit, one to calibrate: training says if enough
         qtbot.mouseClick(ws.capture.good_button, Qt.MouseButton.LeftButton)
     for frame in _frames(3, 3.0, seed=4):  # validation only
         ws.capture.on_frame(frame)
@@ -76,9 +78,15 @@ def test_capture_train_validate_deploy_switch(qtbot, workspace, tiny_bundle: Mod
         assert ws.start_training()
     qtbot.waitUntil(lambda: not ws.task.is_running(), timeout=10_000)
     res = ws.result
-    assert res.bundle.info["n_train"] == 19 and res.validation.n_good == 5 and res.validation.n_defective == 3
+    # cross-fitted: all 24 good samples are in the model, each was scored once by a model without it
+    assert (
+        res.bundle.info["n_train"] == 24 and res.validation.n_good == 24 and res.validation.n_defective == 3
+    )
     assert ws.result_view.run is res.validation and ws.result_view.confusion.confusion is not None
-    assert "5 held-out good and 3 defective" in ws.result_label.text()
+    text = ws.result_label.text()
+    assert "24 good (each scored by a model fitted on the other 4 of 5 folds) and 3 defective" in text
+    assert res.calibration.advice() in text  # whether 24 are enough, from the threshold's stability
+    assert ("are enough" in text) == res.calibration.stable
     assert ws.deploy_button.isEnabled() and not store.exists("web-1")  # nothing saved before deploy
     if SHOTS:
         QApplication.processEvents()
