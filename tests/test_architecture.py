@@ -1,4 +1,4 @@
-"""inspection_core never imports Qt, pyqtgraph or the app (import-linter contract in pyproject.toml)."""
+"""The core's import structure: no Qt, pyqtgraph or app (import-linter contracts in pyproject.toml), no cycles."""
 
 from __future__ import annotations
 
@@ -26,3 +26,22 @@ def test_core_imports_without_qt() -> None:
     )
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_core_has_no_import_cycles() -> None:
+    """Every strongly connected component of the core's import graph is one module: no two modules
+    import each other, directly or round a loop (imports under TYPE_CHECKING do not run, so they do
+    not count; lazy imports inside functions do)."""
+    import grimp
+    import networkx as nx
+
+    graph = grimp.build_graph("inspection_core", cache_dir=None, exclude_type_checking_imports=True)
+    g = nx.DiGraph()
+    g.add_nodes_from(graph.modules)
+    g.add_edges_from((m, i) for m in graph.modules for i in graph.find_modules_directly_imported_by(m))
+    cycles = []
+    for component in nx.strongly_connected_components(g):
+        if len(component) > 1:
+            loop = [a for a, _ in nx.find_cycle(g.subgraph(component))]
+            cycles.append(f"{' → '.join([*loop, loop[0]])}  (component: {', '.join(sorted(component))})")
+    assert not cycles, "import cycles in inspection_core:\n" + "\n".join(sorted(cycles))

@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from inspection_core.errors import AoiError, CancelledError
-from inspection_core.models import create_model, get_model_info, load_bundle
+from inspection_core.models import create_model, load_bundle
 from inspection_core.models.bfdf.layers import CoordAttention, PANet
 from inspection_core.models.bfdf.losses import bfdf_loss, dice_loss, focal_loss, l1_loss
 from inspection_core.models.bfdf.train import PairSampler, lr_factor
@@ -215,50 +214,9 @@ def test_max_seconds_stops_training_early() -> None:
     assert train[-1].step == train[-1].total, "the last event must show 100 %"
 
 
-def test_time_box_option_has_the_shared_help_text() -> None:
-    assert (
-        dict((n, h) for n, _, h in get_model_info("bfdf").options)["max_seconds"]
-        == "stop training after this many seconds (0 = run all epochs/steps)"
-    )
-
-
-def test_fit_can_be_cancelled() -> None:
-    m = create_model("bfdf", **{**TINY, "steps": 1000})
-    ctx = FitContext()
-    steps: list[int] = []
-
-    def cancel_on_train(ev) -> None:  # noqa: ANN001
-        if ev.stage == "train":
-            steps.append(ev.step)
-            ctx.cancel.cancel()
-
-    ctx.progress = cancel_on_train
-    with pytest.raises(CancelledError):
-        m.fit(torch.rand(4, 3, 64, 64), ctx)
-    assert steps == [1]
-    assert not m.training
-
-
 def test_predict_before_fit_is_an_error() -> None:
     with pytest.raises(RuntimeError, match="not fitted"):
         create_model("bfdf", **TINY).predict(torch.rand(1, 3, 64, 64))
-
-
-def test_save_load_round_trip_predicts_the_same(tmp_path) -> None:  # noqa: ANN001
-    imgs = [(two_level(seed=s) * 255).astype(np.uint8) for s in range(5)]
-    bundle = train_model("bfdf", imgs, FitContext(), holdout=0.2, options=dict(TINY))
-    bundle.save(tmp_path / "m")
-    loaded = load_bundle(tmp_path / "m")
-    assert loaded.name == "bfdf"
-    # the pretrained encoder is rebuilt from the package, not copied into the model file
-    from safetensors.torch import load_file
-
-    assert not any(k.startswith("encoder.") for k in load_file(str(tmp_path / "m" / "model.safetensors")))
-    x = torch.rand(2, 3, 64, 64)
-    a_map, a_s = bundle.model.predict(x)
-    b_map, b_s = loaded.model.predict(x)
-    torch.testing.assert_close(a_map, b_map)
-    torch.testing.assert_close(a_s, b_s)
 
 
 def test_fine_tuned_encoder_is_saved(tmp_path) -> None:  # noqa: ANN001
@@ -274,25 +232,3 @@ def test_fine_tuned_encoder_is_saved(tmp_path) -> None:  # noqa: ANN001
     loaded = load_bundle(tmp_path / "m")
     x = torch.rand(1, 3, 64, 64)
     torch.testing.assert_close(bundle.model.predict(x)[0], loaded.model.predict(x)[0])
-
-
-@pytest.mark.parametrize(
-    "bad",
-    [
-        {"blocks": (2, 4)},
-        {"blocks": (2, 4, 12, 14)},
-        {"foreground": "magic"},
-        {"same_prob": 0.7, "reference_prob": 0.5},
-        {"w_focal": 0.0, "w_l1": 0.0, "w_dice": 0.0},
-    ],
-)
-def test_bad_options_are_clear_errors(bad: dict) -> None:
-    with pytest.raises(AoiError):
-        create_model("bfdf", **{**TINY, **bad})
-
-
-def test_registered_with_documented_options() -> None:
-    info = get_model_info("bfdf")
-    names = {n for n, _, _ in info.options}
-    assert {"epochs", "batch_size", "lr", "w_focal", "w_l1", "w_dice", "workers"} <= names
-    assert all(h for _, _, h in info.options)

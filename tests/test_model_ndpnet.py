@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from inspection_core.data import DefectSynthesizer
-from inspection_core.errors import AoiError, CancelledError, DataError
-from inspection_core.models import create_model, get_model_info, load_bundle
+from inspection_core.errors import DataError
+from inspection_core.models import create_model
 from inspection_core.models.ndpnet import NDPNet
 from inspection_core.models.ndpnet.layers import RBFRM, mean_filter, median_filter
 from inspection_core.models.ndpnet.losses import PerceptualLoss
@@ -24,7 +24,6 @@ from inspection_core.models.ndpnet.train import (
 )
 from inspection_core.runtime import FitContext
 from inspection_core.runtime.context import ProgressEvent
-from inspection_core.training.fit import train_model
 
 TINY = {"image_size": (32, 32), "width": 4, "batch_size": 4, "epochs": 1, "phase2_epochs": 1, "workers": 0}
 
@@ -53,14 +52,6 @@ def defect_batch(n: int = 4, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor,
     syn = DefectSynthesizer(seed=seed, fills=("noise", "procedural"))
     bad, mask = syn.batch(good.permute(0, 2, 3, 1).numpy(), p_anomaly=1.0)
     return good, torch.from_numpy(bad).permute(0, 3, 1, 2).contiguous(), torch.from_numpy(mask)[:, None]
-
-
-def test_registered_with_documented_options() -> None:
-    info = get_model_info("ndpnet")
-    opts = {name: help_ for name, _, help_ in info.options}
-    for name in ("epochs", "phase2_epochs", "batch_size", "lr", "mse_weight", "seg_weight", "max_seconds"):
-        assert opts[name], f"option {name} has no help text"
-    assert isinstance(create_model("ndpnet", width=4), NDPNet)
 
 
 @pytest.mark.parametrize("k", [2, 4])
@@ -206,19 +197,10 @@ def test_defect_pairs_make_masked_defects() -> None:
     assert not torch.isclose(bad[inside], good[inside], atol=1e-3).all()
 
 
-def test_bad_fills_or_blend_are_one_line_errors() -> None:
-    with pytest.raises(AoiError, match="ndpnet: bad --fills"):
-        train_model("ndpnet", textures(6), FitContext(), holdout=0.34, options={**TINY, "fills": "lava"})
-    with pytest.raises(AoiError, match="blend-max"):
-        train_model("ndpnet", textures(6), FitContext(), holdout=0.34, options={**TINY, "blend_max": 1.0})
-
-
 def test_fit_reports_progress_and_leaves_eval_mode() -> None:
     events: list[ProgressEvent] = []
-    bundle = train_model(
-        "ndpnet", textures(6), FitContext(progress=events.append), holdout=0.34, options=TINY
-    )
-    model = bundle.model
+    model = create_model("ndpnet", **TINY)
+    model.fit(textures(4), FitContext(progress=events.append))
     assert not model.training
     stages = [e.stage for e in events]
     assert "phase1" in stages and "phase2" in stages and "reference" in stages
@@ -230,47 +212,18 @@ def test_fit_reports_progress_and_leaves_eval_mode() -> None:
     assert maps.shape == (2, 32, 32) and torch.isfinite(maps).all() and torch.isfinite(scores).all()
 
 
-def test_cancel_stops_training() -> None:
-    ctx = FitContext()
-
-    def on_progress(e: ProgressEvent) -> None:
-        if e.stage == "phase1":
-            ctx.cancel.cancel()
-
-    ctx.progress = on_progress
-    with pytest.raises(CancelledError):
-        train_model("ndpnet", textures(6), ctx, options={**TINY, "epochs": 5})
-
-
 def test_max_seconds_cuts_both_phases() -> None:
     events: list[ProgressEvent] = []
     opts = {**TINY, "epochs": 50, "phase2_epochs": 50, "max_seconds": 1e-6}
-    train_model("ndpnet", textures(5), FitContext(progress=events.append), options=opts)
+    create_model("ndpnet", **opts).fit(textures(4), FitContext(progress=events.append))
     steps = [e for e in events if e.stage.startswith("phase")]
     assert [e.stage for e in steps] == ["phase1", "phase2"]
     assert steps[-1].step == steps[-1].total == 2
 
 
-def test_time_box_option_has_the_shared_name_and_old_files_still_load() -> None:
-    assert (
-        dict((n, h) for n, _, h in get_model_info("ndpnet").options)["max_seconds"]
-        == "stop training after this many seconds (0 = run all epochs/steps)"
-    )
+def test_old_files_with_the_former_time_box_name_still_load() -> None:
     cfg = NDPNet.Config.from_dict({"time_budget_s": 140.0, "epochs": 3})  # a model.json from before
     assert (cfg.max_seconds, cfg.epochs) == (140.0, 3)
-
-
-def test_save_load_round_trip(tmp_path) -> None:
-    bundle = train_model("ndpnet", textures(5), FitContext(), options=TINY)
-    x = textures(2, seed=9)
-    maps, scores = bundle.model.predict(x)
-    bundle.save(tmp_path / "m")
-    loaded = load_bundle(tmp_path / "m")
-    assert loaded.model.reference_index == bundle.model.reference_index
-    assert loaded.model.config == bundle.model.config
-    maps2, scores2 = loaded.model.predict(x)
-    torch.testing.assert_close(maps2, maps)
-    torch.testing.assert_close(scores2, scores)
 
 
 def test_bad_input_is_a_clear_error() -> None:
@@ -282,16 +235,11 @@ def test_bad_input_is_a_clear_error() -> None:
         model.predict(torch.rand(1, 1, 32, 32))
     with pytest.raises(DataError, match="16x16"):
         model.fit(torch.rand(2, 3, 8, 8), FitContext())
-    with pytest.raises(AoiError, match="width"):
-        create_model("ndpnet", width=0)
 
 
-def test_cosine_lr_schedule_and_its_validation() -> None:
+def test_cosine_lr_schedule() -> None:
     from inspection_core.models.ndpnet.train import cosine_lr
 
     lrs = [cosine_lr(1e-3, f) for f in np.linspace(0, 1, 11)]
     assert lrs[0] == pytest.approx(1e-3) and lrs[-1] == pytest.approx(5e-5)
     assert all(a > b for a, b in zip(lrs, lrs[1:], strict=False))
-    model = create_model("ndpnet", **TINY, lr_schedule="linear")
-    with pytest.raises(DataError, match="lr_schedule"):
-        model.fit(textures(2), FitContext())

@@ -157,7 +157,8 @@ def train_encoder(model: SCLVI, images: torch.Tensor, ctx: FitContext) -> TrainL
     """Optimise the encoders on the pretext tasks.
 
     `images` are already standardised and on ctx.device. Reports progress (and honours cancel)
-    every 10 steps or every second, whichever comes first; stops early at `max_seconds`.
+    after the first step, then every 10 steps or every second, whichever comes first; stops early at
+    `max_seconds`.
     """
     cfg = model.config
     dev = ctx.device
@@ -184,7 +185,7 @@ def train_encoder(model: SCLVI, images: torch.Tensor, ctx: FitContext) -> TrainL
         opt.step()
         now = time.perf_counter()
         out_of_time = (cfg.max_seconds > 0 and now - t0 >= cfg.max_seconds) or ctx.should_pause()
-        if step % 10 == 0 or step == total or now - last >= 1.0 or out_of_time:
+        if step == 1 or step % 10 == 0 or step == total or now - last >= 1.0 or out_of_time:
             last = now
             vals = {k: float(v.detach()) for k, v in losses.items()}
             history.append(vals["total"])
