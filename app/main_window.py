@@ -152,12 +152,12 @@ class MainWindow(QMainWindow):
         bdock.setWidget(bottom)
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, bdock)
         self.setStatusBar(StationStatusBar(s))
-        self.source_panel.set_sources(sources.list_sources())
+        self.source_panel.set_sources(*sources.scan_sources())
         # wiring: panels say what the operator wants, this window does it
         self.source_panel.startRequested.connect(self.start)
         self.source_panel.stopRequested.connect(self.stop)
         self.source_panel.refreshRequested.connect(
-            lambda: self.source_panel.set_sources(sources.list_sources())
+            lambda: self.source_panel.set_sources(*sources.scan_sources())
         )
         self.source_panel.modelRequested.connect(self.load_model)
         self.source_panel.snapshotRequested.connect(self.snapshot)

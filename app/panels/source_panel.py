@@ -1,13 +1,18 @@
 """Source picker, start/stop, model picker and snapshot button.
 
-The panel only says what the operator asked for (signals); the main window does it.
+The panel only says what the operator asked for (signals); the main window does it. Under the
+picker it lists the GenTL producers skipped as broken, and its `warnings` put source problems that
+leave inspection running (those producers, a replay's unreadable files) in the notification area.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QComboBox, QFileDialog, QGridLayout, QLabel, QPushButton, QWidget
 
+from app.sources import SourceWarnings
 from app.state import SessionState
 from inspection_core.camera.base import SourceInfo
 
@@ -38,19 +43,33 @@ class SourcePanel(QWidget):
         self.model_combo.activated.connect(self._model_picked)
         self.snapshot_button = QPushButton("Snapshot (S)")
         self.snapshot_button.clicked.connect(self.snapshotRequested)
+        self.problems_label = QLabel("")
+        self.problems_label.setObjectName("sourceProblems")
+        self.problems_label.setWordWrap(True)
+        self.problems_label.setVisible(False)
+        self.problems: list[str] = []
+        self.warnings = SourceWarnings(state, parent=self)
         grid = QGridLayout(self)
         grid.setContentsMargins(0, 0, 0, 0)
         grid.addWidget(QLabel("Source"), 0, 0)
         grid.addWidget(self.source_combo, 0, 1)
         grid.addWidget(self.refresh_button, 0, 2)
-        grid.addWidget(QLabel("Model"), 1, 0)
-        grid.addWidget(self.model_combo, 1, 1, 1, 2)
-        grid.addWidget(self.start_button, 2, 0, 1, 2)
-        grid.addWidget(self.snapshot_button, 2, 2)
+        grid.addWidget(self.problems_label, 1, 1, 1, 2)  # right under the camera list it explains
+        grid.addWidget(QLabel("Model"), 2, 0)
+        grid.addWidget(self.model_combo, 2, 1, 1, 2)
+        grid.addWidget(self.start_button, 3, 0, 1, 2)
+        grid.addWidget(self.snapshot_button, 3, 2)
         self._running(state.running)
         state.runningChanged.connect(self._running)
 
-    def set_sources(self, sources: list[SourceInfo]) -> None:
+    def set_sources(self, sources: list[SourceInfo], problems: Sequence[str] = ()) -> None:
+        """Offer `sources`; `problems` (producers skipped, enumeration errors) are listed and warned of."""
+        self.problems = list(problems)
+        self.problems_label.setText("\n".join(f"⚠ {p}" for p in self.problems))
+        self.problems_label.setToolTip("Cameras behind these producers are not listed")
+        self.problems_label.setVisible(bool(self.problems))
+        for p in self.problems:
+            self.warnings.warn(p)
         current = self.source_combo.currentData()
         self.source_combo.clear()
         for s in sources:
