@@ -40,7 +40,7 @@ def test_suite_rows_cover_every_dataset_shot_and_config(suite_run: tuple[Path, d
     rows = doc["rows"]
     assert {r["dataset"] for r in rows} == {"alpha", "group/beta", "gamma"}
     assert len(rows) == 3 * 3 * 2  # data sets × shot counts × (evaluated, plain)
-    assert {r["label"] for r in rows} == {"default+image_size=64,64,coreset_size=100", "plain"}
+    assert {r["label"] for r in rows} == {"default+coreset_size=100", "plain"}
     ok = [r for r in rows if r["dataset"] != "gamma"]
     for r in ok:
         assert {
@@ -76,7 +76,7 @@ def test_suite_table_shows_plain_beside_the_config_with_means_and_verdict(
 ) -> None:
     _, _, text = suite_run
     for shots in ("3", "all", "8"):
-        assert f"shots {shots} · default+image_size=64,64,coreset_size=100 vs plain" in text
+        assert f"shots {shots} · default+coreset_size=100 vs plain" in text
     assert text.count("\nmean ") == 3 and text.count("rule (every data set") == 3
     assert "alpha" in text and "group/beta" in text and "gamma" in text and "FAILED" in text
 
@@ -133,3 +133,21 @@ def test_empty_root_and_unknown_dataset_are_clear_errors(
     assert main(["suite", "--data-root", str(tmp_path), "--shots", "0", *TINY]) == 2
     assert main(["suite", "--data-root", str(tmp_path), "--coreset-sise", "3"]) == 2
     assert "no option --coreset-sise" in capsys.readouterr().err
+
+
+def test_two_saved_runs_print_side_by_side_with_plain(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_mvtec(tmp_path / "data" / "one", n_train=5, n_good=2, n_bad=2, seed=4)
+    data = ["--data-root", str(tmp_path / "data"), "--shots", "all", *TINY]
+    assert (
+        main(["suite", *data, "--compare", "none", "--label", "mine", "--json", str(tmp_path / "m.json")])
+        == 0
+    )
+    assert main(["suite", *data, "--preset", "plain", "--json", str(tmp_path / "p.json")]) == 0
+    capsys.readouterr()
+    assert main(["suite", "--table", str(tmp_path / "m.json"), str(tmp_path / "p.json")]) == 0
+    out = capsys.readouterr().out
+    assert "shots all · mine vs plain" in out and "rule (every data set ≥ plain" in out
+    assert main(["suite", "--table", str(tmp_path / "m.json")]) == 0
+    assert "no plain rows in these files" in capsys.readouterr().out

@@ -113,8 +113,9 @@ def make_config(
         raise AoiError("--holdout must lie in [0, 1)")
     if label is None:
         label = preset or "default"
-        if options:
-            label += "+" + ",".join(f"{k}={_text(v)}" for k, v in options.items())
+        named = {k: v for k, v in options.items() if k != "image_size"}  # the input size is the data's
+        if named:
+            label += "+" + ",".join(f"{k}={_text(v)}" for k, v in named.items())
     cfg = SuiteConfig(label, model, preset, dict(options), None if holdout is None else float(holdout))
     create_model(model, **cfg.resolved)  # bad options fail here, before any data set is read
     return cfg
@@ -611,9 +612,23 @@ def load_rows(paths: Sequence[str]) -> list[dict[str, Any]]:
 
 
 def print_saved(rows: list[dict[str, Any]], baseline: str | None) -> str:
+    """Tables of saved rows, each configuration beside the baseline: the rows labelled so, else those of
+    that preset with no option but the input size (a separate `--preset plain` run)."""
     labels = list(dict.fromkeys(r["label"] for r in rows))
+    note = ""
+    if baseline is not None and baseline not in labels:
+        alike = [
+            r["label"]
+            for r in rows
+            if r.get("preset") == baseline and set(r.get("options", {})) <= {"image_size"}
+        ]
+        if alike:
+            baseline = alike[0]
+        else:
+            note = f"(no {baseline} rows in these files: run `aoi suite` with --compare {baseline})\n"
+            baseline = None
     evaluated = [lb for lb in labels if lb != baseline] or labels
-    return "\n".join(format_tables(rows, lb, baseline) for lb in evaluated)
+    return note + "\n".join(format_tables(rows, lb, baseline) for lb in evaluated)
 
 
 def cmd_suite(args: argparse.Namespace) -> int:
