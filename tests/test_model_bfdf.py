@@ -1,4 +1,7 @@
-"""BFDF (issue #10): Otsu foreground, negatives on the product only, CA/PANet, losses, fit, save/load."""
+"""BFDF: Otsu foreground, negatives on the product only, CA/PANet, losses, fit, a fine-tuned encoder saved.
+
+What every model must do (cancel, save/load, bad options, …) is in test_model_contract.py.
+"""
 
 from __future__ import annotations
 

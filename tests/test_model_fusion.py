@@ -1,4 +1,7 @@
-"""The fusion model (PatchCore + SIDN) on CPU with tiny members: fused maps, calibration, save/load, CLI."""
+"""The fusion model (PatchCore + SIDN) on CPU with tiny members: fused maps, calibration, CLI, stale members.
+
+What every model must do (cancel, save/load, bad options, …) is in test_model_contract.py.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""NDP-Net on a tiny CPU configuration: modules, losses, training, save/load (seconds in total)."""
+"""NDP-Net on a tiny CPU configuration: modules, losses, training phases, time box (seconds in total).
+
+What every model must do (cancel, save/load, bad options, …) is in test_model_contract.py.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,8 @@
 """SCL-VI: relative-position labels, patch sampling geometry, affinity fusion, dense scan, training,
-save/load. Tiny configurations only (64 px images, 1/8-width encoder)."""
+time limit. Tiny configurations only (64 px images, 1/8-width encoder).
+
+What every model must do (cancel, save/load, bad options, …) is in test_model_contract.py.
+"""
 
 from __future__ import annotations
 

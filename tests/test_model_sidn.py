@@ -1,4 +1,7 @@
-"""SIDN on CPU with a tiny configuration: losses, cluster assignment, GSRM, fit/predict, save/load."""
+"""SIDN on CPU with a tiny configuration: losses, cluster assignment, GSRM, fit/predict, worker shutdown.
+
+What every model must do (cancel, save/load, bad options, …) is in test_model_contract.py.
+"""
 
 from __future__ import annotations
 
