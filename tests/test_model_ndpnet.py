@@ -14,8 +14,9 @@ import torch
 from inspection_core.data import DefectSynthesizer
 from inspection_core.errors import DataError
 from inspection_core.models import create_model
+from inspection_core.models.layers import median_filter
 from inspection_core.models.ndpnet import NDPNet
-from inspection_core.models.ndpnet.layers import RBFRM, mean_filter, median_filter
+from inspection_core.models.ndpnet.layers import RBFRM, mean_filter
 from inspection_core.models.ndpnet.losses import PerceptualLoss
 from inspection_core.models.ndpnet.model import NDPNetConfig
 from inspection_core.models.ndpnet.train import (
@@ -112,10 +113,12 @@ def test_map_filters_match_numpy() -> None:
     x = torch.rand(2, 1, 9, 11)
     pad = np.pad(x.numpy(), ((0, 0), (0, 0), (2, 2), (2, 2)), mode="edge")
     win = np.lib.stride_tricks.sliding_window_view(pad, (5, 5), axis=(2, 3))
-    np.testing.assert_allclose(
-        median_filter(x, 5, rows_per_chunk=4).numpy(), np.median(win, (-2, -1)), atol=1e-6
-    )
+    np.testing.assert_allclose(median_filter(x, 5).numpy(), np.median(win, (-2, -1)), atol=1e-6)
     np.testing.assert_allclose(mean_filter(x, 5).numpy(), win.mean((-2, -1)), atol=1e-6)
+    # the unfold path (k > 5, and every k on a GPU) in row chunks
+    pad7 = np.pad(x.numpy(), ((0, 0), (0, 0), (3, 3), (3, 3)), mode="edge")
+    win7 = np.lib.stride_tricks.sliding_window_view(pad7, (7, 7), axis=(2, 3))
+    np.testing.assert_allclose(median_filter(x, 7, rows_per_chunk=4).numpy(), np.median(win7, (-2, -1)))
 
 
 def _train_steps(model: NDPNet, fn, perc, params, steps: int = 6) -> dict[str, list[float]]:

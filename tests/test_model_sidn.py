@@ -13,7 +13,8 @@ import torch
 
 from inspection_core.errors import CancelledError
 from inspection_core.models import create_model, get_model_info, list_models
-from inspection_core.models.sidn.layers import GSRM, median_filter
+from inspection_core.models.layers import median_filter
+from inspection_core.models.sidn.layers import GSRM
 from inspection_core.models.sidn.losses import (
     centre_separation_loss,
     decomposition_loss,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import cv2
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -18,3 +20,27 @@ def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     x = F.pad(x, (r, r, r, r), mode="reflect")
     x = F.conv2d(x, k.view(1, 1, 1, -1))
     return F.conv2d(x, k.view(1, 1, -1, 1))
+
+
+def median_filter(x: torch.Tensor, k: int, rows_per_chunk: int = 64) -> torch.Tensor:
+    """k×k median of (N, C, H, W) float maps with replicated borders.
+
+    On CPU, OpenCV's float median (k ≤ 5 only; it replicates borders too) is far faster than unfold +
+    median; elsewhere the unfold runs in row chunks, so a large map is never copied k² times at once.
+    A median of an odd count is one of the values, so both paths give the same map.
+    """
+    if k <= 1:
+        return x
+    n, c, h, w = x.shape
+    if x.device.type == "cpu" and k <= 5:
+        a = x.detach().float().reshape(n * c, h, w).numpy()
+        out = np.stack([cv2.medianBlur(np.ascontiguousarray(m), k) for m in a])
+        return torch.from_numpy(out).view(n, c, h, w)
+    r = k // 2
+    xp = F.pad(x, (r, r, r, r), mode="replicate")
+    rows = []
+    for s in range(0, h, rows_per_chunk):
+        e = min(h, s + rows_per_chunk)
+        win = xp[..., s : e + 2 * r, :].unfold(2, k, 1).unfold(3, k, 1)  # (N, C, rows, W, k, k)
+        rows.append(win.reshape(*win.shape[:4], -1).median(dim=-1).values)
+    return torch.cat(rows, 2)

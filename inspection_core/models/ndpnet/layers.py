@@ -1,4 +1,4 @@
-"""NDP-Net building blocks (pure torch): encoder, RBAM (RBFRM + FFM), decoder, MSDSM, map filters.
+"""NDP-Net building blocks (pure torch): encoder, RBAM (RBFRM + FFM), decoder, MSDSM, mean filter.
 
 Shapes at input H×W (H, W multiples of 16; the model pads other sizes): encoder layer l = 1…5 has
 `widths[l-1]` channels at stride 2**(l-1), i.e. Φ1 full resolution … Φ5 at 1/16.
@@ -188,18 +188,3 @@ def mean_filter(x: torch.Tensor, k: int = 5) -> torch.Tensor:
     if k <= 1:
         return x
     return F.avg_pool2d(F.pad(x, (k // 2,) * 4, mode="replicate"), k, stride=1)
-
-
-def median_filter(x: torch.Tensor, k: int = 5, rows_per_chunk: int = 64) -> torch.Tensor:
-    """k×k median of (N, 1, H, W) with replicate borders, in row chunks to bound memory."""
-    if k <= 1:
-        return x
-    r = k // 2
-    xp = F.pad(x, (r, r, r, r), mode="replicate")
-    h = x.shape[-2]
-    out = []
-    for s in range(0, h, rows_per_chunk):
-        e = min(h, s + rows_per_chunk)
-        win = xp[..., s : e + 2 * r, :].unfold(2, k, 1).unfold(3, k, 1)  # (N, 1, rows, W, k, k)
-        out.append(win.reshape(*win.shape[:4], -1).median(dim=-1).values)
-    return torch.cat(out, 2)

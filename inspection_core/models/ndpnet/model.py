@@ -16,6 +16,7 @@ import torch.nn.functional as F
 
 from inspection_core.errors import AoiError, DataError
 from inspection_core.models.base import AnomalyModel, ModelConfig, option
+from inspection_core.models.layers import median_filter
 from inspection_core.models.ndpnet.layers import (
     MSDSM,
     RBAM,
@@ -23,7 +24,6 @@ from inspection_core.models.ndpnet.layers import (
     Decoder,
     Encoder,
     mean_filter,
-    median_filter,
 )
 from inspection_core.models.registry import register_model
 from inspection_core.runtime.context import FitContext

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import math
 
-import cv2
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -110,21 +108,3 @@ def to_gray(x: torch.Tensor) -> torch.Tensor:
         return x
     # Python-scalar weights: no host→device copy, so predict can be captured as a CUDA graph
     return LUMA[0] * x[:, 0:1] + LUMA[1] * x[:, 1:2] + LUMA[2] * x[:, 2:3]
-
-
-def median_filter(x: torch.Tensor, k: int) -> torch.Tensor:
-    """k×k median of (N, 1, H, W) float maps with replicated borders.
-
-    On CPU, OpenCV's float median (k ≤ 5 only) is ~80× faster than the unfold+median used elsewhere.
-    """
-    if k <= 1:
-        return x
-    n, c, h, w = x.shape
-    if x.device.type == "cpu" and k <= 5:
-        a = x.detach().float().reshape(n * c, h, w).numpy()
-        out = np.stack([cv2.medianBlur(np.ascontiguousarray(m), k) for m in a])
-        return torch.from_numpy(out).view(n, c, h, w)
-    r = k // 2
-    xp = F.pad(x, (r, r, r, r), mode="replicate")
-    cols = F.unfold(xp, k)  # (N, C·k², H·W)
-    return cols.view(n, c, k * k, h * w).median(2).values.view(n, c, h, w)

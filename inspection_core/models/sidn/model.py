@@ -18,8 +18,9 @@ from torch import nn
 
 from inspection_core.errors import AoiError
 from inspection_core.models.base import AnomalyModel, ModelConfig, option
+from inspection_core.models.layers import median_filter
 from inspection_core.models.registry import register_model
-from inspection_core.models.sidn.layers import FEM, GSRM, STRIDE, FSEMBranch, SegHead, median_filter, to_gray
+from inspection_core.models.sidn.layers import FEM, GSRM, STRIDE, FSEMBranch, SegHead, to_gray
 from inspection_core.runtime.context import FitContext
 
 
