@@ -10,6 +10,9 @@ it options that fit in a few seconds on two CPU cores.
 from __future__ import annotations
 
 import dataclasses
+import importlib
+import importlib.util
+import inspect
 import json
 from pathlib import Path
 from typing import Any
@@ -160,6 +163,17 @@ def test_registered_and_reachable_by_name(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", NAMES)
+def test_model_folder_has_the_shared_skeleton(name: str) -> None:
+    """model.py registers the model; a training loop lives in train.py behind `fit(model, images, ctx)`."""
+    cls = get_model_info(name).cls
+    folder, _, module = cls.__module__.rpartition(".")
+    assert module == "model" and folder.startswith("inspection_core.models.")
+    if importlib.util.find_spec(f"{folder}.train") is not None:
+        train = importlib.import_module(f"{folder}.train")
+        assert list(inspect.signature(train.fit).parameters) == ["model", "images", "ctx"]
+
+
+@pytest.mark.parametrize("name", NAMES)
 def test_options_round_trip_through_json(name: str) -> None:
     config_cls = get_model_info(name).cls.Config
     for cfg in (config_cls(), config_cls.from_dict(dict(TINY[name]))):
@@ -241,6 +255,7 @@ def test_finish_now_ends_training_early_and_keeps_a_usable_model(name: str) -> N
     ("name", "bad", "message"), [(n, b, m) for n in NAMES for b, m in BAD[n]], ids=lambda v: str(v)[:30]
 )
 def test_bad_options_are_one_clear_error(name: str, bad: dict[str, Any], message: str) -> None:
-    with pytest.raises(AoiError, match=message):
+    with pytest.raises(AoiError, match=message) as err:
         model = create_model(name, **{**TINY[name], **bad})
         model.fit(images(name, 4), FitContext())
+    assert "\n" not in str(err.value), "one line: the CLI prints it as is, the GUI in a banner"
