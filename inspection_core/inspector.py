@@ -29,6 +29,7 @@ from inspection_core.types import Frame, InspectionResult
 
 MAX_OVERLAP = 0.9  # tiles overlapping more than this multiply the work without seeing more
 MAX_BATCH = 4096
+BORDER = 0.25  # reflect padding of a tiled frame, as a fraction of the tile (see Preprocessing)
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,12 @@ class Preprocessing:
     any size (`AnomalyModel.any_size`, e.g. PatchCore), in one fully convolutional pass: no tile seams
     and no overlap computed twice. Models that need their input size fall back to tiles.
 
-    scale < 1 shrinks the frame first (e.g. 0.5 inspects a 5-MP frame as 1.25 MP).
+    scale < 1 shrinks the frame first (e.g. 0.5 inspects a 5-MP frame as 1.25 MP). border (tiles and
+    whole frame): the frame is reflect-padded by this fraction of a tile on each side first, so its
+    edges sit inside tiles like every other pixel instead of on a tile's edge, where the network's zero
+    padding and the map's smoothing make them look anomalous (on synthetic 500×1250 frames, tiles without
+    it drew regions along the frame's edges); the map is cropped back to the frame. A saved preprocessing
+    without it (older recipes) has none, so it is inspected as it was calibrated.
     """
 
     tile: bool = False
@@ -46,6 +52,7 @@ class Preprocessing:
     scale: float = 1.0
     max_batch: int = 64
     whole_frame: bool = False
+    border: float = BORDER
 
     def __post_init__(self) -> None:
         """Refuse what would fail later (overlap 1.0: a zero tile stride) with a ValueError naming it."""
@@ -55,6 +62,7 @@ class Preprocessing:
         check_number("overlap", self.overlap, 0.0, MAX_OVERLAP)
         check_number("scale", self.scale, 0.0, 1.0, lo_open=True)
         check_number("max_batch", self.max_batch, 1, MAX_BATCH, integer=True)
+        check_number("border", self.border, 0.0, 1.0)
 
     def to_dict(self) -> dict[str, float | bool | int]:
         return {
@@ -63,7 +71,14 @@ class Preprocessing:
             "scale": self.scale,
             "max_batch": self.max_batch,
             "whole_frame": self.whole_frame,
+            "border": self.border,
         }
+
+    def border_px(self, tile: tuple[int, int], frame: tuple[int, int]) -> int:
+        """Pixels of reflect padding on each side of a (scaled) frame (0 when not tiling)."""
+        if not self.tile or self.border <= 0:
+            return 0
+        return max(0, min(round(self.border * min(tile)), min(frame) - 1))
 
     def mode(self, any_size: bool) -> str:
         """How frames actually reach a model (any_size: it takes any input size): the units of its
@@ -78,6 +93,8 @@ class Preprocessing:
         d = d or {}
         if not isinstance(d, dict):
             raise ValueError(f"preprocessing must be an object, got {type(d).__name__}")
+        if d and "border" not in d:  # saved before frames were padded: inspect as it was calibrated
+            d = {**d, "border": 0.0}
         return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
 
 
@@ -99,6 +116,9 @@ def model_inputs(images: Sequence[np.ndarray], size: tuple[int, int], pre: Prepr
                 f"frame {im.shape[1]}x{im.shape[0]} (after scale {pre.scale}) is smaller than the "
                 f"{size[1]}x{size[0]} tile: switch tiling off or use a smaller image size"
             )
+        pad = pre.border_px(size, im.shape[:2])
+        if pad:  # numpy/cv2 REFLECT_101 is torch's "reflect": the same pixels as the Inspector pads
+            im = cv2.copyMakeBorder(im, pad, pad, pad, pad, cv2.BORDER_REFLECT_101)
         chunks.append(TileGrid(im.shape[:2], size, pre.overlap).split(to_rgb_float(im)))
     return torch.from_numpy(np.ascontiguousarray(np.concatenate(chunks).transpose(0, 3, 1, 2)))
 
@@ -231,13 +251,17 @@ class Inspector:
             x = torch.nn.functional.interpolate(x, size=size, mode="area")
         fh, fw = x.shape[-2:]
         th, tw = self.model.image_size
+        pad = self.preprocessing.border_px((th, tw), (fh, fw))
+        if pad:  # the frame's edges inside tiles (see Preprocessing.border); cropped again below
+            x = torch.nn.functional.pad(x, (pad, pad, pad, pad), mode="reflect")
+            fh, fw = x.shape[-2:]
         if fh < th or fw < tw:
             x = torch.nn.functional.pad(x, (0, max(0, tw - fw), 0, max(0, th - fh)), mode="replicate")
         t1 = time.perf_counter()
         if self.whole_frame:
             m, peak = self.bundle.predict_frame(x)
-            full = m[0].float()[:fh, :fw]
-            if (fh, fw) != (h, w):
+            full = m[0].float()[pad : fh - pad, pad : fw - pad]
+            if (fh - 2 * pad, fw - 2 * pad) != (h, w):
                 full = torch.nn.functional.interpolate(full[None, None], size=(h, w), mode="bilinear")[0, 0]
             # the model's peak is the frame's unless the frame was padded (smaller than a tile) or scaled
             score = float(peak[0]) if tuple(x.shape[-2:]) == (h, w) else float(full.max())
@@ -259,7 +283,9 @@ class Inspector:
         tmaps = torch.cat(maps)
         t2 = time.perf_counter()
         full = self._stitcher(grid, dev)(tmaps)
-        if (fh, fw) != (h, w):
+        if pad:
+            full = full[pad : fh - pad, pad : fw - pad]
+        if (fh - 2 * pad, fw - 2 * pad) != (h, w):
             full = torch.nn.functional.interpolate(full[None, None], size=(h, w), mode="bilinear")[0, 0]
         score = float(torch.cat(scores).max())  # waits for the model: stitch includes its tail
         t3 = time.perf_counter()

@@ -104,3 +104,34 @@ def test_validate_adds_the_defective_images(tmp_path: Path) -> None:
     run = res.validation
     assert run is not None and (run.n_good, run.n_defective) == (6, 3)
     assert run.summary()["image_auroc"] > 0.5
+
+
+def _steel_like(rng: np.random.Generator, h: int = 500, w: int = 1250) -> np.ndarray:
+    """A non-square textured frame with uneven lighting towards its edges (as line-scan strips have)."""
+    base = cv2.GaussianBlur(rng.normal(128, 18, (h, w)).astype(np.float32), (0, 0), 1.0)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    r2 = (((yy - h / 2) / (h / 2)) ** 2 + ((xx - w / 2) / (w / 2)) ** 2) / 2
+    return np.clip(base * (1 - 0.3 * r2) + rng.normal(0, 4), 0, 255).astype(np.uint8)
+
+
+def test_tile_mode_calibrates_as_it_inspects_and_good_frames_pass_on_non_square_frames() -> None:
+    rng = np.random.default_rng(21)
+    frames = [_steel_like(rng) for _ in range(9)]
+    tiny = {
+        "image_size": (64, 64),
+        "coreset_size": 200,
+        "max_patches": 5000,
+        "blocks": (4,),
+        "map_blocks": (),
+    }
+    pre = Preprocessing(tile=True, overlap=0.25, scale=0.5)
+    res = fit_calibrate("patchcore", frames[:6], options={**tiny, "feature_dim": 0}, preprocessing=pre)
+    assert res.calibration.preprocessing == pre and res.calibration.method == "cross-fit"
+    insp = res.inspector()
+    edge = 32  # native px: a region this close to the frame's edge is a border artefact
+    for frame in frames[6:]:  # good frames the model never saw
+        result = insp.inspect(frame)
+        assert result.anomaly_map.shape == (500, 1250) and result.verdict == "OK", result.summary()
+        for d in result.defects:
+            x0, y0, x1, y1 = d.bbox
+            assert min(x0, y0) >= edge and x1 <= 1250 - edge and y1 <= 500 - edge, d
