@@ -17,6 +17,7 @@ import torch
 from inspection_core.data.imageio import to_rgb_float
 from inspection_core.data.tiling import DeviceStitcher, TileGrid
 from inspection_core.errors import DataError
+from inspection_core.models.batching import predict_tensor
 from inspection_core.models.bundle import ModelBundle
 from inspection_core.postprocess.device import DevicePostprocessor, HostMemory
 from inspection_core.postprocess.settings import (
@@ -173,15 +174,9 @@ class Inspector:
     @torch.inference_mode()
     def _run_model(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(N, H, W, 3) float → raw maps (N, h, w) and scores (N,), in chunks of max_batch."""
-        maps, scores = [], []
-        dev = self.device
-        step = max(1, self.preprocessing.max_batch)
-        for i in range(0, len(batch), step):
-            t = torch.from_numpy(np.ascontiguousarray(batch[i : i + step].transpose(0, 3, 1, 2))).to(dev)
-            m, s = self.bundle.predict(t)
-            maps.append(m.float().cpu().numpy())
-            scores.append(s.float().cpu().numpy())
-        return np.concatenate(maps), np.concatenate(scores)
+        return predict_tensor(
+            self.model, batch, self.preprocessing.max_batch, self.bundle.predict, channels_last=True
+        )
 
     def warm_up(self) -> float:
         """One inference on a blank frame at the model's input size; returns the seconds it took.
