@@ -3,6 +3,7 @@ cross-fitted calibration keeps every good image in the model and measures the th
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import cv2
@@ -135,3 +136,40 @@ def test_tile_mode_calibrates_as_it_inspects_and_good_frames_pass_on_non_square_
         for d in result.defects:
             x0, y0, x1, y1 = d.bbox
             assert min(x0, y0) >= edge and x1 <= 1250 - edge and y1 <= 500 - edge, d
+
+
+def test_cli_trains_in_tile_mode_and_predict_inspects_as_calibrated(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    rng = np.random.default_rng(4)
+    for i in range(6):
+        imwrite(tmp_path / "data" / "train" / "good" / f"{i:03d}.png", _steel_like(rng, 96, 160))
+    imwrite(tmp_path / "new.png", _steel_like(rng, 96, 160))
+    base = ["train", "--data", str(tmp_path / "data"), "--device", "cpu", "--coreset-size", "200"]
+    tiny = ["--blocks", "4", "--map-blocks=", "--feature-dim", "0"]
+    assert main([*base, "--out", str(tmp_path / "x"), "--tile-size", "64"]) == 2  # needs --tile
+    assert "need --tile" in capsys.readouterr().err
+    assert (
+        main([*base, "--out", str(tmp_path / "m"), "--tile", "--tile-size", "64", "--overlap", "0.5", *tiny])
+        == 0
+    )
+    assert "calibrated by cross-fit on 6 good images (tiles frames)" in capsys.readouterr().out
+    facts = CalibrationFacts.of(load_bundle(tmp_path / "m"))
+    assert facts is not None and facts.preprocessing.tile and facts.preprocessing.overlap == 0.5
+    argv = [
+        "predict",
+        "--model-dir",
+        str(tmp_path / "m"),
+        str(tmp_path / "new.png"),
+        "--out",
+        str(tmp_path / "p"),
+    ]
+    assert main([*argv, "--device", "cpu"]) == 0
+    assert "warning" not in capsys.readouterr().err  # inspected in the tile mode it was calibrated in
+    from inspection_core.data.imageio import imread
+    from inspection_core.inspector import Inspector
+
+    score = json.loads((tmp_path / "p" / "new.json").read_text())["score"]
+    bundle, img = load_bundle(tmp_path / "m"), imread(tmp_path / "new.png")
+    assert score == pytest.approx(
+        Inspector(bundle, preprocessing=facts.preprocessing).inspect(img).score, abs=1e-4
+    )
+    assert score != pytest.approx(Inspector(bundle).inspect(img).score, abs=1e-4)  # not the resized mode
