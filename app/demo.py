@@ -1,9 +1,9 @@
 """The embedded demo's model: fitted on good frames of the simulated web at first start, then cached.
 
-GUI-free (runs in a worker thread and in tests). The model sees what the live inspector will feed it:
-with tiling, it is fitted on tiles cut exactly as `Inspector` cuts frames, and its thresholds are
-calibrated on whole held-out frames through the same `Inspector`, so the image score (max over
-tiles) of a good frame lands below 0.5.
+GUI-free (runs in a worker thread and in tests). It is fitted by the same pipeline as `aoi train` and
+the training workspace (`training.fit.fit_calibrate`): the model sees what the live inspector will feed
+it (with tiling, tiles cut exactly as `Inspector` cuts frames) and its thresholds are calibrated on whole
+held-out frames through that `Inspector`, so the image score of a good frame lands below 0.5.
 """
 
 from __future__ import annotations
