@@ -230,6 +230,7 @@ def test_save_load_gives_the_same_outputs(fitted: tuple[str, AnomalyModel, list]
     assert torch.equal(maps2, maps) and torch.equal(scores2, scores)
 
 
+@pytest.mark.timeout(60)  # LONG runs for hours if the fit ignores the request
 @pytest.mark.parametrize("name", NAMES)
 def test_cancel_stops_fit_at_the_next_report(name: str) -> None:
     token, events = CancelToken(), []
@@ -244,6 +245,7 @@ def test_cancel_stops_fit_at_the_next_report(name: str) -> None:
     assert len(events) == 1, "no progress after the cancel"
 
 
+@pytest.mark.timeout(60)  # LONG runs for hours if the fit ignores the request
 @pytest.mark.parametrize("name", NAMES)
 def test_finish_now_ends_training_early_and_keeps_a_usable_model(name: str) -> None:
     events: list[ProgressEvent] = []
