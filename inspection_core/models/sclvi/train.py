@@ -156,7 +156,7 @@ class TrainLog:
 def train_encoder(model: SCLVI, images: torch.Tensor, ctx: FitContext) -> TrainLog:
     """Optimise the encoders on the pretext tasks.
 
-    `images` are already standardised and on ctx.device. Reports progress (and honours cancel)
+    `images` are already standardised and on ctx.device. Honours cancel at every step; reports progress
     after the first step, then every 10 steps or every second, whichever comes first; stops early at
     `max_seconds`.
     """
@@ -174,6 +174,7 @@ def train_encoder(model: SCLVI, images: torch.Tensor, ctx: FitContext) -> TrainL
     t0 = last = time.perf_counter()
     step = 0
     for step in range(1, total + 1):
+        ctx.cancel.check()  # reports come every 10 steps; a cancel should not wait for one
         aug = (cfg.jitter_frac, cfg.grey_shift, cfg.noise_std)
         b64 = sample_pretext(images, cfg.batch_size, 2 * PATCH, gen, *aug)
         b32 = sample_pretext(images, cfg.batch_size, PATCH, gen, *aug)
