@@ -209,7 +209,7 @@ def test_fit_reports_progress_with_loss_and_leaves_eval_mode() -> None:
 
 
 def test_max_seconds_stops_training_early() -> None:
-    m = create_model("bfdf", **{**TINY, "steps": 10_000, "max_seconds": 0.5})
+    m = create_model("bfdf", **{**TINY, "steps": 10_000, "max_seconds": 1e-6})
     events = []
     m.fit(torch.rand(4, 3, 64, 64), FitContext(progress=events.append))
     train = [e for e in events if e.stage == "train"]
