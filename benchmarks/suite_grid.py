@@ -51,6 +51,22 @@ VARIANTS: dict[str, tuple[str | None, dict[str, Any]]] = {
     "plain+coreset8000": ("plain", {"coreset_size": 8000}),
     "plain+blocks4_10_14": ("plain", {"blocks": (4, 10, 14)}),
     "plain+subsample": ("plain", {"max_patches": 0}),
+    # combinations of the one-change results that held on the suite
+    "plain+map_bank+wide32": ("plain", {"blocks": (4, 10, 14), "map_blocks": (4, 10), "wide_sigma": 32.0}),
+    "plain+map_bank+topk10": (
+        "plain",
+        {"blocks": (4, 10, 14), "map_blocks": (4, 10), "score_from": "patches", "score_topk": 10},
+    ),
+    "plain+map_bank+topk10+wide32": (
+        "plain",
+        {
+            "blocks": (4, 10, 14),
+            "map_blocks": (4, 10),
+            "score_from": "patches",
+            "score_topk": 10,
+            "wide_sigma": 32.0,
+        },
+    ),
 }
 BASELINE = "plain"
 
