@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import signal
 import sys
 import time
 from pathlib import Path
@@ -284,6 +285,8 @@ def main() -> int:
     ap.add_argument("--markdown", action="store_true", help="--report as markdown tables")
     ap.add_argument("--list", action="store_true", help="list the variants")
     args = ap.parse_args()
+    if hasattr(signal, "SIGPIPE"):  # `--report … | head` ends quietly
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     if args.list:
         for name, (preset, opts) in VARIANTS.items():
             print(f"{name:<24} preset={preset or '-':<6} {opts}")
