@@ -78,3 +78,22 @@ def test_aupro_perfect_and_useless_maps() -> None:
     assert aupro(masks, masks.astype(np.float32) + 0.0) == pytest.approx(1.0, abs=1e-6)
     assert aupro(masks, (~masks).astype(np.float32)) == pytest.approx(0.0, abs=1e-6)
     assert np.isnan(aupro(np.zeros((1, 4, 4), bool), np.zeros((1, 4, 4))))
+
+
+@pytest.mark.parametrize("levels", [0, 8])
+def test_one_sort_pixel_metrics_equal_auroc_and_aupro(levels: int) -> None:
+    """The suite's one-sort path (torch, any device) gives the curves of auroc and aupro, ties included."""
+    from inspection_core.metrics.curves import pixel_auroc_aupro
+
+    rng = np.random.default_rng(levels)
+    masks = np.zeros((6, 20, 20), bool)
+    masks[0, 2:6, 3:9] = True
+    masks[0, 12:15, 12:14] = True
+    masks[3, 8:16, 1:5] = True
+    maps = rng.random(masks.shape).astype(np.float32) + masks * 0.3
+    if levels:  # many ties
+        maps = np.round(maps * levels) / levels
+    p_auroc, pro = pixel_auroc_aupro(masks, maps)
+    assert p_auroc == pytest.approx(roc_auc_score(masks.ravel(), maps.ravel()), abs=1e-12)
+    assert pro == pytest.approx(aupro(masks, maps), abs=1e-12)
+    assert all(np.isnan(pixel_auroc_aupro(np.zeros((1, 4, 4), bool), maps[:1, :4, :4])))

@@ -12,7 +12,7 @@ import torch
 
 from inspection_core.data.dataset import MVTecDataset, Sample
 from inspection_core.data.imageio import to_rgb_float
-from inspection_core.metrics.curves import aupro, auroc, f1_max
+from inspection_core.metrics.curves import auroc, f1_max, pixel_auroc_aupro
 from inspection_core.models.bundle import ModelBundle
 from inspection_core.runtime.context import FitContext, device_label
 
@@ -137,8 +137,7 @@ def evaluate_dataset(
         per_type[t] = {"n": int(sel.sum()), "image_auroc": auroc(labels[sel | good], scores[sel | good])}
     p_auroc = pro = float("nan")
     if with_masks:
-        p_auroc = auroc(gts.ravel(), maps.ravel())
-        pro = aupro(gts, maps)
+        p_auroc, pro = pixel_auroc_aupro(gts, maps, device=str(dev) if dev.type == "cuda" else None)
     del maps, gts
     return EvalReport(
         image_auroc=auroc(labels, scores),
