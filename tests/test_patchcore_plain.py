@@ -102,3 +102,28 @@ def test_score_from_map_is_the_peak_of_the_returned_map(tiny_set: tuple[torch.Te
     torch.testing.assert_close(scores, maps.flatten(1).amax(1))
     with pytest.raises(UnknownModelError, match="score_from"):
         create_model("patchcore", score_from="mean")
+
+
+def test_aoi_train_preset_plain_writes_the_textbook_model(tmp_path, capsys) -> None:  # noqa: ANN001
+    import json
+
+    from _tiny_data import write_mvtec
+
+    from inspection_core.cli import main
+
+    data = write_mvtec(tmp_path / "data", n_train=6, n_good=2, n_bad=2)
+    out = tmp_path / "model"
+    assert (
+        main(["train", "--preset", "plain", "--data", str(data), "--out", str(out), "--image-size", "64"])
+        == 0
+    )
+    saved = json.loads((out / "model.json").read_text())
+    assert saved["config"]["score_from"] == "map" and saved["config"]["blocks"] == [4, 10]
+    assert saved["info"]["preset"] == "plain" and saved["info"]["n_train"] == 6  # every image in the bank
+    # an explicit option wins over the preset's
+    out2 = tmp_path / "model2"
+    argv = ["train", "--preset", "plain", "--data", str(data), "--out", str(out2), "--image-size", "64"]
+    assert main([*argv, "--coreset-size", "100"]) == 0
+    assert json.loads((out2 / "model.json").read_text())["config"]["coreset_size"] == 100
+    assert main(["train", "--preset", "fancy", "--data", str(data), "--out", str(tmp_path / "m3")]) == 2
+    assert "no preset 'fancy'" in capsys.readouterr().err
