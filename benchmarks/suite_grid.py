@@ -283,6 +283,12 @@ def main() -> int:
     )
     ap.add_argument("--report", default=None, metavar="JSON", help="print the ablation table of a grid JSON")
     ap.add_argument("--markdown", action="store_true", help="--report as markdown tables")
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="CPU threads of this process (0 = torch's default); set it when several grids share a machine",
+    )
     ap.add_argument("--list", action="store_true", help="list the variants")
     args = ap.parse_args()
     if hasattr(signal, "SIGPIPE"):  # `--report … | head` ends quietly
@@ -297,6 +303,12 @@ def main() -> int:
         ap.error("--data-root and --out are needed to run the grid (or --report JSON / --list)")
     from inspection_core.errors import AoiError
 
+    if args.threads > 0:
+        import cv2
+        import torch
+
+        torch.set_num_threads(args.threads)
+        cv2.setNumThreads(args.threads)
     try:
         return run_grid(args)
     except AoiError as exc:
