@@ -78,7 +78,7 @@ def train_product(
         resume_from.model.name if resume_from is not None else model_name,
         list(good),
         ctx,
-        options,
+        None if resume_from is not None else options,  # a schedule continues with its own options
         preprocessing,
         holdout=holdout,
         defective=list(defective),
