@@ -37,6 +37,7 @@ from inspection_core.models.registry import get_model_info
 from inspection_core.recipe import Recipe, check_name
 from inspection_core.recipes.store import RecipeStore
 from inspection_core.runtime.context import device_label, resolve_device
+from inspection_core.training.fit import METHOD_CROSS_FIT, METHOD_HOLDOUT_REFIT
 from inspection_core.training.product import ProductTraining, deploy_product, train_sample_set
 from inspection_core.training.samples import MIN_GOOD, SampleSet
 from inspection_core.types import Frame
@@ -274,11 +275,12 @@ class TrainingWorkspace(QWidget):
         elif self._finish_requested:
             early = " Finished early, as asked."
         cal = result.calibration
-        how = (
-            f"each scored by a model fitted on the other {cal.folds - 1} of {cal.folds} folds"
-            if cal.method == "cross-fit"
-            else "held out of training"
-        )
+        if cal.method == METHOD_CROSS_FIT:
+            how = f"each scored by a model fitted on the other {cal.folds - 1} of {cal.folds} folds"
+        elif cal.method == METHOD_HOLDOUT_REFIT:
+            how = "scored by a model fitted without them; the final model has every sample"
+        else:
+            how = "held out of training"
         self.result_label.setText(
             f"{result.bundle.name}: trained on {cal.n_fit} good samples; validated on {run.n_good} good ({how}) "
             f"and {run.n_defective} defective sample(s). Thresholds 0.5 = calibrated.{early}\n{cal.advice()}"
@@ -334,6 +336,6 @@ class TrainingWorkspace(QWidget):
     def shutdown(self) -> None:
         """Cancel and wait for training/validation threads (call before the widget goes away)."""
         if self.task is not None:
-            self.task.stop(60_000)
+            self.task.stop_and_wait(60_000)  # never drop a running QThread: that aborts the app
             self.task = None
         self.result_view.shutdown()

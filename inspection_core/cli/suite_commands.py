@@ -265,14 +265,14 @@ def _peak_rss_mb() -> float:
 def fit_bundle(cfg: SuiteConfig, images: Any, ctx: Any) -> Any:
     """The one call into the training pipeline (fit → calibrate), shared by every suite row.
 
-    Where the fit path would cross-fit (a fast model, few images), its final model is fitted on every
-    image; the suite asks for exactly that model with hold-out 0 and skips the k calibration fits,
-    which its metrics (on raw scores and maps) never use."""
+    For a fast model the fit path's final model is fitted on every image (cross-fit, or hold-out then
+    refit); the suite asks for exactly that model with hold-out 0 and skips the calibration fits, which
+    its metrics (on raw scores and maps) never use."""
     from inspection_core.models.registry import get_model_info
-    from inspection_core.training.fit import CROSS_FIT_MAX, fit_calibrate
+    from inspection_core.training.fit import fit_calibrate
 
     holdout = cfg.holdout
-    if holdout is None and get_model_info(cfg.model).fast and len(images) <= CROSS_FIT_MAX:
+    if holdout is None and get_model_info(cfg.model).fast:
         holdout = 0.0
     return fit_calibrate(cfg.model, images, ctx, cfg.resolved, holdout=holdout).bundle
 
