@@ -242,7 +242,7 @@ class ValidationPanel(QWidget):
     def shutdown(self) -> None:
         """Cancel and wait for a running validation (call before the widget goes away)."""
         if self.task is not None:
-            self.task.stop(30_000)
+            self.task.stop_and_wait(30_000)  # never drop a running QThread: that aborts the app
             self.task = None
 
     # --- showing ---------------------------------------------------------------------------
