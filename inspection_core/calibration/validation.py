@@ -36,6 +36,7 @@ from inspection_core.inspector import Inspector
 from inspection_core.metrics.curves import aupro, auroc
 from inspection_core.postprocess.normalization import Normalization
 from inspection_core.postprocess.settings import PostprocessSettings, roi_raw_score
+from inspection_core.runtime.atomic import atomic_writer
 from inspection_core.runtime.context import FitContext
 
 MASK_DIRS = ("ground_truth", "masks")
@@ -299,15 +300,13 @@ class ValidationRun:
                 for it in self.items
             ],
         }
-        tmp = p.with_name(f".{p.name}.tmp")
-        with open(tmp, "wb") as fh:
+        with atomic_writer(p, "wb", DataError) as fh:
             np.savez_compressed(
                 fh,
                 header=np.frombuffer(json.dumps(header).encode(), np.uint8),
                 maps=np.stack([it.raw_map for it in self.items]),
                 masks=self.gt_masks(),
             )
-        os.replace(tmp, p)
         return p
 
     @classmethod

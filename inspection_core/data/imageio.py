@@ -7,7 +7,6 @@ before it is decoded (a 2.6 MB PNG can declare 30000×30000 pixels and take 20 G
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import cv2
@@ -15,6 +14,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from inspection_core.errors import DataError
+from inspection_core.runtime.atomic import atomic_write_bytes
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
 
@@ -150,16 +150,7 @@ def imwrite(path: str | os.PathLike[str], image: np.ndarray) -> Path:
     ok, enc = cv2.imencode(p.suffix or ".png", arr)
     if not ok:
         raise DataError(f"cannot encode image as {p.suffix}: {p}")
-    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(enc.tobytes())
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, p)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise DataError(f"cannot write {p}: {exc.strerror or exc}") from exc
+    atomic_write_bytes(p, enc.tobytes(), DataError)
     return p
 
 

@@ -31,6 +31,7 @@ from inspection_core.errors import ModelFileError, UnknownModelError
 from inspection_core.models.base import AnomalyModel
 from inspection_core.models.graphs import GraphedPredict, graph_eligible
 from inspection_core.postprocess.normalization import Normalization
+from inspection_core.runtime.atomic import fsync_path
 
 try:  # advisory locks keep a save from cleaning up after another one still at work (POSIX only)
     import fcntl
@@ -149,20 +150,6 @@ def _locked(directory: Path, blocking: bool = True) -> Iterator[bool]:
         os.close(fd)  # closing releases the lock
 
 
-def _fsync(path: Path) -> None:
-    """Flush a file or a folder's entries to disk (a folder fsync is a no-op where unsupported)."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def _holds_only_ours(d: Path) -> bool:
     """Nothing in `d` but our two files (plain files, no links): removing it loses nothing else."""
     try:
@@ -259,8 +246,8 @@ def save_bundle(bundle: ModelBundle, directory: str | os.PathLike[str]) -> Path:
                 fh.write(text)
                 fh.flush()
                 os.fsync(fh.fileno())
-            _fsync(tmp / WEIGHTS)
-            _fsync(tmp)
+            fsync_path(tmp / WEIGHTS)
+            fsync_path(tmp)
             with _locked(parent):
                 clean_leftovers(parent)
                 check_output_folder(target)  # still ours, or still empty, now that we hold the lock
@@ -269,11 +256,11 @@ def save_bundle(bundle: ModelBundle, directory: str | os.PathLike[str]) -> Path:
                     shutil.rmtree(old, ignore_errors=True)
                     target.rename(old)
                     tmp.rename(target)
-                    _fsync(parent)
+                    fsync_path(parent)
                     shutil.rmtree(old, ignore_errors=True)
                 else:
                     os.replace(tmp, target)  # a new name, or an empty folder (rename replaces it)
-                _fsync(parent)
+                fsync_path(parent)
     except OSError as exc:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)

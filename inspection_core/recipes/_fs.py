@@ -10,23 +10,11 @@ import stat
 import time
 from pathlib import Path
 
+from inspection_core.runtime.atomic import fsync_path, share
+
 STALE_AFTER_S = 3600.0  # a save never takes this long: leftovers this old belong to nobody
 _HOST = re.sub(r"[^A-Za-z0-9]", "", socket.gethostname())[:32] or "host"
 _TAG_RE = re.compile(r"^(?P<host>[A-Za-z0-9]+)\.(?P<pid>\d+)\.")
-
-
-def fsync_dir(path: Path) -> None:
-    """Make a rename/link inside `path` durable (no-op where directories cannot be opened)."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def fsync_tree(path: Path) -> None:
@@ -34,29 +22,7 @@ def fsync_tree(path: Path) -> None:
         if p.is_file():
             with open(p, "rb") as fh:
                 os.fsync(fh.fileno())
-    fsync_dir(path)
-
-
-def umask() -> int:
-    """The process umask without changing it (os.umask can only be read by setting it, which races
-    with other threads creating files); falls back to that where /proc is missing."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    old = os.umask(0o022)
-    os.umask(old)
-    return old
-
-
-def share(path: Path) -> None:
-    """Give a file or folder the mode a plain open()/mkdir() would (0666/0777 less the umask): mkstemp
-    and mkdtemp make them private (0600/0700), which locks other station accounts of the group out."""
-    base = 0o777 if path.is_dir() else 0o666
-    os.chmod(path, base & ~umask())
+    fsync_path(path)
 
 
 def share_tree(path: Path) -> None:

@@ -15,13 +15,12 @@ import json
 import os
 import re
 import stat
-import tempfile
 import zipfile
 from pathlib import Path, PurePosixPath
 
 from inspection_core.errors import ModelFileError
 from inspection_core.recipe import MAX_JSON_BYTES, Recipe, RecipeError, parse_json
-from inspection_core.recipes._fs import fsync_dir, share
+from inspection_core.runtime.atomic import atomic_writer
 
 RECIPE_JSON = "recipe.json"
 MODEL_DIR = "model"
@@ -47,21 +46,10 @@ def export_recipe(recipe: Recipe, file: str | os.PathLike[str]) -> Path:
     data["archive"] = {"sha256": {p.relative_to(src).as_posix(): _sha256(p) for p in files}}
     out = Path(file)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            with zipfile.ZipFile(fh, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-                zf.writestr(RECIPE_JSON, json.dumps(data, indent=2, allow_nan=False))
-                for p in files:
-                    zf.write(p, f"{MODEL_DIR}/{p.relative_to(src).as_posix()}")
-            fh.flush()
-            os.fsync(fh.fileno())
-        share(Path(tmp))
-        os.replace(tmp, out)
-        fsync_dir(out.parent)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise RecipeError(f"cannot write {out}: {exc.strerror or exc}") from exc
+    with atomic_writer(out, "wb", RecipeError) as fh, zipfile.ZipFile(fh, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr(RECIPE_JSON, json.dumps(data, indent=2, allow_nan=False))
+        for p in files:
+            zf.write(p, f"{MODEL_DIR}/{p.relative_to(src).as_posix()}")
     return out
 
 

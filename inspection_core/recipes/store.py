@@ -32,14 +32,13 @@ from inspection_core.recipe import Recipe, RecipeError, check_name, read_json_fi
 from inspection_core.recipes._fs import (
     STALE_AFTER_S,
     age_s,
-    fsync_dir,
     fsync_tree,
     is_abandoned,
-    share,
     share_tree,
     temp_prefix,
 )
 from inspection_core.recipes.archive import export_recipe, unpack_recipe
+from inspection_core.runtime.atomic import fsync_path, share
 
 ENV_DIR = "AOI_RECIPES_DIR"
 _VERSION_RE = re.compile(r"v(\d{4,})\.json")
@@ -218,7 +217,7 @@ class RecipeStore:
                 except OSError:
                     if not target.exists():
                         raise
-            fsync_dir(models)
+            fsync_path(models)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
@@ -243,7 +242,7 @@ class RecipeStore:
                     Path(tmp).write_text(json.dumps(data, indent=2, allow_nan=False), encoding="utf-8")
                     with open(tmp, "rb") as fh:
                         os.fsync(fh.fileno())
-            fsync_dir(pdir)
+            fsync_path(pdir)
             return v
         finally:
             with contextlib.suppress(OSError):
