@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeySequence, QShortcut
@@ -27,6 +27,9 @@ from inspection_core.errors import AoiError
 from inspection_core.inspector import Inspector
 from inspection_core.recipe import Recipe
 from inspection_core.recipes.store import ENV_DIR, RecipeStore
+
+if TYPE_CHECKING:
+    from app.main_window import MainWindow
 
 
 @dataclass
@@ -43,8 +46,9 @@ class Workspaces:
         self.train.shutdown()
 
 
-def install_workspaces(window: Any, store: RecipeStore | None = None) -> Workspaces:
-    """Add the workspaces to `window` (an app.main_window.MainWindow) and wire them to its live side.
+def install_workspaces(window: MainWindow, store: RecipeStore | None = None) -> Workspaces:
+    """Add the workspaces to `window` and wire them to its live side through its public API (state,
+    inspector, set_inspector, settings, device, shortcuts, closed).
 
     Recipes live in $AOI_RECIPES_DIR, else <station home>/recipes (the `aoi recipe` CLI's default too).
     """
