@@ -59,6 +59,7 @@ class SessionState(QObject):
         self.pixel_threshold = 0.5
         self.roi = Roi()
         self.notifications: list[tuple[str, str]] = []
+        self._last_alarm = ""  # the alarm of the last counted result (an alarm is told once per cause)
 
     # --- setters that emit only on change ----------------------------------------------------
     def set_camera_state(self, state: str) -> None:
@@ -115,6 +116,11 @@ class SessionState(QObject):
         self.counters.add(item.result.is_ng, latency_ms, item.inference_ms, item.skipped)
         if item.result.is_ng:
             self.ngAdded.emit(item)
+        if item.result.alarm and item.result.alarm != self._last_alarm:  # once per cause, not per frame
+            self.notify(
+                "error", f"ALARM — verdicts cannot be trusted: {item.result.alarm} (parts fail as NG)"
+            )
+        self._last_alarm = item.result.alarm
         self.countersChanged.emit(self.counters.snapshot())
 
     def reset_counters(self) -> None:

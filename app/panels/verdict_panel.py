@@ -33,6 +33,10 @@ class VerdictPanel(QWidget):
     def show_item(self, item: InspectedFrame) -> None:
         r = item.result
         v = str(r.verdict)
+        if r.alarm:  # fail closed, and say why: the score is not a number to compare
+            self._set(v, f"{v} — ALARM")
+            self.score.setText(f"{r.alarm}  ·  frame {r.frame_id}")
+            return
         self._set(v, v)
         n = len(r.defects)
         regions = "no region, peak boxed" if r.hotspot is not None else f"{n} defect{'s' if n != 1 else ''}"

@@ -130,3 +130,37 @@ def test_verdict_panel_says_when_an_ng_has_no_region(qtbot) -> None:  # noqa: AN
     ok = InspectionResult(4, amap, 0.2, Verdict.OK, np.zeros((32, 32), bool), ())
     panel.show_item(prepare(_frame(4, (32, 32)), ok, 0.0, 1.0, 0))
     assert panel.text == "OK" and "0 defects" in panel.score.text()
+
+
+def test_an_alarm_shows_on_the_verdict_and_is_told_once_per_cause(qtbot) -> None:  # noqa: ANN001
+    """A result whose model output is not a number is NG (fail closed); the operator sees why, and the
+    notification area gets one error per cause, not one per frame."""
+    from app.panels.verdict_panel import VerdictPanel
+    from app.state import SessionState
+
+    state = SessionState()
+    panel = VerdictPanel(state)
+    qtbot.addWidget(panel)
+    amap = np.zeros((32, 32), np.float32)
+    why = "model output is not a number"
+
+    def bad(i: int) -> InspectionResult:
+        return InspectionResult(i, amap, float("nan"), Verdict.NG, np.zeros((32, 32), bool), (), alarm=why)
+
+    for i in range(5):
+        state.show(prepare(_frame(i, (32, 32)), bad(i), 0.0, 1.0, 0))
+    assert panel.text == "NG — ALARM" and why in panel.score.text()
+    assert [m for lvl, m in state.notifications if lvl == "error" and why in m] == [state.notifications[0][1]]
+    assert state.counters.snapshot().ng == 5
+    state.show(
+        prepare(
+            _frame(5, (32, 32)),
+            InspectionResult(5, amap, 0.1, Verdict.OK, np.zeros((32, 32), bool), ()),
+            0.0,
+            1.0,
+            0,
+        )
+    )
+    assert panel.text == "OK"
+    state.show(prepare(_frame(6, (32, 32)), bad(6), 0.0, 1.0, 0))  # the cause came back: told again
+    assert sum(why in m for _, m in state.notifications) == 2
