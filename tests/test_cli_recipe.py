@@ -118,6 +118,7 @@ def test_calibrate_write_then_predict_uses_the_written_threshold(tmp_path, datas
     assert written["written"] == {"recipe": "P", "version": 1}
     threshold = written["image"]["threshold"]
     assert threshold != pytest.approx(0.5)  # else the test could not tell the written value from the default
+    predicted: dict[str, list[str]] = {"good": [], "crack": []}
     for kind in ("good", "crack"):  # one folder a run: the outputs are named by the images' stems
         images = sorted(str(f) for f in (dataset / "test" / kind).glob("*.png"))
         out = tmp_path / "pred" / kind
@@ -138,6 +139,17 @@ def test_calibrate_write_then_predict_uses_the_written_threshold(tmp_path, datas
             res = json.loads((out / f"{Path(f).stem}.json").read_text())
             assert res["image_threshold"] == pytest.approx(threshold)
             assert res["verdict"] == ("NG" if res["score"] >= threshold else "OK")
+            predicted[kind].append(res["verdict"])
+    # `aoi eval --recipe` reads the same threshold and counts the same image verdicts
+    ev = tmp_path / "eval.json"
+    code, out_text, _ = _run(
+        capsys, "eval", "--recipe", "P", "--recipes-dir", rdir, "--data", str(dataset), "--device", "cpu",
+        "--no-pixel", "--json", str(ev),
+    )  # fmt: skip
+    got = json.loads(ev.read_text())["recipe"]
+    assert code == 0 and got["image_threshold"] == pytest.approx(threshold) and "P v1" in out_text
+    assert got["false_rejects"] == predicted["good"].count("NG")
+    assert got["false_accepts"] == predicted["crack"].count("OK")
 
 
 def test_calibrate_errors_are_one_line(tmp_path, dataset, capsys) -> None:  # noqa: ANN001

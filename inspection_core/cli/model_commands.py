@@ -84,7 +84,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_train, accepts_extra=True)
 
     p = sub.add_parser("eval", help="evaluate a model on a labelled MVTec-layout folder")
-    p.add_argument("--model-dir", required=True, help="model folder written by `aoi train`")
+    p.add_argument("--model-dir", default=None, help="model folder written by `aoi train`")
+    p.add_argument(
+        "--recipe",
+        default=None,
+        help="evaluate this recipe's model and count the verdicts at its image threshold (what `aoi "
+        "calibrate --write` wrote)",
+    )
+    p.add_argument("--recipes-dir", default=None, help="recipe store folder (default: $AOI_RECIPES_DIR)")
     p.add_argument(
         "--data", required=True, help="MVTec-layout folder with test/good, test/<defect> and ground_truth/"
     )
@@ -321,10 +328,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from inspection_core.data import MVTecDataset
     from inspection_core.metrics import evaluate_dataset
     from inspection_core.models import load_bundle
+    from inspection_core.recipes import RecipeStore
     from inspection_core.runtime import FitContext, resolve_device
 
+    if bool(args.model_dir) == bool(args.recipe):
+        raise AoiError("give --model-dir or --recipe (one of them)")
     device = resolve_device(args.device)
-    bundle = load_bundle(args.model_dir, device)
+    recipe = RecipeStore(args.recipes_dir).load(args.recipe) if args.recipe else None
+    bundle = load_bundle(recipe.model_path if recipe else args.model_dir, device)
     samples, skipped = _readable_samples(MVTecDataset(args.data).require_test(), not args.no_pixel)
     if not samples:
         raise DataError(f"no readable test images in {args.data} ({len(skipped)} skipped)")
@@ -344,8 +355,17 @@ def cmd_eval(args: argparse.Namespace) -> int:
     print(f"ms/image     {rep.ms_per_image:.2f}  ({rep.device})")
     for t, d in rep.per_type.items():
         print(f"  {t:<12} n={d['n']:<4} image AUROC {_fmt(d['image_auroc'])}")
+    verdicts = _verdicts_at(recipe, bundle, rep) if recipe is not None else None
+    if verdicts is not None:
+        print(
+            f"at {recipe.name} v{recipe.version}'s image threshold {verdicts['image_threshold']:.3f}: "
+            f"{verdicts['false_rejects']} of {verdicts['good']} good rejected, "
+            f"{verdicts['false_accepts']} of {verdicts['defective']} defective passed"
+        )
     if args.json:
         d = rep.to_dict()
+        if verdicts is not None:
+            d["recipe"] = {"name": recipe.name, "version": recipe.version, **verdicts}
         d["command"] = args.command_line
         d["date"] = time.strftime("%Y-%m-%d %H:%M:%S%z")
         d["data"] = str(Path(args.data).resolve())
@@ -353,6 +373,23 @@ def cmd_eval(args: argparse.Namespace) -> int:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(d, indent=2, default=float))
     return 2 if skipped else 0
+
+
+def _verdicts_at(recipe: Any, bundle: Any, rep: Any) -> dict[str, Any]:
+    """Image verdicts at the recipe's threshold (normalised units, as live inspection compares them).
+    The image score alone: a recipe's min-area and ROI rules need the full inspection (`aoi predict`)."""
+    t = float(recipe.postprocess.image_threshold)
+    import numpy as np
+
+    ng = np.asarray(bundle.normalization.score(np.asarray(rep.scores, np.float64))) >= t  # as live
+    bad = np.asarray(rep.labels, bool)
+    return {
+        "image_threshold": t,
+        "good": int((~bad).sum()),
+        "defective": int(bad.sum()),
+        "false_rejects": int((ng & ~bad).sum()),
+        "false_accepts": int((~ng & bad).sum()),
+    }
 
 
 def _readable_samples(samples: list, with_masks: bool) -> tuple[list, list[str]]:
