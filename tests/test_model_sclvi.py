@@ -12,6 +12,7 @@ from collections import Counter
 import numpy as np
 import pytest
 import torch
+from test_model_contract import TINY as TINY_BY_MODEL
 
 from inspection_core.models import create_model
 from inspection_core.models.sclvi.affinity import affinity_scores, affinity_weights, knn_distances
@@ -27,16 +28,7 @@ from inspection_core.models.sclvi.train import (
 )
 from inspection_core.runtime.context import FitContext
 
-TINY = {
-    "image_size": (64, 64),
-    "width": 0.125,
-    "embed_dim": 16,
-    "epochs": 1,
-    "steps_per_epoch": 3,
-    "batch_size": 4,
-    "memory_size": 2000,
-    "smoothing_sigma": 1.0,
-}
+TINY = TINY_BY_MODEL["sclvi"]  # the contract test's tiny SCL-VI, one definition
 
 
 @pytest.fixture(autouse=True)
