@@ -102,9 +102,10 @@ class CalibrationFacts:
         rej = f"{self.fold_rejects} of {self.n_scored} good samples scored by a model that had not seen them"
         rej += " would have been rejected"
         if self.stable:
-            return (
-                f"{n} good samples are enough: the threshold moves by {pct} % of the good-score spread "
-                f"when any 1/{self.folds} of them is left out ({rej})."
+            return (  # in-sample evidence: alike samples look steady too, so ask for production's variety
+                f"{n} good samples are enough if they show production's variety (lots, positions, lighting): "
+                f"the threshold moves by {pct} % of the good-score spread when any 1/{self.folds} of them "
+                f"is left out ({rej})."
             )
         return (
             f"{n} good samples are not enough yet: leaving out 1/{self.folds} of them moves the threshold by "
