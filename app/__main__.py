@@ -4,8 +4,9 @@ python -m app                                  # the embedded demo (simulated we
 python -m app --source simulated --run-for 30 --report run.json   # soak / station check
 
 A timed run exits non-zero when it proves nothing: 3 when the model failed to load, 4 when no frame
-was inspected. Without --run-for a model that fails to load leaves the window up in its error state
-(NOT INSPECTING, the reason in the messages) instead of ending the process.
+was inspected. Any start exits 5 when the station home cannot be created or written. Without
+--run-for a model that fails to load leaves the window up in its error state (NOT INSPECTING, the
+reason in the messages) instead of ending the process.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 
 EXIT_NO_MODEL = 3  # (2 is argparse's usage error)
 EXIT_NOTHING_INSPECTED = 4
+EXIT_BAD_HOME = 5
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -122,6 +124,14 @@ def report_dict(window: Any, args: argparse.Namespace, started: float) -> dict[s
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from app import paths
+    from inspection_core.errors import AoiError
+
+    try:
+        paths.ensure_station_home()  # a read-only or uncreatable home: one clear line, no window
+    except AoiError as exc:
+        print(f"aoi-station: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_HOME
     import pyqtgraph as pg
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication

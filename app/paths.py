@@ -1,22 +1,17 @@
-"""Where the station keeps its own files (the cached demo model, snapshots).
+"""Where the station keeps its own files (the cached demo model, snapshots, layout, logs).
 
-`AOI_STATION_HOME` overrides the default so tests and several stations on one machine stay apart.
+All of it lives in the station home (`inspection_core.runtime.home`), the folder the CLI uses too;
+`AOI_STATION_HOME` overrides it so tests and several stations on one machine stay apart.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
+from inspection_core.recipes.store import default_root
+from inspection_core.runtime.home import ensure_station_home, station_home
 
-def station_home() -> Path:
-    """`$AOI_STATION_HOME`, else `$XDG_DATA_HOME/aoi-station`, else `~/.local/share/aoi-station`."""
-    env = os.environ.get("AOI_STATION_HOME")
-    if env:
-        return Path(env).expanduser()
-    xdg = os.environ.get("XDG_DATA_HOME")
-    base = Path(xdg).expanduser() if xdg else Path.home() / ".local" / "share"
-    return base / "aoi-station"
+__all__ = ["ensure_station_home", "station_home"]
 
 
 def demo_model_dir() -> Path:
@@ -25,3 +20,17 @@ def demo_model_dir() -> Path:
 
 def snapshot_dir() -> Path:
     return station_home() / "snapshots"
+
+
+def recipes_dir() -> Path:
+    """$AOI_RECIPES_DIR, else <station home>/recipes: the same store `aoi recipe` opens."""
+    return default_root()
+
+
+def last_session_file() -> Path:
+    """The last deployed recipe and source, reopened at the next start."""
+    return station_home() / "last-session.json"
+
+
+def log_dir() -> Path:
+    return station_home() / "logs"

@@ -17,7 +17,8 @@ def _add_store_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--recipes-dir",
         default=None,
-        help="recipe store folder (default: $AOI_RECIPES_DIR or ~/.local/share/...)",
+        help="recipe store folder (default: $AOI_RECIPES_DIR, else <station home>/recipes; "
+        "the station home is $AOI_STATION_HOME or the per-user data folder)",
     )
 
 
@@ -88,8 +89,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _store(args: argparse.Namespace):  # noqa: ANN202 - RecipeStore
-    from inspection_core.recipes import RecipeStore
+    import os
 
+    from inspection_core.recipes import RecipeStore
+    from inspection_core.recipes.store import ENV_DIR
+    from inspection_core.runtime.home import ensure_station_home
+
+    if args.recipes_dir is None and not os.environ.get(ENV_DIR):
+        ensure_station_home()  # a read-only or uncreatable home: one clear line now, not mid-save
     return RecipeStore(args.recipes_dir)
 
 

@@ -39,6 +39,7 @@ from inspection_core.recipes._fs import (
 )
 from inspection_core.recipes.archive import export_recipe, unpack_recipe
 from inspection_core.runtime.atomic import fsync_path, share
+from inspection_core.runtime.home import station_home
 
 ENV_DIR = "AOI_RECIPES_DIR"
 _VERSION_RE = re.compile(r"v(\d{4,})\.json")
@@ -49,11 +50,10 @@ _log = logging.getLogger(__name__)
 
 
 def default_root() -> Path:
-    """$AOI_RECIPES_DIR, else $XDG_DATA_HOME/aoi-station/recipes (~/.local/share/...)."""
+    """$AOI_RECIPES_DIR (an explicit override), else <station home>/recipes: the window's store too."""
     if os.environ.get(ENV_DIR):
         return Path(os.environ[ENV_DIR])
-    base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
-    return base / "aoi-station" / "recipes"
+    return station_home() / "recipes"
 
 
 def _valid_name(name: str) -> bool:
