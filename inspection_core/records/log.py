@@ -1,23 +1,30 @@
 """SQLite inspection log: one row per inspected frame, plus an audit trail of operator actions.
 
-WAL mode, one connection per thread (sqlite3 objects must stay on their thread), a row is committed
-as soon as it is written — a crash loses at most the frame being inspected.
+WAL mode with synchronous=NORMAL: a committed transaction survives a killed process (kill -9, crash);
+only a power cut can lose the last commits. Rows are written in batches (`append_many`, one
+transaction each) by the `Recorder`; how much a kill can lose is stated there. One connection per
+thread (sqlite3 objects must stay on their thread).
+
+The schema is versioned (`meta.schema_version` and `PRAGMA user_version`); opening an older log
+migrates it in place, a newer one is refused.
 """
 
 from __future__ import annotations
 
 import json
+import socket
 import sqlite3
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from inspection_core.errors import AoiError
 from inspection_core.types import InspectionResult
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS inspections (
@@ -44,6 +51,120 @@ CREATE TABLE IF NOT EXISTS audit (
     details TEXT
 );
 """
+# columns added by schema 2 (ALTER TABLE keeps the rows of a schema-1 log)
+_V2_COLUMNS = (
+    ("time_utc", "TEXT"),
+    ("time_local", "TEXT"),
+    ("station", "TEXT"),
+    ("camera_serial", "TEXT"),
+    ("recipe_version", "INTEGER"),
+    ("model_hash", "TEXT"),
+    ("margin", "REAL"),
+    ("image_threshold", "REAL"),
+    ("pixel_threshold", "REAL"),
+    ("alarm", "TEXT"),
+    ("max_area_px", "INTEGER"),
+    ("timings", "TEXT"),
+)
+_V2_INDEXES = "CREATE INDEX IF NOT EXISTS inspections_recipe ON inspections(recipe);"
+
+# the order append_many writes
+COLUMNS = (
+    "time_ns",
+    "time_utc",
+    "time_local",
+    "station",
+    "source",
+    "camera_serial",
+    "frame_id",
+    "recipe",
+    "recipe_version",
+    "model",
+    "model_hash",
+    "verdict",
+    "score",
+    "margin",
+    "image_threshold",
+    "pixel_threshold",
+    "alarm",
+    "n_defects",
+    "max_area_px",
+    "defects",
+    "timings",
+    "image_path",
+    "note",
+)
+_INSERT = f"INSERT INTO inspections ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
+
+
+def default_station_id() -> str:
+    """The host name: what tells one station's rows from another's in a plant database."""
+    return socket.gethostname() or "station"
+
+
+@dataclass(frozen=True)
+class RecordContext:
+    """What the caller knows about a result that the result itself does not: where the frame came from
+    and which recipe and thresholds judged it. Built once per recipe/inspector change, not per frame."""
+
+    source: str = ""
+    camera_serial: str = ""
+    recipe: str = ""
+    recipe_version: int | None = None
+    model_hash: str = ""
+    image_threshold: float | None = None
+    pixel_threshold: float | None = None
+    station: str = field(default_factory=default_station_id)
+
+
+def iso_times(time_ns: int) -> tuple[str, str]:
+    """(UTC ISO 8601 with Z, local ISO 8601 with its offset) of an epoch time in ns."""
+    dt = datetime.fromtimestamp(time_ns / 1e9, UTC)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), dt.astimezone().isoformat(timespec="microseconds")
+
+
+def make_row(
+    result: InspectionResult,
+    context: RecordContext,
+    time_ns: int,
+    image_path: str | None = None,
+    note: str | None = None,
+) -> tuple[Any, ...]:
+    """One `inspections` row (in COLUMNS order) from a result and its context."""
+    utc, local = iso_times(time_ns)
+    score = float(result.score)
+    score_db = score if score == score else None  # NaN is stored as NULL (SQLite has no NaN)
+    margin = (
+        score - context.image_threshold
+        if score_db is not None and context.image_threshold is not None
+        else None
+    )
+    defects = [d.to_dict() for d in result.defects]
+    return (
+        int(time_ns),
+        utc,
+        local,
+        context.station,
+        context.source,
+        context.camera_serial,
+        int(result.frame_id),
+        context.recipe,
+        context.recipe_version,
+        result.model_name,
+        context.model_hash,
+        str(result.verdict),
+        score_db,
+        margin,
+        context.image_threshold,
+        context.pixel_threshold,
+        result.alarm or None,
+        len(defects),
+        max((d["area_px"] for d in defects), default=None),
+        json.dumps(defects),
+        json.dumps({k: round(float(v), 3) for k, v in result.timings.items()}),
+        image_path,
+        note,
+    )
 
 
 @dataclass(frozen=True)
@@ -54,41 +175,87 @@ class InspectionRecord:
     source: str
     recipe: str
     model: str
-    score: float
+    score: float | None
     verdict: str
     n_defects: int
     defects: list[dict[str, Any]]
     image_path: str | None
     note: str | None
+    time_utc: str | None = None
+    time_local: str | None = None
+    station: str | None = None
+    camera_serial: str | None = None
+    recipe_version: int | None = None
+    model_hash: str | None = None
+    margin: float | None = None
+    image_threshold: float | None = None
+    pixel_threshold: float | None = None
+    alarm: str | None = None
+    max_area_px: int | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> InspectionRecord:
+        d = dict(row)
+        d["defects"] = json.loads(d.get("defects") or "[]")
+        d["timings"] = json.loads(d.get("timings") or "{}")
+        for k in ("source", "recipe", "model"):
+            d[k] = d.get(k) or ""
+        return cls(**d)
+
+    def to_dict(self) -> dict[str, Any]:
+        from dataclasses import asdict
+
+        return asdict(self)
+
+
+def migrate(con: sqlite3.Connection, path: Path) -> None:
+    """Create or upgrade the schema to SCHEMA_VERSION (one transaction); AoiError for a newer log."""
+    con.executescript(_SCHEMA)
+    row = con.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+    found = SCHEMA_VERSION if row is None else int(row[0])
+    if row is not None and found > SCHEMA_VERSION:
+        raise AoiError(f"{path}: inspection log from a newer aoi-station (schema {found})")
+    have = {r[1] for r in con.execute("PRAGMA table_info(inspections)")}
+    for name, kind in _V2_COLUMNS:
+        if name not in have:
+            con.execute(f"ALTER TABLE inspections ADD COLUMN {name} {kind}")
+    con.executescript(_V2_INDEXES)
+    con.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+    con.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+    con.commit()
 
 
 class InspectionLog:
     """Append-only log of inspections. Thread-safe: each thread gets its own connection."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, lock_timeout_s: float = 10.0) -> None:
         self.path = Path(path)
+        self.lock_timeout_s = lock_timeout_s
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
         try:
-            con = self._con()
-            con.executescript(_SCHEMA)
-            row = con.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-            if row is None:
-                con.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-            elif int(row[0]) > SCHEMA_VERSION:
-                raise AoiError(f"{self.path}: inspection log from a newer aoi-station (schema {row[0]})")
-            con.commit()
+            migrate(self._con(), self.path)
         except sqlite3.DatabaseError as exc:
+            self.close()
             raise AoiError(f"inspection log {self.path} is not usable: {exc}") from exc
 
     def _con(self) -> sqlite3.Connection:
         con = getattr(self._local, "con", None)
         if con is None:
-            con = sqlite3.connect(self.path, timeout=10)
+            con = sqlite3.connect(self.path, timeout=self.lock_timeout_s)
+            con.row_factory = sqlite3.Row
             con.execute("PRAGMA journal_mode=WAL")
             con.execute("PRAGMA synchronous=NORMAL")
             self._local.con = con
         return con
+
+    def append_many(self, rows: list[tuple[Any, ...]]) -> None:
+        """Write rows made by `make_row` in one transaction: all or none (sqlite3.Error passes through,
+        the transaction rolled back, so the caller can count what was lost)."""
+        con = self._con()
+        with con:  # commits, or rolls back on any error
+            con.executemany(_INSERT, rows)
 
     def append(
         self,
@@ -98,40 +265,25 @@ class InspectionLog:
         image_path: str | None = None,
         note: str | None = None,
         time_ns: int | None = None,
+        context: RecordContext | None = None,
     ) -> int:
         """Write one row and commit; returns its id."""
-        con = self._con()
+        ctx = context or RecordContext(source=source, recipe=recipe)
+        row = make_row(result, ctx, time_ns or time.time_ns(), image_path, note)
         try:
-            cur = con.execute(
-                "INSERT INTO inspections (time_ns, frame_id, source, recipe, model, score, verdict, n_defects,"
-                " defects, image_path, note) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    time_ns or time.time_ns(),
-                    int(result.frame_id),
-                    source,
-                    recipe,
-                    result.model_name,
-                    float(result.score),
-                    str(result.verdict),
-                    len(result.defects),
-                    json.dumps([d.to_dict() for d in result.defects]),
-                    image_path,
-                    note,
-                ),
-            )
-            con.commit()
-        except sqlite3.OperationalError as exc:  # disk full, locked, read-only
+            self.append_many([row])
+        except sqlite3.Error as exc:  # disk full, locked, read-only, corrupt
             raise AoiError(f"cannot write the inspection log {self.path}: {exc}") from exc
-        return int(cur.lastrowid)
+        return int(self._con().execute("SELECT last_insert_rowid()").fetchone()[0])
 
     def audit(self, action: str, details: dict[str, Any] | None = None, user: str = "") -> None:
         """Record an operator/engineer action (deploy recipe, change threshold, reset counters…)."""
         con = self._con()
-        con.execute(
-            "INSERT INTO audit (time_ns, user, action, details) VALUES (?,?,?,?)",
-            (time.time_ns(), user, action, json.dumps(details or {})),
-        )
-        con.commit()
+        with con:
+            con.execute(
+                "INSERT INTO audit (time_ns, user, action, details) VALUES (?,?,?,?)",
+                (time.time_ns(), user, action, json.dumps(details or {})),
+            )
 
     def recent(self, limit: int = 100, verdict: str | None = None) -> list[InspectionRecord]:
         q = "SELECT * FROM inspections"
@@ -141,23 +293,10 @@ class InspectionLog:
             args = (verdict,)
         q += " ORDER BY id DESC LIMIT ?"
         rows = self._con().execute(q, (*args, int(limit))).fetchall()
-        return [
-            InspectionRecord(
-                r[0],
-                r[1],
-                r[2],
-                r[3] or "",
-                r[4] or "",
-                r[5] or "",
-                r[6],
-                r[7],
-                r[8],
-                json.loads(r[9] or "[]"),
-                r[10],
-                r[11],
-            )
-            for r in rows
-        ]
+        return [InspectionRecord.from_row(r) for r in rows]
+
+    def count(self) -> int:
+        return int(self._con().execute("SELECT COUNT(*) FROM inspections").fetchone()[0])
 
     def counts(self, since_ns: int = 0) -> dict[str, int]:
         rows = (
@@ -183,6 +322,7 @@ class InspectionLog:
         return [(r[0], r[1] or "", r[2], json.loads(r[3] or "{}")) for r in rows]
 
     def close(self) -> None:
+        """Close this thread's connection (other threads' connections close with their thread)."""
         con = getattr(self._local, "con", None)
         if con is not None:
             con.close()

@@ -1,78 +1,265 @@
 """Recorder: logs every result and stores NG images on a background thread, so inspection never waits
-on the disk; a full or failing disk is reported (last_error, counters) but never stops inspection."""
+on the disk, and a failing disk or database never stops inspection.
+
+- `submit()` never blocks: it copies what the row needs (no anomaly map) into a bounded queue with
+  `put_nowait`; a full queue drops the row and counts it (`dropped`). NG images ride along only while
+  fewer than `max_pending_images` wait (the memory bound); beyond that the row is kept, its image
+  skipped (`images_skipped`).
+- Rows are committed in batches: as soon as `batch_rows` are pending, or `batch_interval_s` after the
+  oldest pending row was submitted, whichever comes first. Bound on loss: a killed process (kill -9,
+  crash) loses only rows submitted less than `batch_interval_s` plus one commit before the kill,
+  as long as the writer keeps up (tested with a killed child process: see tests/test_records_recorder.py);
+  committed rows survive because the log is in WAL mode.
+- A database error (corrupt file, locked, disk full, a file that was deleted) never ends the writer
+  thread: the batch is dropped and counted (`lost`, `errors`), `last_error` says why, and the log is
+  re-opened (at most every `reopen_every_s`) for the next batch. A database locked by another
+  process is waited for `lock_timeout_s` at most, then counted as an error like the others.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
+import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from inspection_core.errors import AoiError
-from inspection_core.records.log import InspectionLog
+from inspection_core.records.log import InspectionLog, RecordContext, make_row
 from inspection_core.records.store import NGImageStore
 from inspection_core.types import InspectionResult
 
+LOG_NAME = "inspections.sqlite"
+
+
+@dataclass(frozen=True)
+class _Item:
+    """One queued result, without its anomaly map unless its NG image is to be saved."""
+
+    t_ns: int
+    t_mono: float
+    result: InspectionResult
+    context: RecordContext
+    image: np.ndarray | None
+
+
+class _Flush:
+    def __init__(self) -> None:
+        self.done = threading.Event()
+
+
+_STOP = object()
+
 
 class Recorder:
+    """Background writer of the inspection log (and the NG image store) under `directory`."""
+
     def __init__(
-        self, directory: str | Path, save_ng_images: bool = True, min_free_mb: float = 500.0
+        self,
+        directory: str | Path,
+        save_ng_images: bool = True,
+        min_free_mb: float = 500.0,
+        queue_size: int = 10_000,
+        batch_rows: int = 100,
+        batch_interval_s: float = 0.5,
+        max_pending_images: int = 8,
+        reopen_every_s: float = 2.0,
+        lock_timeout_s: float = 5.0,
+        context: RecordContext | None = None,
     ) -> None:
         self.directory = Path(directory)
-        self.log = InspectionLog(self.directory / "inspections.sqlite")
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.path = self.directory / LOG_NAME
+        self.batch_rows = batch_rows
+        self.batch_interval_s = batch_interval_s
+        self.max_pending_images = max_pending_images
+        self.reopen_every_s = reopen_every_s
+        self.lock_timeout_s = lock_timeout_s
+        self.context = context or RecordContext()
         self.store = NGImageStore(self.directory / "ng", min_free_mb) if save_ng_images else None
-        self._queue: queue.Queue[tuple | None] = queue.Queue(maxsize=1000)
-        self.written = 0
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=queue_size)
+        self._pending_images = 0
+        self._img_lock = threading.Lock()
+        self.submitted = 0
+        self.written = 0  # rows committed
+        self.dropped = 0  # rows refused by a full queue
+        self.lost = 0  # rows in batches the database refused
+        self.errors = 0  # database errors (each one batch)
         self.images_saved = 0
         self.images_skipped = 0
         self.last_error: str | None = None
+        self._next_open = 0.0
+        self.log: InspectionLog | None = None
+        self._open()  # here, so a log that is fine is usable by the caller at once
         self._thread = threading.Thread(target=self._run, name="aoi-recorder", daemon=True)
         self._thread.start()
 
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def set_context(self, context: RecordContext) -> None:
+        """What the next submitted results are recorded with (recipe, thresholds, source)."""
+        self.context = context
+
+    # --- caller side (never blocks) -----------------------------------------------------------------
     def submit(
-        self, image: np.ndarray | None, result: InspectionResult, source: str = "", recipe: str = ""
-    ) -> None:
-        """Queue a result (the image is only kept for NG parts). Blocks only if 1000 writes are pending."""
-        keep = image if (result.is_ng and self.store is not None) else None
-        self._queue.put((keep, result, source, recipe))
+        self,
+        image: np.ndarray | None,
+        result: InspectionResult,
+        source: str | None = None,
+        recipe: str | None = None,
+        context: RecordContext | None = None,
+    ) -> bool:
+        """Queue a result; False when the queue is full (the row is dropped and counted)."""
+        ctx = context or self.context
+        if source is not None or recipe is not None:
+            from dataclasses import replace
+
+            ctx = replace(
+                ctx,
+                source=ctx.source if source is None else source,
+                recipe=ctx.recipe if recipe is None else recipe,
+            )
+        keep = None
+        if image is not None and self.store is not None and result.is_ng:
+            with self._img_lock:
+                if self._pending_images < self.max_pending_images:
+                    self._pending_images += 1
+                    keep = image
+                else:
+                    self.images_skipped += 1
+        if keep is None and result.anomaly_map.size:  # drop the arrays: the queue holds only small rows
+            from dataclasses import replace
+
+            result = replace(result, anomaly_map=_EMPTY, mask=_EMPTY_MASK)
+        self.submitted += 1
+        try:
+            self._queue.put_nowait(_Item(time.time_ns(), time.monotonic(), result, ctx, keep))
+        except queue.Full:
+            self.dropped += 1
+            if keep is not None:
+                self._release_image()
+            return False
+        return True
+
+    def _release_image(self) -> None:
+        with self._img_lock:
+            self._pending_images -= 1
+
+    # --- writer thread ------------------------------------------------------------------------------
+    def _open(self) -> None:
+        if self.log is not None or time.monotonic() < self._next_open:
+            return
+        self._next_open = time.monotonic() + self.reopen_every_s
+        try:
+            self.log = InspectionLog(self.path, self.lock_timeout_s)
+        except (AoiError, OSError) as exc:
+            self.errors += 1
+            self.last_error = str(exc)
+
+    def _write(self, batch: list[tuple[Any, ...]]) -> None:
+        if not batch:
+            return
+        self._open()
+        if self.log is None:
+            self.lost += len(batch)
+            return
+        try:
+            self.log.append_many(batch)
+            self.written += len(batch)
+        except Exception as exc:  # noqa: BLE001 - sqlite3.Error, OSError…: count, re-open, go on
+            self.lost += len(batch)
+            self.errors += 1
+            self.last_error = f"cannot write the inspection log {self.path}: {exc}"
+            with contextlib.suppress(Exception):  # a broken connection may fail to close, too
+                self.log.close()
+            self.log = None
+
+    def _row(self, item: _Item) -> tuple[Any, ...]:
+        path = None
+        if item.image is not None and self.store is not None:
+            try:
+                path = str(self.store.save(item.image, item.result, item.context.source, item.context.recipe))
+                self.images_saved += 1
+            except AoiError as exc:
+                self.images_skipped += 1
+                self.last_error = str(exc)
+            finally:
+                self._release_image()
+        return make_row(item.result, item.context, item.t_ns, path)
 
     def _run(self) -> None:
+        batch: list[tuple[Any, ...]] = []
+        deadline = 0.0
         while True:
-            item = self._queue.get()
             try:
-                if item is None:
-                    return
-                image, result, source, recipe = item
-                path = None
-                if image is not None and self.store is not None:
-                    try:
-                        path = str(self.store.save(image, result, source, recipe))
-                        self.images_saved += 1
-                    except AoiError as exc:
-                        self.images_skipped += 1
-                        self.last_error = str(exc)
+                timeout = max(0.0, deadline - time.monotonic()) if batch else 0.5
                 try:
-                    self.log.append(result, source, recipe, path)
-                    self.written += 1
-                except AoiError as exc:
-                    self.last_error = str(exc)
-            finally:
-                self._queue.task_done()
+                    item = self._queue.get(timeout=timeout)
+                except queue.Empty:
+                    item = None
+                if item is _STOP:
+                    self._write(batch)
+                    if self.log is not None:
+                        self.log.close()  # this thread's connection
+                    return
+                if isinstance(item, _Flush):
+                    self._write(batch)
+                    batch = []
+                    item.done.set()
+                    continue
+                if isinstance(item, _Item):
+                    if not batch:
+                        deadline = item.t_mono + self.batch_interval_s
+                    batch.append(self._row(item))
+                if batch and (len(batch) >= self.batch_rows or time.monotonic() >= deadline):
+                    self._write(batch)
+                    batch = []
+                elif not batch and self.log is None:
+                    self._open()  # idle with a broken log: try again, so the next row can be written
+            except Exception as exc:  # noqa: BLE001 - the writer must outlive any one bad row
+                self.errors += 1
+                self.lost += len(batch)
+                batch = []
+                self.last_error = f"recorder: {type(exc).__name__}: {exc}"
 
     def flush(self, timeout: float = 10.0) -> bool:
-        """Wait until everything queued is written (True) or the timeout passes (False)."""
-        done = threading.Event()
-
-        def waiter() -> None:
-            self._queue.join()
-            done.set()
-
-        threading.Thread(target=waiter, daemon=True).start()
-        return done.wait(timeout)
+        """Commit everything submitted so far (True) or give up after `timeout` (False)."""
+        marker = _Flush()
+        try:
+            self._queue.put(marker, timeout=timeout)
+        except queue.Full:
+            return False
+        return marker.done.wait(timeout)
 
     def close(self, timeout: float = 10.0) -> None:
-        self.flush(timeout)
-        self._queue.put(None)
-        self._thread.join(timeout)
-        self.log.close()
+        """Commit what is queued and end the writer thread (idempotent)."""
+        if self._thread.is_alive():
+            with contextlib.suppress(queue.Full):
+                self._queue.put(_STOP, timeout=timeout)
+            self._thread.join(timeout)
+        if self.log is not None:
+            self.log.close()
+
+    def stats(self) -> dict[str, Any]:
+        """Counters for a status line: what was written, dropped, lost, and the last error."""
+        return {
+            "submitted": self.submitted,
+            "written": self.written,
+            "queued": self._queue.qsize(),
+            "dropped": self.dropped,
+            "lost": self.lost,
+            "errors": self.errors,
+            "images_saved": self.images_saved,
+            "images_skipped": self.images_skipped,
+            "last_error": self.last_error,
+        }
+
+
+_EMPTY = np.zeros((0, 0), np.float32)
+_EMPTY_MASK = np.zeros((0, 0), bool)
