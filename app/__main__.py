@@ -30,10 +30,23 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="aoi-station", description="aoi-station live inspection window")
     p.add_argument(
         "--source",
-        default="simulated",
-        help="source spec: simulated, simulated:WxH, genicam[:ID], replay:PATH (default: simulated)",
+        default=None,
+        help="source spec: simulated, simulated:WxH, genicam[:ID], replay:PATH "
+        "(default: the last one used, else simulated)",
     )
-    p.add_argument("--model", default="demo", help="model folder, or 'demo' for the embedded demo model")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument(
+        "--recipe",
+        default=None,
+        metavar="NAME[@VERSION]",
+        help="inspect with this stored recipe (its model, thresholds, ROI, preprocessing; default latest)",
+    )
+    which.add_argument(
+        "--model",
+        default=None,
+        help="model folder, or 'demo' for the embedded demo model. Without --recipe/--model the station "
+        "reopens the last deployed recipe (or model) and source, else the demo",
+    )
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--no-start", action="store_true", help="open the window without starting acquisition")
     p.add_argument(
@@ -110,6 +123,7 @@ def report_dict(window: Any, args: argparse.Namespace, started: float) -> dict[s
         "qt_platform": os.environ.get("QT_QPA_PLATFORM", ""),
         "source": args.source,
         "model": window.state.model_name,
+        "recipe": f"{window.recipe.name}@{window.recipe.version}" if window.recipe else None,
         "device": window.state.device,
         "run_for_s": args.run_for,
         "wall_s": round(time.perf_counter() - started, 3),
@@ -141,10 +155,22 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
     app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setOrganizationName("aoi-station")
+    app.setApplicationName("aoi-station")
     resources.apply(app)  # stylesheet, window icon, desktop entry name
     window = MainWindow(device=args.device)
     window.show()
-    loaded = window.load_model(args.model)
+    last = window.last_session()  # what the station ran before this start
+    args.source = args.source or last.get("source") or "simulated"
+    if args.recipe or args.model:
+        last = {k: v for k, v in last.items() if k not in ("recipe", "model")}
+    elif last.get("recipe") or last.get("model"):
+        window.state.notify("info", f"resuming {last.get('recipe') or last.get('model')} on {args.source}")
+    recipe = args.recipe or last.get("recipe")
+    if recipe:
+        loaded = window.load_recipe(recipe)
+    else:
+        loaded = window.load_model(args.model or last.get("model") or "demo")
     if not args.no_start and (loaded or window.fit is not None):  # no model: nothing to start for
         window.start(args.source)
     started = time.perf_counter()

@@ -6,6 +6,7 @@ signal → this window, which coalesces results and draws at most one per screen
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Callable
@@ -13,7 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import torch
-from PySide6.QtCore import QCoreApplication, Qt, QTimer, Signal
+from PySide6.QtCore import QCoreApplication, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import QDockWidget, QGroupBox, QMainWindow, QSizePolicy, QVBoxLayout, QWidget
 
@@ -40,6 +41,9 @@ from inspection_core.errors import AoiError
 from inspection_core.inspector import Inspector
 from inspection_core.models.bundle import ModelBundle, load_bundle
 from inspection_core.postprocess.settings import PostprocessSettings
+from inspection_core.recipe import Recipe, RecipeError
+from inspection_core.recipes.store import RecipeStore
+from inspection_core.runtime.atomic import atomic_write_text
 from inspection_core.runtime.context import device_label, resolve_device
 from inspection_core.training.fit import calibrated_preprocessing
 
@@ -94,6 +98,7 @@ class MainWindow(QMainWindow):
         self.bundle: ModelBundle | None = None
         self.inspector: Inspector | None = None
         self.settings = PostprocessSettings()
+        self.recipe: Recipe | None = None  # the recipe live inspection runs, when it came from one
         self._spec: str | None = None
         self._opener: SourceOpener | None = None
         self._start_when_ready = False
@@ -114,6 +119,7 @@ class MainWindow(QMainWindow):
         from app.training.integration import install_workspaces  # Tune / Train docks (issues #5, #6)
 
         self.workspaces = install_workspaces(self)
+        self._restore_layout()
         self.heartbeat.start()
 
     # --- layout --------------------------------------------------------------------------------
@@ -190,10 +196,11 @@ class MainWindow(QMainWindow):
         with `settings` or the window's current ones."""
         self.set_inspector(Inspector(bundle, settings or self.settings, calibrated_preprocessing(bundle)))
 
-    def set_inspector(self, inspector: Inspector) -> None:
+    def set_inspector(self, inspector: Inspector, recipe: Recipe | None = None) -> None:
         """The one entry point for what live inspection uses (model, thresholds, ROI, preprocessing — a
         recipe's `build_inspector`, a deploy, Apply in Tune): the inference worker swaps it between two
-        frames; nothing rebuilds it."""
+        frames; nothing rebuilds it. With `recipe` (a deploy or a loaded recipe) the station remembers
+        it and reopens it at the next start."""
         inspector.bundle.model.to(self.device).eval()
         self.bundle = inspector.bundle
         self.settings = inspector.settings
@@ -204,6 +211,11 @@ class MainWindow(QMainWindow):
             self.inf.worker.set_inspector(self.inspector)  # type: ignore[attr-defined]
         self.state.set_model(f"{bundle.name} ({bundle.info.get('purpose', 'custom')})")
         self.state.set_thresholds(self.settings.image_threshold, self.settings.pixel_threshold)
+        if recipe is not None and recipe.version:
+            self.recipe = recipe
+            self.model_error = None
+            self._remember(recipe=f"{recipe.name}@{recipe.version}", model=None)
+            self.state.notify("info", f"recipe deployed: {recipe.name} v{recipe.version} ({bundle.name})")
         if self._start_when_ready and self._spec:
             self._start_when_ready = False
             self.start(self._spec)
@@ -211,6 +223,8 @@ class MainWindow(QMainWindow):
     def load_model(self, which: str) -> bool:
         """Load a model folder (or the demo model); on failure the window stays up in its error state."""
         if which == "demo":
+            self.recipe = None
+            self._remember(model="demo", recipe=None)
             self.ensure_demo_model()
             return self.model_error is None
         try:
@@ -223,8 +237,72 @@ class MainWindow(QMainWindow):
             self._model_failed(f"cannot load model {which}: {type(exc).__name__}: {exc}")
             return False
         self.model_error = None
+        self.recipe = None
+        self._remember(model=str(Path(which).resolve()), recipe=None)
         self.state.notify("info", f"model loaded: {which}")
         return True
+
+    def load_recipe(self, spec: str) -> bool:
+        """Inspect with the stored recipe `NAME[@VERSION]` (default: its latest version): its model,
+        thresholds, ROI and preprocessing. On failure the window stays up in its error state."""
+        name, _, version = spec.partition("@")
+        store = RecipeStore(paths.recipes_dir())
+        try:
+            if version and not version.lstrip("v").isdigit():
+                raise RecipeError(f"bad recipe version in {spec!r}: use NAME or NAME@VERSION (e.g. Tile@3)")
+            recipe = store.load(name, int(version.lstrip("v")) if version else None)
+            inspector = recipe.build_inspector(self.device)
+        except AoiError as exc:
+            self._model_failed(f"cannot load recipe {spec}: {exc}")
+            return False
+        except Exception as exc:  # noqa: BLE001 - a bad recipe must never take the station down
+            self._model_failed(f"cannot load recipe {spec}: {type(exc).__name__}: {exc}")
+            return False
+        self.set_inspector(inspector, recipe)
+        self.workspaces.tune.session.store = store
+        self.workspaces.tune.session.set_recipe(recipe)
+        return True
+
+    # --- what a restart reopens ----------------------------------------------------------------
+    @staticmethod
+    def last_session() -> dict[str, str]:
+        """The last deployed recipe (or model) and source, as `_remember` wrote them; {} if none."""
+        try:
+            data = json.loads(paths.last_session_file().read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        if not isinstance(data, dict):
+            return {}
+        return {k: v for k, v in data.items() if isinstance(v, str) and v}
+
+    def _remember(self, **kw: str | None) -> None:
+        """Merge into the last-session file (atomically: a kill leaves the old one or the new one)."""
+        data: dict[str, str | None] = {**self.last_session(), **kw}
+        path = paths.last_session_file()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(path, json.dumps({k: v for k, v in data.items() if v}, indent=2))
+        except OSError as exc:
+            self.state.notify("warning", f"cannot remember the session for the next start: {exc}")
+
+    @staticmethod
+    def layout_settings() -> QSettings:
+        """Window geometry and dock state, kept in the station home with everything else."""
+        return QSettings(str(paths.station_home() / "window.ini"), QSettings.Format.IniFormat)
+
+    def _restore_layout(self) -> None:
+        s = self.layout_settings()
+        geometry, dock_state = s.value("window/geometry"), s.value("window/state")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        if dock_state is not None:
+            self.restoreState(dock_state)
+
+    def _save_layout(self) -> None:
+        s = self.layout_settings()
+        s.setValue("window/geometry", self.saveGeometry())
+        s.setValue("window/state", self.saveState())
+        s.sync()
 
     def _model_failed(self, message: str) -> None:
         """Error state: say why, keep the window, inspect nothing until a model loads."""
@@ -285,6 +363,7 @@ class MainWindow(QMainWindow):
             return
         self._spec = spec
         self._opener = opener or self._opener_for(spec)
+        self._remember(source=spec)
         self.source_panel.select_source(spec)
         if self.inspector is None and self.fit is not None and self.fit.is_running():
             self._start_when_ready = True
@@ -295,7 +374,9 @@ class MainWindow(QMainWindow):
     def _start_threads(self) -> None:
         assert self._opener is not None
         self.slot.reopen()
-        inf = InferenceWorker(self.slot, self.inspector)
+        inf = InferenceWorker(
+            self.slot, self.inspector, source=self._spec or "", recipe_of=lambda: self.recipe
+        )
         inf.resultReady.connect(self._on_result)
         # worker signals go to bound methods of this GUI-thread object (queued); a lambda would run in
         # the worker's thread and touch widgets from there
@@ -432,6 +513,7 @@ class MainWindow(QMainWindow):
             event.ignore()
             return
         self._closing = True
+        self._save_layout()
         self.shutdown()
         self.closed.emit()
         super().closeEvent(event)

@@ -59,7 +59,7 @@ def install_workspaces(window: MainWindow, store: RecipeStore | None = None) -> 
         return state.current.frame if state.current is not None else None
 
     def go_live(recipe: Recipe, inspector: Inspector) -> None:
-        window.set_inspector(inspector)  # the recipe's: its thresholds, ROI and preprocessing
+        window.set_inspector(inspector, recipe)  # the recipe's: thresholds, ROI, preprocessing
         tune.session.store = store
         tune.session.set_recipe(recipe)
 

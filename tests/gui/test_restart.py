@@ -1,0 +1,95 @@
+"""A restarted station resumes: `--recipe NAME[@VERSION]`, the last deployed recipe and source, the
+window layout; a recipe that fails to load is an error state and a timed run's non-zero exit."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from app import paths
+from app.__main__ import EXIT_NO_MODEL
+from app.__main__ import main as app_main
+from app.main_window import MainWindow
+from inspection_core.models.bundle import ModelBundle
+from inspection_core.postprocess.settings import PostprocessSettings
+from inspection_core.recipe import Recipe
+from inspection_core.recipes import RecipeStore
+from inspection_core.recipes.store import default_root
+
+pytestmark = pytest.mark.gui
+SIM = "simulated:128x128"
+
+
+def _save_recipe(tmp_path: Path, bundle: ModelBundle, threshold: float) -> Recipe:
+    model = bundle.save(tmp_path / f"model-{threshold}")
+    recipe = Recipe("Tile", str(model), postprocess=PostprocessSettings(image_threshold=threshold))
+    return RecipeStore(paths.recipes_dir()).save(recipe)
+
+
+def _run(tmp_path: Path, name: str, *args: str) -> tuple[int, dict]:
+    report = tmp_path / f"{name}.json"
+    rc = app_main(["--device", "cpu", "--run-for", "0.3", "--max-wait", "60", "--report", str(report), *args])
+    return rc, json.loads(report.read_text())
+
+
+def test_recipe_flag_inspects_with_it_and_the_next_start_resumes_it(
+    qapp, tmp_path: Path, tiny_bundle: ModelBundle
+) -> None:  # noqa: ANN001
+    _save_recipe(tmp_path, tiny_bundle, 0.7)
+    _save_recipe(tmp_path, tiny_bundle, 0.9)  # version 2: latest
+    rc, first = _run(tmp_path, "first", "--recipe", "Tile@1", "--source", SIM)
+    assert rc == 0 and first["inspected"] > 0
+    assert first["recipe"] == "Tile@1" and first["source"] == SIM
+    assert json.loads(paths.last_session_file().read_text()) == {"recipe": "Tile@1", "source": SIM}
+    rc, again = _run(tmp_path, "again")  # no --recipe/--model/--source: the last ones
+    assert rc == 0 and again["inspected"] > 0
+    assert again["recipe"] == "Tile@1" and again["source"] == SIM
+    assert any("resuming Tile@1" in n for n in again["notifications"])
+
+
+def test_window_loads_a_recipes_thresholds_and_latest_version(
+    qtbot, tmp_path: Path, tiny_bundle: ModelBundle
+) -> None:  # noqa: ANN001
+    _save_recipe(tmp_path, tiny_bundle, 0.7)
+    _save_recipe(tmp_path, tiny_bundle, 0.9)
+    w = MainWindow(device="cpu")
+    assert w.workspaces.train.store.root == default_root()  # the CLI's store, in the station home
+    assert w.load_recipe("Tile")
+    assert w.recipe is not None and w.recipe.version == 2
+    assert w.settings.image_threshold == pytest.approx(0.9) and w.state.image_threshold == pytest.approx(0.9)
+    assert w.load_recipe("Tile@1") and w.settings.image_threshold == pytest.approx(0.7)
+    assert w.last_session()["recipe"] == "Tile@1"
+    w.close()
+
+
+def test_a_recipe_that_fails_to_load_is_an_error_and_a_timed_run_exits_non_zero(
+    qapp, tmp_path: Path, capsys
+) -> None:  # noqa: ANN001
+    rc = app_main(["--device", "cpu", "--recipe", "Nope@3", "--run-for", "1"])
+    err = capsys.readouterr().err
+    assert rc == EXIT_NO_MODEL and "cannot load recipe Nope@3" in err and "no recipe named 'Nope'" in err
+    # a remembered recipe that is gone by the next start: the same, not a silent demo
+    paths.last_session_file().write_text(json.dumps({"recipe": "Gone@2", "source": SIM}))
+    rc = app_main(["--device", "cpu", "--run-for", "1"])
+    assert rc == EXIT_NO_MODEL and "cannot load recipe Gone@2" in capsys.readouterr().err
+
+
+def test_window_layout_survives_a_restart(qtbot) -> None:  # noqa: ANN001
+    from PySide6.QtCore import Qt
+
+    w = MainWindow(device="cpu")
+    w.show()
+    w.showMaximized()
+    tune = w.workspaces.tune_dock
+    w.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, tune)  # the engineer moved it
+    tune.setHidden(False)
+    w.close()
+    assert (paths.station_home() / "window.ini").is_file()
+    w2 = MainWindow(device="cpu")
+    w2.show()
+    assert w2.dockWidgetArea(w2.workspaces.tune_dock) == Qt.DockWidgetArea.LeftDockWidgetArea
+    assert not w2.workspaces.tune_dock.isHidden()
+    assert w2.isMaximized()
+    w2.close()
