@@ -204,3 +204,11 @@ def test_kill_9_loses_only_the_last_batch_interval(tmp_path: Path, rate: int) ->
     gap_s = (kill_ns - newest) / 1e9
     print(f"kill -9 at {rate} rows/s: {n} rows kept, newest {gap_s * 1000:.0f} ms before the kill")
     assert gap_s < 1.0
+
+
+def test_an_image_that_cannot_be_saved_keeps_its_row(tmp_path: Path) -> None:
+    rec = Recorder(tmp_path)
+    rec.submit("not an image", _result(1, ng=True))  # type: ignore[arg-type]
+    assert rec.flush()
+    rec.close()
+    assert rec.written == 1 and rec.images_skipped == 1 and "not saved" in (rec.last_error or "")

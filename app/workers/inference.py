@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
+from typing import Any
 
 from PySide6.QtCore import Signal
 
 from app.display_data import prepare
+from app.recording import StationRecording, open_recording
 from app.workers.latest import LatestFrameSlot
 from app.workers.threads import LoopWorker
 from inspection_core.errors import AoiError
@@ -21,6 +24,10 @@ class InferenceWorker(LoopWorker):
     is ever inspected half by the old and half by the new model. A model new to this worker on a device
     in `warm_devices` is warmed up first (`Inspector.warm_up`), announced on `status`: its one-time
     GPU preparation then does not fall on a live frame.
+
+    With `record` every result is also handed to the station's recorder (`app.recording`), opened on
+    this thread when the run starts and committed when it ends; `source` and `recipe_of` (the window's
+    current recipe, or None) go into each row.
     """
 
     resultReady = Signal(object)
@@ -32,6 +39,9 @@ class InferenceWorker(LoopWorker):
         inspector: Inspector | None = None,
         error_every_s: float = 5.0,
         warm_devices: tuple[str, ...] = ("cuda",),
+        record: bool = True,
+        source: str = "",
+        recipe_of: Callable[[], Any] | None = None,
     ) -> None:
         super().__init__()
         self.slot = slot
@@ -42,6 +52,10 @@ class InferenceWorker(LoopWorker):
         self._error_every_s = error_every_s
         self._last_error: dict[str, float] = {}
         self.inspected = 0
+        self._record = record
+        self._source = source
+        self._recipe_of = recipe_of
+        self.recording: StationRecording | None = None
 
     def set_inspector(self, inspector: Inspector | None) -> None:
         with self._lock:
@@ -76,6 +90,10 @@ class InferenceWorker(LoopWorker):
 
     def run(self) -> None:
         try:
+            if self._record:
+                self.recording, why = open_recording(self._source, self._recipe_of)
+                if why:
+                    self.error.emit(why)
             while not self.stop_requested:
                 self._warm_up(self.inspector)  # before frames arrive (the camera may still be starting)
                 item = self.slot.take(0.1)
@@ -103,6 +121,10 @@ class InferenceWorker(LoopWorker):
                     self._report(f"inference failed: {type(exc).__name__}: {exc}")
                     continue
                 self.inspected += 1
+                if self.recording is not None:
+                    self.recording.record(frame, result, inspector)
                 self.resultReady.emit(data)
         finally:
+            if self.recording is not None:
+                self.recording.close()  # commits the last batch: every inspected frame is in the log
             self.finished.emit()

@@ -186,9 +186,9 @@ class Recorder:
             try:
                 path = str(self.store.save(item.image, item.result, item.context.source, item.context.recipe))
                 self.images_saved += 1
-            except AoiError as exc:
+            except Exception as exc:  # noqa: BLE001 - DiskFullError or a bad image: keep the row
                 self.images_skipped += 1
-                self.last_error = str(exc)
+                self.last_error = str(exc) if isinstance(exc, AoiError) else f"NG image not saved: {exc!r}"
             finally:
                 self._release_image()
         return make_row(item.result, item.context, item.t_ns, path)

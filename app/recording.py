@@ -1,0 +1,78 @@
+"""The live station's inspection records: every result the inference worker produces goes to a
+`Recorder` in `<station home>/records`.
+
+Used only from the inference thread (never the GUI thread): `submit` is a few microseconds and never
+blocks, so a slow or broken disk cannot slow inspection; it only shows in the recorder's counters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from app import paths
+from inspection_core.errors import AoiError
+from inspection_core.inspector import Inspector
+from inspection_core.records import RecordContext, Recorder
+from inspection_core.types import Frame, InspectionResult
+
+
+def records_dir() -> Path:
+    return paths.station_home() / "records"
+
+
+class StationRecording:
+    """A Recorder plus what a row needs beyond the result: the source, recipe and thresholds in force.
+
+    `recipe_of` returns the window's current recipe (an object with `name` and `version`) or None; it
+    is read once per inspector change, so a deploy shows up in the rows from its first frame.
+    """
+
+    def __init__(
+        self,
+        source: str = "",
+        recipe_of: Callable[[], Any] | None = None,
+        directory: Path | None = None,
+    ) -> None:
+        self.source = source
+        self.recipe_of = recipe_of or (lambda: None)
+        self.recorder = Recorder(directory or records_dir())
+        self._for: tuple[Any, Any] | None = None
+
+    def _context(self, inspector: Inspector) -> RecordContext:
+        recipe = self.recipe_of()
+        key = (inspector, recipe)
+        if self._for != key:
+            s = inspector.settings
+            self.recorder.set_context(
+                RecordContext(
+                    source=self.source,
+                    recipe=getattr(recipe, "name", "") or "",
+                    recipe_version=getattr(recipe, "version", None),
+                    image_threshold=float(s.image_threshold),
+                    pixel_threshold=float(s.pixel_threshold),
+                )
+            )
+            self._for = key
+        return self.recorder.context
+
+    def record(self, frame: Frame, result: InspectionResult, inspector: Inspector) -> bool:
+        """Queue one result (False: the recorder's queue was full and the row was dropped)."""
+        return self.recorder.submit(frame.image, result, context=self._context(inspector))
+
+    def close(self) -> None:
+        """Commit what is queued and end the recorder thread."""
+        self.recorder.close()
+
+
+def open_recording(source: str, recipe_of: Callable[[], Any] | None) -> tuple[StationRecording | None, str]:
+    """(recording, "") or (None, why not): a station home that cannot hold records must not stop
+    inspection, only say so once."""
+    try:
+        rec = StationRecording(source, recipe_of)
+    except (AoiError, OSError) as exc:
+        return None, f"inspections are not being recorded: {exc}"
+    if rec.recorder.log is None:  # kept: it writes again once the file is repaired or removed
+        return rec, f"inspections are not being recorded: {rec.recorder.last_error}"
+    return rec, ""
