@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import platform
 import sys
@@ -24,6 +25,9 @@ from typing import Any
 EXIT_NO_MODEL = 3  # (2 is argparse's usage error)
 EXIT_NOTHING_INSPECTED = 4
 EXIT_BAD_HOME = 5
+LOG_NAME = "aoi-station.log"
+LOG_MAX_BYTES = 5 * 1024 * 1024  # five files of 5 MB: weeks of events, a bounded share of the disk
+LOG_BACKUPS = 5
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -75,6 +79,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--sample-every", type=float, default=5.0, metavar="SECONDS", help="default 5")
     return p
+
+
+def setup_log_file(log_dir: Path) -> logging.Handler:
+    """A rotating log file in the station home for what the notification area shows (SessionState.notify
+    logs each message) and what the core logs; set once per process (a second call moves it)."""
+    from logging.handlers import RotatingFileHandler
+
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if getattr(h, "aoi_station", False)]:
+        root.removeHandler(old)
+        old.close()
+    log_dir.mkdir(parents=True, exist_ok=True)
+    handler = RotatingFileHandler(
+        log_dir / LOG_NAME, maxBytes=LOG_MAX_BYTES, backupCount=LOG_BACKUPS, encoding="utf-8"
+    )
+    handler.aoi_station = True  # type: ignore[attr-defined]
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(threadName)s] %(message)s"))
+    root.addHandler(handler)
+    if root.level == logging.NOTSET or root.level > logging.INFO:
+        root.setLevel(logging.INFO)
+    return handler
 
 
 def health_sample(window: Any, t0: float) -> dict[str, Any]:
@@ -146,6 +171,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except AoiError as exc:
         print(f"aoi-station: error: {exc}", file=sys.stderr)
         return EXIT_BAD_HOME
+    try:
+        setup_log_file(paths.log_dir())
+    except OSError as exc:
+        print(f"aoi-station: error: cannot open the log file in {paths.log_dir()}: {exc}", file=sys.stderr)
+        return EXIT_BAD_HOME
+    logging.getLogger("app").info(
+        "aoi-station starting: %s", " ".join(sys.argv[1:] if argv is None else argv)
+    )
     import pyqtgraph as pg
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication

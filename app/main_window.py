@@ -7,6 +7,7 @@ signal → this window, which coalesces results and draws at most one per screen
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 from collections.abc import Callable
@@ -48,6 +49,7 @@ from inspection_core.runtime.context import device_label, resolve_device
 from inspection_core.training.fit import calibrated_preprocessing
 
 SourceOpener = Callable[[], FrameSource]
+_log = logging.getLogger(__name__)
 MIN_DRAW_INTERVAL_S = 1 / 60
 
 
@@ -404,6 +406,7 @@ class MainWindow(QMainWindow):
         self.state.notify("error", f"camera lost: {message}")
 
     def _on_camera_state(self, s: str) -> None:
+        _log.info("camera %s (%s)", s, self._spec)
         self.state.set_camera_state(s)
         if s in ("stopped", "lost") and self.state.running and not self._stopping:
             self._stop_threads()

@@ -5,6 +5,7 @@ Only the GUI thread touches it. Workers talk to the MainWindow (queued signals),
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, replace
 from typing import Any
@@ -14,6 +15,10 @@ from PySide6.QtCore import QObject, Signal
 from app.counters import Counters, CounterSnapshot
 from app.display_data import InspectedFrame
 from inspection_core.postprocess.roi import Roi
+
+_log = logging.getLogger(__name__)
+_log.addHandler(logging.NullHandler())  # no log file set up (tests, embedding): stay quiet on stderr
+_LEVELS = {"info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
 
 
 @dataclass(frozen=True)
@@ -101,6 +106,8 @@ class SessionState(QObject):
         self.roiChanged.emit(roi)
 
     def notify(self, level: str, message: str) -> None:
+        """Show a message in the notification area; the one hook that also puts it in the log file."""
+        _log.log(_LEVELS.get(level, logging.WARNING), message)
         self.notifications.append((level, message))
         del self.notifications[:-200]
         self.notified.emit(level, message)

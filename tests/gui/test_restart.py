@@ -4,14 +4,16 @@ window layout; a recipe that fails to load is an error state and a timed run's n
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import pytest
 
 from app import paths
-from app.__main__ import EXIT_NO_MODEL
+from app.__main__ import EXIT_NO_MODEL, LOG_NAME, setup_log_file
 from app.__main__ import main as app_main
 from app.main_window import MainWindow
+from app.state import SessionState
 from inspection_core.models.bundle import ModelBundle
 from inspection_core.postprocess.settings import PostprocessSettings
 from inspection_core.recipe import Recipe
@@ -20,6 +22,18 @@ from inspection_core.recipes.store import default_root
 
 pytestmark = pytest.mark.gui
 SIM = "simulated:128x128"
+
+
+@pytest.fixture(autouse=True)
+def _drop_log_file():
+    """`python -m app` run in-process sets the station's log file on the root logger: undo it."""
+    root = logging.getLogger()
+    level = root.level
+    yield
+    root.setLevel(level)
+    for h in [h for h in root.handlers if getattr(h, "aoi_station", False)]:
+        root.removeHandler(h)
+        h.close()
 
 
 def _save_recipe(tmp_path: Path, bundle: ModelBundle, threshold: float) -> Recipe:
@@ -70,6 +84,7 @@ def test_a_recipe_that_fails_to_load_is_an_error_and_a_timed_run_exits_non_zero(
     rc = app_main(["--device", "cpu", "--recipe", "Nope@3", "--run-for", "1"])
     err = capsys.readouterr().err
     assert rc == EXIT_NO_MODEL and "cannot load recipe Nope@3" in err and "no recipe named 'Nope'" in err
+    assert "ERROR app.state" in (paths.log_dir() / LOG_NAME).read_text()  # the same reason, logged
     # a remembered recipe that is gone by the next start: the same, not a silent demo
     paths.last_session_file().write_text(json.dumps({"recipe": "Gone@2", "source": SIM}))
     rc = app_main(["--device", "cpu", "--run-for", "1"])
@@ -93,3 +108,16 @@ def test_window_layout_survives_a_restart(qtbot) -> None:  # noqa: ANN001
     assert not w2.workspaces.tune_dock.isHidden()
     assert w2.isMaximized()
     w2.close()
+
+
+def test_what_the_notification_area_shows_goes_to_the_log_file(tmp_path: Path) -> None:
+    handler = setup_log_file(tmp_path / "logs")
+    assert setup_log_file(tmp_path / "logs2") is not handler  # set once: a second call moves it
+    state = SessionState()
+    state.notify("error", "camera lost: cable pulled")
+    state.notify("info", "recipe deployed: Tile v3 (patchcore)")
+    logging.getLogger().handlers[-1].flush()
+    text = (tmp_path / "logs2" / LOG_NAME).read_text()
+    assert "ERROR app.state [MainThread] camera lost: cable pulled" in text
+    assert "INFO app.state [MainThread] recipe deployed: Tile v3" in text
+    assert "camera lost" not in (tmp_path / "logs" / LOG_NAME).read_text()
