@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "inspection_core.cli.recipe_commands",
     "inspection_core.cli.camera_commands",
     "inspection_core.cli.suite_commands",
+    "inspection_core.cli.records_commands",
 )
 
 

@@ -1,0 +1,221 @@
+"""`aoi records list | export | stats | verify`: what the station inspected, answerable a month later."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+from inspection_core.errors import AoiError
+
+
+def _records_dir(args: argparse.Namespace) -> Path:
+    if args.records:
+        return Path(args.records).expanduser()
+    from inspection_core.runtime.home import station_home
+
+    return station_home() / "records"
+
+
+def _add_common(p: argparse.ArgumentParser, filters: bool = True) -> None:
+    p.add_argument(
+        "--records",
+        default=None,
+        metavar="DIR",
+        help="records folder (default: <station home>/records; the station home is $AOI_STATION_HOME "
+        "or the per-user data folder)",
+    )
+    if not filters:
+        return
+    p.add_argument(
+        "--since",
+        default=None,
+        metavar="TIME",
+        help="only inspections at or after TIME (ISO 8601; local time unless it ends in Z or an offset)",
+    )
+    p.add_argument("--until", default=None, metavar="TIME", help="only inspections before TIME (ISO 8601)")
+    p.add_argument(
+        "--verdict", choices=("OK", "NG", "ok", "ng"), default=None, help="only OK or only NG parts"
+    )
+    p.add_argument("--recipe", default=None, metavar="NAME", help="only inspections made with this recipe")
+
+
+def _filters(args: argparse.Namespace, limit: int | None = None) -> Any:
+    from inspection_core.records.query import Filters, parse_time
+
+    return Filters(
+        since_ns=parse_time(args.since) if args.since else None,
+        until_ns=parse_time(args.until) if args.until else None,
+        verdict=args.verdict.upper() if args.verdict else None,
+        recipe=args.recipe,
+        limit=limit,
+    )
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "records",
+        help="list, export, count and check the station's inspection records",
+        description="Every inspection the station made (time, recipe, verdict, score, defects, image) "
+        "is in <station home>/records/inspections.sqlite. These commands read it without changing it, "
+        "also while a station is writing.",
+    )
+    rs = p.add_subparsers(dest="records_command", required=True, metavar="ACTION")
+
+    q = rs.add_parser("list", help="print inspections, newest first")
+    _add_common(q)
+    q.add_argument("--limit", type=int, default=50, metavar="N", help="at most N rows (default 50; 0 = all)")
+    q.add_argument(
+        "--json", action="store_true", help="print a JSON array of full records instead of a table"
+    )
+    q.set_defaults(func=cmd_list)
+
+    q = rs.add_parser("export", help="write inspections (oldest first) to a CSV or JSON-lines file")
+    _add_common(q)
+    q.add_argument(
+        "--format", choices=("csv", "jsonl"), required=True, help="csv (one column per field) or jsonl"
+    )
+    q.add_argument("--out", required=True, metavar="FILE", help="file to write ('-' = standard output)")
+    q.set_defaults(func=cmd_export)
+
+    q = rs.add_parser("stats", help="count, yield, NG by defect size and per hour")
+    _add_common(q)
+    q.add_argument("--json", action="store_true", help="print the statistics as JSON")
+    q.set_defaults(func=cmd_stats)
+
+    q = rs.add_parser(
+        "verify",
+        help="check the store: SQLite integrity and every image a record points to (exit 1 on a problem)",
+    )
+    _add_common(q, filters=False)
+    q.set_defaults(func=cmd_verify)
+
+
+def _reader(args: argparse.Namespace) -> Any:
+    from inspection_core.records.query import RecordsReader
+
+    return RecordsReader(_records_dir(args))
+
+
+def _fmt(v: float | None, spec: str) -> str:
+    return "" if v is None else format(v, spec)
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    if args.limit < 0:
+        raise AoiError("--limit must be 0 (all) or more")
+    reader = _reader(args)
+    try:
+        recs = list(reader.records(_filters(args, args.limit or None), newest_first=True))
+    finally:
+        reader.close()
+    if args.json:
+        print(json.dumps([r.to_dict() for r in recs], indent=1))
+        return 0
+    if not recs:
+        print("no inspections match")
+        return 0
+    head = ("time (local)", "station", "source", "frame", "recipe", "verdict", "score", "margin", "defects",
+            "max px", "image")  # fmt: skip
+    rows = [
+        (
+            (r.time_local or "")[:23],
+            r.station or "",
+            r.source,
+            str(r.frame_id),
+            r.recipe + (f"@{r.recipe_version}" if r.recipe_version else ""),
+            r.verdict + (" !" if r.alarm else ""),
+            _fmt(r.score, ".3f"),
+            _fmt(r.margin, "+.3f"),
+            str(r.n_defects),
+            "" if r.max_area_px is None else str(r.max_area_px),
+            r.image_path or "",
+        )
+        for r in recs
+    ]
+    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(head)]
+    for row in (head, *rows):
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from inspection_core.records.log import InspectionRecord
+
+    reader = _reader(args)
+    names = [f.name for f in fields(InspectionRecord)]
+    out = sys.stdout if args.out == "-" else None
+    n = 0
+    try:
+        fh = out or open(args.out, "w", newline="", encoding="utf-8")  # noqa: SIM115 - closed below
+    except OSError as exc:
+        reader.close()
+        raise AoiError(f"cannot write {args.out}: {exc.strerror or exc}") from exc
+    try:
+        writer = csv.DictWriter(fh, fieldnames=names) if args.format == "csv" else None
+        if writer is not None:
+            writer.writeheader()
+        for rec in reader.records(_filters(args)):
+            d = rec.to_dict()
+            if writer is not None:
+                d["defects"] = json.dumps(d["defects"])
+                d["timings"] = json.dumps(d["timings"])
+                writer.writerow(d)
+            else:
+                fh.write(json.dumps(d) + "\n")
+            n += 1
+    finally:
+        reader.close()
+        if out is None:
+            fh.close()
+    if out is None:
+        print(f"{n} inspections written to {args.out}", file=sys.stderr)
+    return 0
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    reader = _reader(args)
+    try:
+        s = reader.stats(_filters(args))
+    finally:
+        reader.close()
+    if args.json:
+        print(json.dumps(s, indent=1))
+        return 0
+    if not s["count"]:
+        print("no inspections match")
+        return 0
+    print(f"inspected {s['count']}  OK {s['ok']}  NG {s['ng']}  yield {100 * s['yield']:.2f} %")
+    if s["ng_by_area"]:
+        print("NG by largest defect:")
+        for k, v in s["ng_by_area"].items():
+            print(f"  {k:<14} {v}")
+    print("per hour (local):")
+    for h in s["per_hour"]:
+        y = 100 * h["ok"] / h["count"]
+        print(f"  {h['hour'].replace('T', ' ')}h  {h['count']:>7}  NG {h['ng']:>6}  yield {y:6.2f} %")
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    try:
+        reader = _reader(args)
+    except AoiError as exc:
+        print(f"FAIL {exc}")
+        return 1
+    try:
+        problems = reader.verify()
+        n = reader.con.execute("SELECT COUNT(*) FROM inspections").fetchone()[0] if not problems else None
+    finally:
+        reader.close()
+    for p in problems:
+        print(f"FAIL {p}")
+    if problems:
+        print(f"{len(problems)} problem(s) in {reader.path}")
+        return 1
+    print(f"OK {reader.path}: {n} inspections, integrity ok, every image present")
+    return 0
