@@ -1,0 +1,110 @@
+"""The inspection recorder: rows/s it commits to SQLite, and the time `submit()` costs the inference
+thread (the target is ≤ 0.2 ms a frame).
+
+Two runs in a temporary folder: (1) `--rows` OK results submitted as fast as possible (the queue is
+large enough to keep them all), then flushed: committed rows/s and the submit time while the writer
+competes for the GIL; (2) `--seconds` at `--fps` with every 10th part NG and its image saved (PNG
+raw + overlay): submit time at line rate.
+
+Usage: python benchmarks/bench_recorder.py --json FILE
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from inspection_core.records import RecordContext, Recorder
+from inspection_core.types import Defect, InspectionResult, Verdict
+
+
+def _results(n: int, size: int) -> list[InspectionResult]:
+    amap = np.zeros((size, size), np.float32)
+    mask = np.zeros((size, size), bool)
+    amap[10:30, 10:40] = 2.0
+    mask[10:30, 10:40] = True
+    ng = (Defect(1, (10, 10, 40, 30), 600, (25.0, 20.0), 2.0, 2.0, 0.15),)
+    return [
+        InspectionResult(
+            i,
+            amap,
+            0.9 if i % 10 == 0 else 0.2,
+            Verdict.NG if i % 10 == 0 else Verdict.OK,
+            mask,
+            ng if i % 10 == 0 else (),
+            {"model": 20.0, "total": 25.0},
+            0.0,
+            "patchcore",
+        )  # fmt: skip
+        for i in range(n)
+    ]
+
+
+def _pct(xs: list[float]) -> dict[str, float]:
+    a = np.asarray(xs) * 1e3
+    return {"median_ms": float(np.median(a)), "p99_ms": float(np.percentile(a, 99)), "max_ms": float(a.max())}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--json", required=True, metavar="FILE", help="where to write the results")
+    ap.add_argument("--rows", type=int, default=20_000, help="rows for the throughput run")
+    ap.add_argument("--seconds", type=float, default=5.0, help="length of the line-rate run")
+    ap.add_argument("--fps", type=float, default=30.0, help="frames per second of the line-rate run")
+    ap.add_argument("--size", type=int, default=512, help="frame and map size in px (square)")
+    args = ap.parse_args()
+    ctx = RecordContext(
+        source="bench", recipe="tile", recipe_version=1, image_threshold=0.5, pixel_threshold=0.5
+    )
+    out: dict = {
+        "command": " ".join(["python", *sys.argv]),
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}",
+        "python": sys.version.split()[0],
+        "date": time.strftime("%Y-%m-%d"),
+    }
+    image = (np.random.default_rng(0).random((args.size, args.size)) * 255).astype(np.uint8)
+    with tempfile.TemporaryDirectory() as d:
+        rec = Recorder(Path(d) / "a", save_ng_images=False, queue_size=args.rows + 1, context=ctx)
+        results = _results(args.rows, args.size)
+        ts = []
+        t0 = time.perf_counter()
+        for r in results:
+            s = time.perf_counter()
+            rec.submit(None, r)
+            ts.append(time.perf_counter() - s)
+        assert rec.flush(600)
+        wall = time.perf_counter() - t0
+        rec.close()
+        out["throughput"] = {"rows": rec.written, "dropped": rec.dropped, "seconds": round(wall, 3),
+                             "rows_per_s": round(rec.written / wall), "submit": _pct(ts)}  # fmt: skip
+
+        rec = Recorder(Path(d) / "b", save_ng_images=True, min_free_mb=0, context=ctx)
+        n = int(args.seconds * args.fps)
+        results = _results(n, args.size)
+        ts = []
+        t0 = time.perf_counter()
+        for i, r in enumerate(results):
+            while time.perf_counter() - t0 < i / args.fps:
+                time.sleep(0.0005)
+            s = time.perf_counter()
+            rec.submit(image, r)
+            ts.append(time.perf_counter() - s)
+        assert rec.flush(120)
+        rec.close()
+        out["line_rate"] = {"fps": args.fps, "frames": n, "written": rec.written, "dropped": rec.dropped,
+                            "ng_images_saved": rec.images_saved, "submit": _pct(ts)}  # fmt: skip
+    Path(args.json).write_text(json.dumps(out, indent=1))
+    print(json.dumps(out, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
