@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from inspection_core.cli import main
 from inspection_core.records import InspectionLog, Recorder
 from inspection_core.records.log import SCHEMA_VERSION, RecordContext
 from inspection_core.types import Defect, InspectionResult, Verdict
@@ -32,6 +33,14 @@ def _result(fid: int, ng: bool = False, score: float | None = None) -> Inspectio
         timings={"model": 3.5, "total": 5.25},
         model_name="patchcore",
     )
+
+
+def test_station_id_is_the_host_name_unless_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    assert RecordContext().station == socket.gethostname()
+    monkeypatch.setenv("AOI_STATION_ID", "line-3")
+    assert RecordContext().station == "line-3"
 
 
 def test_rows_carry_what_the_issue_asks_for(tmp_path: Path) -> None:
@@ -181,7 +190,7 @@ _CHILD = textwrap.dedent(
 
 @pytest.mark.parametrize("rate", [2000, 40])
 def test_kill_9_loses_only_the_last_batch_interval(tmp_path: Path, rate: int) -> None:
-    """A process writing `rate` rows/s is killed: afterwards the log opens, passes integrity_check,
+    """A process writing `rate` rows/s is killed: afterwards `aoi records verify` passes, the log
     holds rows 0..N without a gap, and its newest row is less than 1 s older than the kill (the stated
     bound: batch_interval_s = 0.5 s plus one commit; at 2,000 rows/s a 100-row batch fills first)."""
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
@@ -197,8 +206,8 @@ def test_kill_9_loses_only_the_last_batch_interval(tmp_path: Path, rate: int) ->
     finally:
         if child.poll() is None:
             child.kill()
+    assert main(["records", "verify", "--records", str(tmp_path)]) == 0
     con = sqlite3.connect(tmp_path / "inspections.sqlite")
-    assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     n, hi, newest = con.execute("SELECT COUNT(*), MAX(frame_id), MAX(time_ns) FROM inspections").fetchone()
     assert n > rate and hi == n - 1  # every row up to the newest one is there
     gap_s = (kill_ns - newest) / 1e9

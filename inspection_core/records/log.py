@@ -12,6 +12,7 @@ migrates it in place, a newer one is refused.
 from __future__ import annotations
 
 import json
+import os
 import socket
 import sqlite3
 import threading
@@ -98,8 +99,8 @@ _INSERT = f"INSERT INTO inspections ({', '.join(COLUMNS)}) VALUES ({', '.join('?
 
 
 def default_station_id() -> str:
-    """The host name: what tells one station's rows from another's in a plant database."""
-    return socket.gethostname() or "station"
+    """`$AOI_STATION_ID`, else the host name: what tells one station's rows from another's."""
+    return os.environ.get("AOI_STATION_ID") or socket.gethostname() or "station"
 
 
 @dataclass(frozen=True)
