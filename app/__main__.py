@@ -64,6 +64,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--report", type=Path, default=None, metavar="FILE.json", help="write the counters here on exit"
     )
     p.add_argument(
+        "--max-drop-rate",
+        type=float,
+        default=None,
+        metavar="FRACTION",
+        help="raise an alarm when more than this fraction of grabbed frames goes uninspected "
+        "(e.g. 0.05 on triggered parts, where every frame is a part; default: off)",
+    )
+    p.add_argument(
         "--max-wait",
         type=float,
         default=600.0,
@@ -192,6 +200,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     app.setApplicationName("aoi-station")
     resources.apply(app)  # stylesheet, window icon, desktop entry name
     window = MainWindow(device=args.device)
+    window.state.max_drop_rate = args.max_drop_rate
     window.show()
     last = window.last_session()  # what the station ran before this start
     args.source = args.source or last.get("source") or "simulated"

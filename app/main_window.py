@@ -310,7 +310,7 @@ class MainWindow(QMainWindow):
         """Error state: say why, keep the window, inspect nothing until a model loads."""
         self.model_error = message
         if self.inspector is None:
-            self.state.set_model("NOT INSPECTING (no model)")
+            self.state.set_model("NOT INSPECTING (no model)", ready=False)
             message += " — NOT INSPECTING: load a model to start"
         self.state.notify("error", message)
         self.modelFailed.emit(message)
@@ -329,7 +329,7 @@ class MainWindow(QMainWindow):
         worker.progress.connect(self._fit_progress)
         worker.done.connect(self._fit_done)
         worker.error.connect(self._model_failed)
-        self.state.set_model("fitting demo model…")
+        self.state.set_model("fitting demo model…", ready=False)
         self.state.notify("info", "first start: fitting the demo model on good simulated frames")
         self.fit = WorkerThread(worker, "demo-fit")
         self.fit.start()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -19,6 +20,8 @@ from inspection_core.postprocess.roi import Roi
 _log = logging.getLogger(__name__)
 _log.addHandler(logging.NullHandler())  # no log file set up (tests, embedding): stay quiet on stderr
 _LEVELS = {"info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
+DROP_WINDOW = 50  # results the drop rate is measured over
+DROP_MIN_RESULTS = 20  # fewer: too few to call a rate
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,7 @@ class SessionState(QObject):
     thresholdsChanged = Signal(float, float)  # image, pixel (normalised)
     roiChanged = Signal(object)  # Roi
     notified = Signal(str, str)  # level ("info" | "warning" | "error"), message
+    dropAlarmChanged = Signal(bool)  # frames dropped above max_drop_rate (True) or back under it
 
     def __init__(self) -> None:
         super().__init__()
@@ -65,6 +69,12 @@ class SessionState(QObject):
         self.roi = Roi()
         self.notifications: list[tuple[str, str]] = []
         self._last_alarm = ""  # the alarm of the last counted result (an alarm is told once per cause)
+        self.model_ready = False  # a model is loaded: without one the station is NOT INSPECTING
+        # a setting: the fraction of grabbed frames that may go uninspected before the alarm (None: off,
+        # as on a continuous web where inspecting the newest frame is the design)
+        self.max_drop_rate: float | None = None
+        self.drop_alarm = False
+        self._recent_skipped: deque[int] = deque(maxlen=DROP_WINDOW)
 
     # --- setters that emit only on change ----------------------------------------------------
     def set_camera_state(self, state: str) -> None:
@@ -76,8 +86,10 @@ class SessionState(QObject):
         self.source_label = label
         self.sourceChanged.emit(label)
 
-    def set_model(self, name: str) -> None:
+    def set_model(self, name: str, ready: bool = True) -> None:
+        """`ready=False`: a label only ("fitting…", "no model"); nothing is inspected meanwhile."""
         self.model_name = name
+        self.model_ready = ready
         self.modelChanged.emit(name)
 
     def set_device(self, label: str) -> None:
@@ -121,6 +133,7 @@ class SessionState(QObject):
             return
         latency_ms = (time.perf_counter() - item.t_grab) * 1e3
         self.counters.add(item.result.is_ng, latency_ms, item.inference_ms, item.skipped)
+        self._check_drops(item.skipped)
         if item.result.is_ng:
             self.ngAdded.emit(item)
         if item.result.alarm and item.result.alarm != self._last_alarm:  # once per cause, not per frame
@@ -129,6 +142,32 @@ class SessionState(QObject):
             )
         self._last_alarm = item.result.alarm
         self.countersChanged.emit(self.counters.snapshot())
+
+    def drop_rate(self) -> float:
+        """Fraction of the grabbed frames dropped over the last DROP_WINDOW results."""
+        shown = len(self._recent_skipped)
+        dropped = sum(self._recent_skipped)
+        return dropped / (dropped + shown) if shown else 0.0
+
+    def _check_drops(self, skipped: int) -> None:
+        """Raise the alarm once when drops pass the limit; clear it once they fall under half of it."""
+        self._recent_skipped.append(skipped)
+        limit = self.max_drop_rate
+        if limit is None or len(self._recent_skipped) < DROP_MIN_RESULTS:
+            return
+        rate = self.drop_rate()
+        if not self.drop_alarm and rate > limit:
+            self.drop_alarm = True
+            self.notify(
+                "error",
+                f"ALARM — {rate:.0%} of frames are not inspected (limit {limit:.0%}): "
+                "inspection cannot keep up with the camera",
+            )
+            self.dropAlarmChanged.emit(True)
+        elif self.drop_alarm and rate <= limit / 2:
+            self.drop_alarm = False
+            self.notify("info", f"frame drops back to {rate:.0%} (limit {limit:.0%})")
+            self.dropAlarmChanged.emit(False)
 
     def reset_counters(self) -> None:
         self.counters.reset()

@@ -1,4 +1,4 @@
-"""Status bar: camera state, compute device, model."""
+"""Status bar: camera state, compute device, model, and the frame-drop alarm while it is raised."""
 
 from __future__ import annotations
 
@@ -14,8 +14,12 @@ class StationStatusBar(QStatusBar):
         self.camera = QLabel()
         self.device = QLabel()
         self.model = QLabel()
-        for w in (self.camera, self.device, self.model):
+        self.drop_alarm = QLabel("ALARM: frames not inspected")
+        for w in (self.drop_alarm, self.camera, self.device, self.model):
             self.addPermanentWidget(w)
+        set_state(self.drop_alarm, "dropAlarm", "alarm")  # colours: resources/aoi-station.qss
+        self.drop_alarm.setVisible(state.drop_alarm)
+        state.dropAlarmChanged.connect(self.drop_alarm.setVisible)
         self._camera(state.camera_state)
         self._device(state.device)
         self._model(state.model_name)

@@ -121,3 +121,84 @@ def test_what_the_notification_area_shows_goes_to_the_log_file(tmp_path: Path) -
     assert "ERROR app.state [MainThread] camera lost: cable pulled" in text
     assert "INFO app.state [MainThread] recipe deployed: Tile v3" in text
     assert "camera lost" not in (tmp_path / "logs" / LOG_NAME).read_text()
+
+
+def _result(i: int, skipped: int = 0):  # noqa: ANN202 - InspectedFrame
+    import numpy as np
+
+    from app.display_data import prepare
+    from inspection_core.types import Frame, InspectionResult, Verdict
+
+    amap = np.zeros((16, 16), np.float32)
+    result = InspectionResult(i, amap, 0.1, Verdict.OK, amap > 1, ())
+    return prepare(Frame(np.zeros((16, 16), np.uint8), i, 0, "test"), result, 0.0, 1.0, skipped)
+
+
+def test_verdict_says_not_inspecting_when_stopped_lost_or_without_model(qtbot) -> None:  # noqa: ANN001
+    from app.panels.verdict_panel import VerdictPanel
+
+    state = SessionState()
+    panel = VerdictPanel(state)
+    qtbot.addWidget(panel)
+    assert panel.text == "NOT INSPECTING" and panel.verdict.property("state") == "off"
+    assert "no model" in panel.score.text()
+    state.set_model("tiny (custom)")
+    state.set_running(True)
+    state.set_camera_state("running")
+    assert panel.text == "NOT INSPECTING"  # until the first new result
+    state.show(_result(1))
+    assert panel.text == "OK"
+    state.set_running(False)  # stop: the last OK must not stay up
+    assert panel.text == "NOT INSPECTING" and panel.score.text() == "stopped"
+    state.set_running(True)
+    state.show(_result(2))
+    state.set_camera_state("lost")
+    assert panel.text == "NOT INSPECTING" and panel.score.text() == "camera lost"
+    state.set_model("NOT INSPECTING (no model)", ready=False)
+    assert panel.text == "NOT INSPECTING" and "no model" in panel.score.text()
+
+
+def test_window_shows_not_inspecting_after_stop_and_on_a_model_error(
+    qtbot, tmp_path: Path, tiny_bundle: ModelBundle, fake_web
+) -> None:  # noqa: ANN001
+    def open_it():  # noqa: ANN202 - FakeWeb
+        fake_web.open()
+        return fake_web
+
+    w = MainWindow(opener_for=lambda _spec: open_it, device="cpu")
+    assert w.verdict_panel.text == "NOT INSPECTING"
+    w.set_bundle(tiny_bundle, PostprocessSettings(image_threshold=2.0))  # every part OK
+    w.start("fake")
+    qtbot.waitUntil(lambda: w.verdict_panel.text == "OK", timeout=60_000)
+    w.stop()
+    assert w.verdict_panel.text == "NOT INSPECTING" and w.verdict_panel.score.text() == "stopped"
+    w.close()
+    w2 = MainWindow(device="cpu")
+    bad = tmp_path / "bad-model"
+    bad.mkdir()
+    (bad / "model.json").write_text("{}")
+    assert not w2.load_model(str(bad))
+    assert w2.verdict_panel.text == "NOT INSPECTING" and "no model" in w2.verdict_panel.score.text()
+    w2.close()
+
+
+def test_dropped_frames_above_the_set_rate_raise_an_alarm_once(qtbot) -> None:  # noqa: ANN001
+    from app.panels.status_bar import StationStatusBar
+
+    state = SessionState()
+    bar = StationStatusBar(state)
+    qtbot.addWidget(bar)
+    bar.show()
+    for i in range(30):
+        state.show(_result(i, skipped=2))  # 2 of 3 frames dropped, but no limit set: no alarm
+    assert not state.drop_alarm and not state.notifications
+    state.max_drop_rate = 0.10
+    for i in range(30, 60):
+        state.show(_result(i, skipped=1 if i % 2 else 0))  # one in three dropped
+    alarms = [m for lvl, m in state.notifications if lvl == "error" and "not inspected" in m]
+    assert state.drop_alarm and len(alarms) == 1 and "limit 10%" in alarms[0]
+    assert bar.drop_alarm.isVisible()
+    for i in range(60, 120):
+        state.show(_result(i))  # nothing dropped any more: the alarm clears
+    assert not state.drop_alarm and not bar.drop_alarm.isVisible()
+    assert state.notifications[-1][0] == "info" and "frame drops back" in state.notifications[-1][1]
