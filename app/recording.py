@@ -17,6 +17,8 @@ from inspection_core.inspector import Inspector
 from inspection_core.records import RecordContext, Recorder
 from inspection_core.types import Frame, InspectionResult
 
+IMAGE_QUOTA_MB = 5000.0  # stored images (raw + overlay + JSON) kept; the oldest are deleted first
+
 
 def records_dir() -> Path:
     return paths.station_home() / "records"
@@ -37,7 +39,7 @@ class StationRecording:
     ) -> None:
         self.source = source
         self.recipe_of = recipe_of or (lambda: None)
-        self.recorder = Recorder(directory or records_dir())
+        self.recorder = Recorder(directory or records_dir(), quota_mb=IMAGE_QUOTA_MB)
         self._for: tuple[Any, Any] | None = None
 
     def _context(self, inspector: Inspector) -> RecordContext:

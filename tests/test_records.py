@@ -61,7 +61,7 @@ def test_recorder_writes_every_result_and_keeps_going_on_a_full_disk(tmp_path: P
         rec.submit(img, _result(i, ng=i % 4 == 0), source="sim")
     assert rec.flush()
     assert rec.written == 20 and rec.images_saved == 5
-    assert len(list((tmp_path / "rec" / "ng").rglob("*_raw.png"))) == 5
+    assert len(list((tmp_path / "rec" / "images").rglob("*_raw.png"))) == 5
     rec.store.min_free_mb = 1e12  # the disk "fills up"
     rec.submit(img, _result(99, ng=True))
     assert rec.flush()

@@ -221,3 +221,33 @@ def test_an_image_that_cannot_be_saved_keeps_its_row(tmp_path: Path) -> None:
     assert rec.flush()
     rec.close()
     assert rec.written == 1 and rec.images_skipped == 1 and "not saved" in (rec.last_error or "")
+
+
+def test_image_quota_deletes_the_oldest_and_the_log_says_so(tmp_path: Path) -> None:
+    img = (np.random.default_rng(0).random((64, 64)) * 255).astype(np.uint8)
+    rec = Recorder(tmp_path, min_free_mb=0, quota_mb=0.03)  # room for about two sets of 64x64 noise
+    for i in range(6):
+        rec.submit(img, _result(i, ng=True))
+        assert rec.flush()  # one by one, so each set is saved (max_pending_images is not the limit)
+    rec.close()
+    assert rec.images_saved == 6 and 1 <= len(list((tmp_path / "images").rglob("*_raw.png"))) <= 3
+    assert rec.store is not None and rec.store.used_bytes <= 0.03e6 and rec.store.deleted >= 3
+    recs = InspectionLog(tmp_path / "inspections.sqlite").recent()
+    kept = [r for r in recs if r.image_path]
+    assert recs[0].image_path and all(Path(r.image_path).exists() for r in kept)
+    assert {r.note for r in recs if not r.image_path} == {"image removed by retention"}
+    assert main(["records", "verify", "--records", str(tmp_path)]) == 0
+    # a restarted recorder knows the sets already on disk
+    rec2 = Recorder(tmp_path, min_free_mb=0, quota_mb=0.03)
+    assert rec2.store is not None and rec2.store.used_bytes == rec.store.used_bytes
+    rec2.close()
+
+
+def test_ok_images_are_sampled_at_the_set_rate(tmp_path: Path) -> None:
+    img = np.zeros((16, 16), np.uint8)
+    rec = Recorder(tmp_path, min_free_mb=0, ok_image_every=3, max_pending_images=100)
+    for i in range(9):
+        rec.submit(img, _result(i))
+    rec.close()
+    rows = InspectionLog(tmp_path / "inspections.sqlite").recent()
+    assert sorted(r.frame_id for r in rows if r.image_path) == [0, 3, 6] and rec.images_saved == 3

@@ -67,7 +67,11 @@ _V2_COLUMNS = (
     ("max_area_px", "INTEGER"),
     ("timings", "TEXT"),
 )
-_V2_INDEXES = "CREATE INDEX IF NOT EXISTS inspections_recipe ON inspections(recipe);"
+_V2_INDEXES = """
+CREATE INDEX IF NOT EXISTS inspections_recipe ON inspections(recipe);
+CREATE INDEX IF NOT EXISTS inspections_image ON inspections(image_path) WHERE image_path IS NOT NULL;
+"""
+REMOVED_NOTE = "image removed by retention"
 
 # the order append_many writes
 COLUMNS = (
@@ -251,12 +255,18 @@ class InspectionLog:
             self._local.con = con
         return con
 
-    def append_many(self, rows: list[tuple[Any, ...]]) -> None:
+    def append_many(self, rows: list[tuple[Any, ...]], removed_images: list[str] | None = None) -> None:
         """Write rows made by `make_row` in one transaction: all or none (sqlite3.Error passes through,
-        the transaction rolled back, so the caller can count what was lost)."""
+        the transaction rolled back, so the caller can count what was lost). `removed_images`: image
+        paths the store's retention deleted; their rows (also those in `rows`) lose the path and say so."""
         con = self._con()
         with con:  # commits, or rolls back on any error
             con.executemany(_INSERT, rows)
+            if removed_images:
+                con.executemany(
+                    "UPDATE inspections SET image_path = NULL, note = ? WHERE image_path = ?",
+                    [(REMOVED_NOTE, p) for p in removed_images],
+                )
 
     def append(
         self,

@@ -1,6 +1,9 @@
 """Recorder: logs every result and stores NG images on a background thread, so inspection never waits
 on the disk, and a failing disk or database never stops inspection.
 
+- Images: every NG part's (raw + overlay + JSON) and every `ok_image_every`-th OK part's go to the
+  image store under `images/`, kept within `quota_mb` by deleting the oldest first; a row whose image
+  retention deleted loses its path and says so in `note`, so the log never points at missing files.
 - `submit()` never blocks: it appends what the row needs (no anomaly map) to a bounded queue that
   the writer polls (no lock, no thread wake-up); a full queue drops the row and counts it (`dropped`). NG images ride along only while
   fewer than `max_pending_images` wait (the memory bound); beyond that the row is kept, its image
@@ -64,6 +67,8 @@ class Recorder:
         directory: str | Path,
         save_ng_images: bool = True,
         min_free_mb: float = 500.0,
+        quota_mb: float | None = None,
+        ok_image_every: int = 0,
         queue_size: int = 10_000,
         batch_rows: int = 100,
         batch_interval_s: float = 0.5,
@@ -81,7 +86,15 @@ class Recorder:
         self.reopen_every_s = reopen_every_s
         self.lock_timeout_s = lock_timeout_s
         self.context = context or RecordContext()
-        self.store = NGImageStore(self.directory / "ng", min_free_mb) if save_ng_images else None
+        self.ok_image_every = ok_image_every
+        self._ok_seen = 0
+        self._removed: list[str] = []  # image paths retention deleted, marked in the log at the next write
+        self.store = (
+            NGImageStore(self.directory / "images", min_free_mb, quota_mb)
+            if (save_ng_images or ok_image_every)
+            else None
+        )
+        self.save_ng_images = save_ng_images
         self.queue_size = queue_size
         self._queue: deque[Any] = deque()  # append/popleft are atomic: no lock, no wake-up per row
         self._wake = threading.Event()  # flush and close wake the writer at once; rows wait for its poll
@@ -129,7 +142,11 @@ class Recorder:
                 recipe=ctx.recipe if recipe is None else recipe,
             )
         keep = None
-        if image is not None and self.store is not None and result.is_ng:
+        wanted = result.is_ng and self.save_ng_images
+        if not result.is_ng and self.ok_image_every:
+            wanted = self._ok_seen % self.ok_image_every == 0
+            self._ok_seen += 1
+        if image is not None and self.store is not None and wanted:
             with self._img_lock:
                 if self._pending_images < self.max_pending_images:
                     self._pending_images += 1
@@ -165,14 +182,15 @@ class Recorder:
             self.last_error = str(exc)
 
     def _write(self, batch: list[tuple[Any, ...]]) -> None:
-        if not batch:
+        if not batch and not self._removed:
             return
         self._open()
         if self.log is None:
             self.lost += len(batch)
             return
         try:
-            self.log.append_many(batch)
+            self.log.append_many(batch, self._removed)
+            self._removed = []
             self.written += len(batch)
         except Exception as exc:  # noqa: BLE001 - sqlite3.Error, OSError…: count, re-open, go on
             self.lost += len(batch)
@@ -188,6 +206,7 @@ class Recorder:
             try:
                 path = str(self.store.save(item.image, item.result, item.context.source, item.context.recipe))
                 self.images_saved += 1
+                self._removed += [str(p) for p in self.store.enforce_quota()]
             except Exception as exc:  # noqa: BLE001 - DiskFullError or a bad image: keep the row
                 self.images_skipped += 1
                 self.last_error = str(exc) if isinstance(exc, AoiError) else f"NG image not saved: {exc!r}"
