@@ -392,11 +392,13 @@ class MainWindow(QMainWindow):
         self.inf = WorkerThread(inf, "inference")
         self.acq = WorkerThread(acq, "acquisition")
         self.state.set_camera_state("starting")
+        self.state.set_error("")
         self.state.set_running(True)
         self.inf.start()
         self.acq.start()
 
     def _on_worker_error(self, message: str) -> None:
+        self.state.set_error(message)  # NOT INSPECTING until a frame is inspected again
         self.state.notify("error", message)
 
     def _on_worker_status(self, message: str) -> None:

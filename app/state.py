@@ -52,6 +52,7 @@ class SessionState(QObject):
     thresholdsChanged = Signal(float, float)  # image, pixel (normalised)
     roiChanged = Signal(object)  # Roi
     notified = Signal(str, str)  # level ("info" | "warning" | "error"), message
+    errorChanged = Signal(str)  # why frames go uninspected now ("" once a result comes through again)
     dropAlarmChanged = Signal(bool)  # frames dropped above max_drop_rate (True) or back under it
 
     def __init__(self) -> None:
@@ -69,6 +70,7 @@ class SessionState(QObject):
         self.roi = Roi()
         self.notifications: list[tuple[str, str]] = []
         self._last_alarm = ""  # the alarm of the last counted result (an alarm is told once per cause)
+        self.error = ""  # a worker error since the last inspected result: NOT INSPECTING meanwhile
         self.model_ready = False  # a model is loaded: without one the station is NOT INSPECTING
         # a setting: the fraction of grabbed frames that may go uninspected before the alarm (None: off,
         # as on a continuous web where inspecting the newest frame is the design)
@@ -117,6 +119,11 @@ class SessionState(QObject):
         self.roi = roi
         self.roiChanged.emit(roi)
 
+    def set_error(self, message: str) -> None:
+        if message != self.error:
+            self.error = message
+            self.errorChanged.emit(message)
+
     def notify(self, level: str, message: str) -> None:
         """Show a message in the notification area; the one hook that also puts it in the log file."""
         _log.log(_LEVELS.get(level, logging.WARNING), message)
@@ -127,6 +134,8 @@ class SessionState(QObject):
     # --- results ------------------------------------------------------------------------------
     def show(self, item: InspectedFrame, count: bool = True) -> None:
         """Make `item` current; `count=False` re-shows an old frame (NG strip) without counting it."""
+        if count:
+            self.set_error("")  # a frame was inspected: whatever failed before works again
         self.current = item
         self.currentChanged.emit(item)
         if not count:

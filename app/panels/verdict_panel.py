@@ -1,6 +1,6 @@
 """The big OK/NG for the frame on screen, with its image score against the image threshold.
 
-When nothing is being inspected (stopped, camera lost, no model) it says NOT INSPECTING in grey: a
+When nothing is being inspected (stopped, camera lost, no model, frames failing) it says NOT INSPECTING in grey: a
 stale OK left on screen after a stop would tell the operator that parts are still being checked.
 """
 
@@ -32,7 +32,12 @@ class VerdictPanel(QWidget):
         lay.addWidget(self.score)
         self._set("", "—")
         state.currentChanged.connect(self.show_item)
-        for signal in (state.runningChanged, state.cameraStateChanged, state.modelChanged):
+        for signal in (
+            state.runningChanged,
+            state.cameraStateChanged,
+            state.modelChanged,
+            state.errorChanged,
+        ):
             signal.connect(self._refresh)
         self._refresh()
 
@@ -49,6 +54,8 @@ class VerdictPanel(QWidget):
             return "camera lost"
         if not s.running:
             return "stopped"
+        if s.error:
+            return f"error: {s.error}"
         return ""
 
     def _refresh(self, *_: object) -> None:

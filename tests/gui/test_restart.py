@@ -152,6 +152,10 @@ def test_verdict_says_not_inspecting_when_stopped_lost_or_without_model(qtbot) -
     assert panel.text == "NOT INSPECTING" and panel.score.text() == "stopped"
     state.set_running(True)
     state.show(_result(2))
+    state.set_error("inference failed: RuntimeError: CUDA out of memory")  # every frame fails
+    assert panel.text == "NOT INSPECTING" and "CUDA out of memory" in panel.score.text()
+    state.show(_result(3))  # a frame got through again
+    assert panel.text == "OK" and not state.error
     state.set_camera_state("lost")
     assert panel.text == "NOT INSPECTING" and panel.score.text() == "camera lost"
     state.set_model("NOT INSPECTING (no model)", ready=False)
