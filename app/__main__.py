@@ -1,7 +1,12 @@
 """`python -m app` / `aoi-station`: the operator's window, or a headless timed run with a JSON report.
 
-python -m app                                  # the embedded demo (simulated web + demo model)
+python -m app                                  # first start: the embedded demo (simulated web)
 python -m app --source simulated --run-for 30 --report run.json   # soak / station check
+python -m app --recipe "Tile A@3" --source genicam    # a stored recipe (NAME, or NAME@VERSION)
+python -m app                                  # later: reopens the last deployed recipe and source
+
+Everything the station keeps (recipes, layout, last session, logs/aoi-station.log) lives in the station
+home: $AOI_STATION_HOME, else the per-user data folder (inspection_core/runtime/home.py).
 
 A timed run exits non-zero when it proves nothing: 3 when the model failed to load, 4 when no frame
 was inspected. Any start exits 5 when the station home cannot be created or written. Without
