@@ -41,6 +41,7 @@ class StationRecording:
         self.recipe_of = recipe_of or (lambda: None)
         self.recorder = Recorder(directory or records_dir(), quota_mb=IMAGE_QUOTA_MB)
         self._for: tuple[Any, Any] | None = None
+        self._seen: tuple[int, int, str | None] = (0, 0, None)
 
     def _context(self, inspector: Inspector) -> RecordContext:
         recipe = self.recipe_of()
@@ -62,6 +63,21 @@ class StationRecording:
     def record(self, frame: Frame, result: InspectionResult, inspector: Inspector) -> bool:
         """Queue one result (False: the recorder's queue was full and the row was dropped)."""
         return self.recorder.submit(frame.image, result, context=self._context(inspector))
+
+    def problem(self) -> str | None:
+        """A line for the operator when rows were dropped or lost, or the recorder hit a new error since
+        the last call; None when all is well (cheap: counters only, no database access)."""
+        r = self.recorder
+        now = (r.dropped, r.lost, r.last_error)
+        if now == self._seen:
+            return None
+        self._seen = now
+        if not (r.dropped or r.lost or r.last_error):
+            return None
+        return (
+            f"inspection records: {r.dropped + r.lost} not recorded ({r.dropped} dropped by a full queue, "
+            f"{r.lost} refused by the database); last error: {r.last_error or 'none'}"
+        )
 
     def close(self) -> None:
         """Commit what is queued and end the recorder thread."""

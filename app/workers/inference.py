@@ -123,6 +123,8 @@ class InferenceWorker(LoopWorker):
                 self.inspected += 1
                 if self.recording is not None:
                     self.recording.record(frame, result, inspector)
+                    if self.inspected % 30 == 0 and (why := self.recording.problem()):
+                        self._report(why)
                 self.resultReady.emit(data)
         finally:
             if self.recording is not None:
