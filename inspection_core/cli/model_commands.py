@@ -61,7 +61,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed for sampling and training (default 0)")
     p.add_argument("--limit", type=int, default=0, help="use only the first N training images")
     p.add_argument("--recipe", default=None, help="create or update this product recipe to use the new model")
-    p.add_argument("--recipes-dir", default=None, help="recipe store folder (default: $AOI_RECIPES_DIR, else <station home>/recipes)")
+    p.add_argument(
+        "--recipes-dir",
+        default=None,
+        help="recipe store folder (default: $AOI_RECIPES_DIR, else <station home>/recipes)",
+    )
     p.add_argument(
         "--init-from",
         default=None,
@@ -91,7 +95,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="evaluate this recipe's model and count the verdicts at its image threshold (what `aoi "
         "calibrate --write` wrote)",
     )
-    p.add_argument("--recipes-dir", default=None, help="recipe store folder (default: $AOI_RECIPES_DIR, else <station home>/recipes)")
+    p.add_argument(
+        "--recipes-dir",
+        default=None,
+        help="recipe store folder (default: $AOI_RECIPES_DIR, else <station home>/recipes)",
+    )
     p.add_argument(
         "--data", required=True, help="MVTec-layout folder with test/good, test/<defect> and ground_truth/"
     )
@@ -112,7 +120,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="inspect with this recipe's model, thresholds, ROI and preprocessing (what `aoi calibrate "
         "--write` wrote)",
     )
-    p.add_argument("--recipes-dir", default=None, help="recipe store folder (default: $AOI_RECIPES_DIR, else <station home>/recipes)")
+    p.add_argument(
+        "--recipes-dir",
+        default=None,
+        help="recipe store folder (default: $AOI_RECIPES_DIR, else <station home>/recipes)",
+    )
     p.add_argument("images", nargs="+", help="image files to inspect")
     p.add_argument(
         "--out", required=True, help="folder for <stem>_overlay.png, <stem>_mask.png and the defects JSON"
