@@ -53,6 +53,38 @@ def _pct(xs: list[float]) -> dict[str, float]:
     return {"median_ms": float(np.median(a)), "p99_ms": float(np.percentile(a, 99)), "max_ms": float(a.max())}
 
 
+def _rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _soak(directory: Path, n: int, ctx: RecordContext) -> dict:
+    """N inspections through one recorder, in chunks of 2,000 as fast as it takes them."""
+    import threading
+
+    rec = Recorder(directory, min_free_mb=0, quota_mb=5, context=ctx)
+    image = (np.random.default_rng(1).random((64, 64)) * 255).astype(np.uint8)
+    results = _results(2000, 64)
+    t0 = time.perf_counter()
+    base: tuple[float, int] | None = None
+    for i in range(0, n, 2000):
+        for r in results[: min(2000, n - i)]:
+            rec.submit(image, r)
+        assert rec.flush(600)
+        if base is None and i + 2000 >= n // 10:
+            base = (_rss_mb(), threading.active_count())
+    wall = time.perf_counter() - t0
+    end = (_rss_mb(), threading.active_count())
+    rec.close()
+    assert base is not None
+    return {"inspections": n, "seconds": round(wall, 1), "written": rec.written, "dropped": rec.dropped,
+            "images_saved": rec.images_saved, "images_skipped": rec.images_skipped, "images_deleted_by_quota": rec.store.deleted if rec.store else 0,
+            "rss_mb_at_10pct": round(base[0], 1), "rss_mb_end": round(end[0], 1),
+            "threads_at_10pct": base[1], "threads_end": end[1]}  # fmt: skip
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--json", required=True, metavar="FILE", help="where to write the results")
@@ -60,6 +92,14 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=5.0, help="length of the line-rate run")
     ap.add_argument("--fps", type=float, default=30.0, help="frames per second of the line-rate run")
     ap.add_argument("--size", type=int, default=512, help="frame and map size in px (square)")
+    ap.add_argument(
+        "--soak",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also N inspections of 64x64 frames (every 10th NG, its images saved while fewer than 8 wait, a 5 MB image quota): "
+        "RSS and thread count after the first 10%% and at the end",
+    )
     args = ap.parse_args()
     ctx = RecordContext(
         source="bench", recipe="tile", recipe_version=1, image_threshold=0.5, pixel_threshold=0.5
@@ -101,6 +141,8 @@ def main() -> int:
         rec.close()
         out["line_rate"] = {"fps": args.fps, "frames": n, "written": rec.written, "dropped": rec.dropped,
                             "ng_images_saved": rec.images_saved, "submit": _pct(ts)}  # fmt: skip
+        if args.soak:
+            out["soak"] = _soak(Path(d) / "c", args.soak, ctx)
     Path(args.json).write_text(json.dumps(out, indent=1))
     print(json.dumps(out, indent=1))
     return 0
