@@ -131,3 +131,17 @@ def test_default_folder_is_the_station_home(
 def test_bad_time_is_one_clear_error(records: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["records", "list", "--records", str(records), "--since", "yesterday"]) == 2
     assert "bad time 'yesterday'" in capsys.readouterr().err
+
+
+def test_a_newer_schema_is_listed_but_fails_verify(records: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import sqlite3
+
+    con = sqlite3.connect(records / "inspections.sqlite")
+    con.execute("ALTER TABLE inspections ADD COLUMN lot TEXT")
+    con.execute("PRAGMA user_version=99")
+    con.commit()
+    con.close()
+    assert main(["records", "list", "--records", str(records), "--json", "--limit", "1"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["frame_id"] == 9
+    assert main(["records", "verify", "--records", str(records)]) == 1
+    assert "schema 99 is newer" in capsys.readouterr().out

@@ -17,7 +17,7 @@ import socket
 import sqlite3
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -201,7 +201,8 @@ class InspectionRecord:
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> InspectionRecord:
-        d = dict(row)
+        known = {f.name for f in fields(cls)}
+        d = {k: v for k, v in dict(row).items() if k in known}  # a newer schema's extra columns: ignored
         d["defects"] = json.loads(d.get("defects") or "[]")
         d["timings"] = json.loads(d.get("timings") or "{}")
         for k in ("source", "recipe", "model"):
