@@ -3,6 +3,7 @@ bounded loss when the writing process is killed."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -251,3 +252,57 @@ def test_ok_images_are_sampled_at_the_set_rate(tmp_path: Path) -> None:
     rec.close()
     rows = InspectionLog(tmp_path / "inspections.sqlite").recent()
     assert sorted(r.frame_id for r in rows if r.image_path) == [0, 3, 6] and rec.images_saved == 3
+
+
+_FULL_CHILD = textwrap.dedent(
+    """
+    import json, resource, signal, sys, time
+    import numpy as np
+    from inspection_core.records import Recorder
+    from inspection_core.types import InspectionResult, Verdict
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG instead
+    rec = Recorder(sys.argv[1], min_free_mb=0, reopen_every_s=0.05)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (300_000, 300_000))  # the "disk" holds 300 kB a file
+    empty = np.zeros((0, 0), np.float32)
+    img = (np.random.default_rng(0).random((128, 128)) * 255).astype(np.uint8)
+    worst = 0.0
+    for i in range(20_000):
+        ng = i % 50 == 0
+        r = InspectionResult(i, np.zeros((128, 128), np.float32), 0.9 if ng else 0.1,
+                             Verdict.NG if ng else Verdict.OK, np.zeros((128, 128), bool), ())
+        t = time.perf_counter()
+        rec.submit(img if ng else None, r)
+        worst = max(worst, time.perf_counter() - t)
+        if i % 2000 == 0:
+            rec.flush(30)
+    rec.flush(30)
+    alive = rec.alive
+    rec.close()
+    print(json.dumps({**rec.stats(), "alive": alive, "worst_submit_s": worst}))
+    """
+)
+
+
+def test_a_full_disk_is_counted_and_survived(tmp_path: Path) -> None:
+    """The files may grow to 300 kB (RLIMIT_FSIZE): the log fills up, the recorder keeps going, counts
+    what it could not write, and what it did write stays intact."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    out = subprocess.run(
+        [sys.executable, "-c", _FULL_CHILD, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    s = json.loads(out.stdout.strip().splitlines()[-1])
+    print(
+        f"full disk: {s['written']} written, {s['lost']} lost, worst submit {s['worst_submit_s'] * 1e3:.1f} ms"
+    )
+    assert s["alive"] and s["written"] > 0 and s["lost"] > 0 and s["errors"] > 0
+    assert s["written"] + s["lost"] + s["dropped"] == 20_000
+    assert "full" in s["last_error"] or "disk" in s["last_error"] or "I/O" in s["last_error"]
+    assert s["worst_submit_s"] < 0.5  # never waits for the disk (only, at worst, for the GIL)
+    con = sqlite3.connect(tmp_path / "inspections.sqlite")
+    assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert con.execute("SELECT COUNT(*) FROM inspections").fetchone()[0] == s["written"]

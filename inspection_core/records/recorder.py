@@ -25,7 +25,7 @@ import contextlib
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -134,8 +134,6 @@ class Recorder:
         """Queue a result; False when the queue is full (the row is dropped and counted)."""
         ctx = context or self.context
         if source is not None or recipe is not None:
-            from dataclasses import replace
-
             ctx = replace(
                 ctx,
                 source=ctx.source if source is None else source,
@@ -154,8 +152,6 @@ class Recorder:
                 else:
                     self.images_skipped += 1
         if keep is None and result.anomaly_map.size:  # drop the arrays: the queue holds only small rows
-            from dataclasses import replace
-
             result = replace(result, anomaly_map=_EMPTY, mask=_EMPTY_MASK)
         self.submitted += 1
         if len(self._queue) >= self.queue_size:
