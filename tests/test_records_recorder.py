@@ -302,7 +302,8 @@ def test_a_full_disk_is_counted_and_survived(tmp_path: Path) -> None:
     assert s["alive"] and s["written"] > 0 and s["lost"] > 0 and s["errors"] > 0
     assert s["written"] + s["lost"] + s["dropped"] == 20_000
     assert "full" in s["last_error"] or "disk" in s["last_error"] or "I/O" in s["last_error"]
-    assert s["worst_submit_s"] < 0.5  # never waits for the disk (only, at worst, for the GIL)
+    # never waits for the disk; its worst (60-90 ms, one call) is a full garbage collection of the process
+    assert s["worst_submit_s"] < 0.5
     con = sqlite3.connect(tmp_path / "inspections.sqlite")
     assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     assert con.execute("SELECT COUNT(*) FROM inspections").fetchone()[0] == s["written"]
