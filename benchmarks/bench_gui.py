@@ -138,6 +138,10 @@ def main() -> int:
     p.add_argument("--draw-seconds", type=float, default=5.0)
     p.add_argument("--live-seconds", type=float, default=20.0)
     args = p.parse_args()
+    if "AOI_STATION_HOME" not in os.environ:  # records, logs and the demo cache of this run stay apart
+        import tempfile
+
+        os.environ["AOI_STATION_HOME"] = tempfile.mkdtemp(prefix="aoi-bench-gui-")
     import torch
 
     pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
