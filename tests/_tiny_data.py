@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 
 from inspection_core.data.imageio import imwrite
+from inspection_core.types import Defect, InspectionResult, Verdict
 
 SIZE = 64
 
@@ -53,4 +54,20 @@ def train_tiny(images: list[np.ndarray] | None = None, seed: int = 0):  # noqa: 
         images = [texture(rng) for _ in range(10)]
     return train_model(
         "patchcore", images, holdout=0.3, options={"image_size": (SIZE, SIZE), "coreset_size": 200}
+    )
+
+
+def inspection_result(fid: int, area: int | None, ng: bool | None = None) -> InspectionResult:
+    """A small InspectionResult for record tests: NG with one defect of `area` px when area is given
+    (or when `ng` says so without a region)."""
+    ng = area is not None if ng is None else ng
+    defects = (Defect(1, (2, 3, 10, 12), area, (6.0, 7.0), 0.9, 0.7),) if area else ()
+    return InspectionResult(
+        frame_id=fid,
+        anomaly_map=np.zeros((16, 16), np.float32),
+        score=0.8 if ng else 0.1,
+        verdict=Verdict.NG if ng else Verdict.OK,
+        mask=np.zeros((16, 16), bool),
+        defects=defects,
+        model_name="patchcore",
     )

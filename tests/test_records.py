@@ -6,23 +6,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _tiny_data import inspection_result
 
 from inspection_core.records import InspectionLog, NGImageStore, Recorder
 from inspection_core.records.store import DiskFullError
-from inspection_core.types import Defect, InspectionResult, Verdict
+from inspection_core.types import InspectionResult
 
 
 def _result(fid: int, ng: bool) -> InspectionResult:
-    defects = (Defect(1, (2, 3, 10, 12), 40, (6.0, 7.0), 0.9, 0.7),) if ng else ()
-    return InspectionResult(
-        frame_id=fid,
-        anomaly_map=np.zeros((16, 16), np.float32),
-        score=0.8 if ng else 0.1,
-        verdict=Verdict.NG if ng else Verdict.OK,
-        mask=np.zeros((16, 16), bool),
-        defects=defects,
-        model_name="patchcore",
-    )
+    return inspection_result(fid, 40 if ng else None)
 
 
 def test_log_appends_counts_and_reopens(tmp_path: Path) -> None:

@@ -6,30 +6,20 @@ import csv
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
+from _tiny_data import inspection_result
 
 from inspection_core.cli import main
 from inspection_core.records import InspectionLog, RecordContext
 from inspection_core.records.query import parse_time
-from inspection_core.types import Defect, InspectionResult, Verdict
+from inspection_core.types import InspectionResult
 
 T0 = parse_time("2026-03-01T03:00:00Z")
 HOUR = 3600 * 10**9
 
 
 def _result(fid: int, area: int | None) -> InspectionResult:
-    ng = area is not None or fid == 5
-    defects = (Defect(1, (2, 3, 10, 12), area, (6.0, 7.0), 0.9, 0.7),) if area else ()
-    return InspectionResult(
-        frame_id=fid,
-        anomaly_map=np.zeros((16, 16), np.float32),
-        score=0.8 if ng else 0.1,
-        verdict=Verdict.NG if ng else Verdict.OK,
-        mask=np.zeros((16, 16), bool),
-        defects=defects,
-        model_name="patchcore",
-    )
+    return inspection_result(fid, area, ng=area is not None or fid == 5)
 
 
 @pytest.fixture
