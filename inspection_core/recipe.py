@@ -29,7 +29,7 @@ from inspection_core.calibration.history import (
 )
 from inspection_core.errors import AoiError
 from inspection_core.inspector import Inspector, Preprocessing
-from inspection_core.postprocess.settings import PostprocessSettings
+from inspection_core.postprocess.settings import PostprocessSettings, check_number
 
 FORMAT = "aoi-station-recipe"
 FORMAT_VERSION = 1
@@ -133,19 +133,15 @@ def _number(
     """Range check of one setting; the message names the field and the allowed range."""
     if value is None and optional:
         return
-    kind = int if integer else (int, float)
-    ok = isinstance(value, kind) and not isinstance(value, bool) and math.isfinite(value)
-    if ok and lo is not None:
-        ok = value > lo if lo_open else value >= lo
-    if ok and hi is not None:
-        ok = value <= hi
-    if not ok:
+    try:
+        check_number(field_name, value, lo, hi, integer=integer, lo_open=lo_open)
+    except ValueError:
         rng = (
             f"{'(' if lo_open else '['}{'-inf' if lo is None else f'{lo:g}'}, "
             f"{'inf' if hi is None else f'{hi:g}'}]"
         )
         what = "an integer" if integer else "a finite number"
-        raise RecipeError(f"{field_name} must be {what} in {rng}, got {value!r}")
+        raise RecipeError(f"{field_name} must be {what} in {rng}, got {value!r}") from None
 
 
 @dataclass(frozen=True)
