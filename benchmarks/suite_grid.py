@@ -12,6 +12,12 @@ recorded in its row and the grid goes on. Re-running with the same --out continu
 The report judges each variant by the suite rule (issue #23) against `plain`: on every data set image
 and pixel AUROC ≥ plain − 0.01, and the mean image AUROC ≥ plain + 0.02, at every shot count of the grid
 (16 shots and full data by default). `--list` prints the variants.
+
+Another registered model runs with `--model NAME --variants default [--options …]` (its rows are labelled
+NAME) and is judged beside PatchCore's `plain` by giving both files to `--report`:
+
+    python benchmarks/suite_grid.py --data-root DIR --model sidn --variants default --options max_seconds=15 --out sidn.json
+    python benchmarks/suite_grid.py --report grid.json sidn.json
 """
 
 from __future__ import annotations
@@ -75,7 +81,11 @@ BASELINE = "plain"
 def _configs(names: list[str], model: str, common: dict[str, Any]) -> list[Any]:
     from inspection_core.cli.suite_commands import make_config
 
-    return [make_config(model, VARIANTS[n][0], {**common, **VARIANTS[n][1]}, None, n) for n in names]
+    # another model's rows are labelled by its name, so one report can set them beside PatchCore's `plain`
+    def label(n: str) -> str:
+        return n if model == "patchcore" else (model if n == "default" else f"{model}:{n}")
+
+    return [make_config(model, VARIANTS[n][0], {**common, **VARIANTS[n][1]}, None, label(n)) for n in names]
 
 
 def run_grid(args: argparse.Namespace) -> int:
@@ -164,7 +174,7 @@ def _fmt(x: float | None, sign: bool = False) -> str:
     return f"{x:+.3f}" if sign else f"{x:.3f}"
 
 
-def report(path: str, markdown: bool) -> int:
+def report(paths: list[str], markdown: bool) -> int:
     from inspection_core.cli.suite_commands import (
         MEAN_GAIN,
         PER_DATASET_TOLERANCE,
@@ -173,9 +183,10 @@ def report(path: str, markdown: bool) -> int:
         rule_verdict,
     )
 
-    doc = json.loads(Path(path).read_text())
-    rows = doc["rows"]
-    baseline = doc.get("baseline", BASELINE)
+    docs = [json.loads(Path(p).read_text()) for p in paths]
+    rows = [r for d in docs for r in d["rows"]]
+    baseline = docs[0].get("baseline", BASELINE)
+    path = ", ".join(paths)
     labels = list(dict.fromkeys(r["label"] for r in rows))
     shots_all = sorted({r["shots"] for r in rows}, key=_shots_key)
     datasets = sorted({r["dataset"] for r in rows})
@@ -264,7 +275,9 @@ def main() -> int:
     ap.add_argument("--data-root", help="folder of MVTec-layout data sets (the development suite)")
     ap.add_argument("--out", help="grid JSON (continued if it exists)")
     ap.add_argument("--device", default="auto")
-    ap.add_argument("--model", default="patchcore")
+    ap.add_argument(
+        "--model", default="patchcore", help="registered model (other than patchcore: --variants default)"
+    )
     ap.add_argument("--shots", default="16,all")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--datasets", default=None, help="comma list (default: every data set under the root)")
@@ -281,7 +294,13 @@ def main() -> int:
     ap.add_argument(
         "--stop-after", type=float, default=0.0, help="start no new row after SECONDS (exit 3: rerun)"
     )
-    ap.add_argument("--report", default=None, metavar="JSON", help="print the ablation table of a grid JSON")
+    ap.add_argument(
+        "--report",
+        nargs="+",
+        default=None,
+        metavar="JSON",
+        help="print the ablation table of grid JSON files (e.g. PatchCore's grid beside other models' runs)",
+    )
     ap.add_argument("--markdown", action="store_true", help="--report as markdown tables")
     ap.add_argument(
         "--threads",
