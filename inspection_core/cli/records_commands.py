@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import sys
-from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -144,30 +142,17 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from inspection_core.records.log import InspectionRecord
+    from inspection_core.records.query import write_export
 
     reader = _reader(args)
-    names = [f.name for f in fields(InspectionRecord)]
     out = sys.stdout if args.out == "-" else None
-    n = 0
     try:
         fh = out or open(args.out, "w", newline="", encoding="utf-8")  # noqa: SIM115 - closed below
     except OSError as exc:
         reader.close()
         raise AoiError(f"cannot write {args.out}: {exc.strerror or exc}") from exc
     try:
-        writer = csv.DictWriter(fh, fieldnames=names) if args.format == "csv" else None
-        if writer is not None:
-            writer.writeheader()
-        for rec in reader.records(_filters(args)):
-            d = rec.to_dict()
-            if writer is not None:
-                d["defects"] = json.dumps(d["defects"])
-                d["timings"] = json.dumps(d["timings"])
-                writer.writerow(d)
-            else:
-                fh.write(json.dumps(d) + "\n")
-            n += 1
+        n = write_export(reader.records(_filters(args)), fh, args.format)
     finally:
         reader.close()
         if out is None:

@@ -6,13 +6,15 @@ the one writer go on together) and can never change the store it inspects.
 
 from __future__ import annotations
 
+import csv
+import json
 import sqlite3
 from collections import Counter
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from inspection_core.errors import AoiError
 from inspection_core.records.log import SCHEMA_VERSION, InspectionRecord, iso_times
@@ -52,6 +54,8 @@ class Filters:
     verdict: str | None = None
     recipe: str | None = None
     limit: int | None = None
+    min_area_px: int | None = None  # only parts whose largest defect region has at least this area
+    offset: int = 0  # rows skipped before the first one returned (a page of a long list)
 
     def where(self) -> tuple[str, list[Any]]:
         clauses: list[str] = []
@@ -68,6 +72,9 @@ class Filters:
         if self.recipe:
             clauses.append("recipe = ?")
             args.append(self.recipe)
+        if self.min_area_px is not None:
+            clauses.append("max_area_px >= ?")
+            args.append(int(self.min_area_px))
         return (" WHERE " + " AND ".join(clauses) if clauses else ""), args
 
 
@@ -101,14 +108,28 @@ class RecordsReader:
     def records(self, f: Filters, newest_first: bool = False) -> Iterator[InspectionRecord]:
         where, args = f.where()
         q = f"SELECT * FROM inspections{where} ORDER BY time_ns {'DESC' if newest_first else 'ASC'}, id"
-        if f.limit is not None:
-            q += " LIMIT ?"
-            args.append(int(f.limit))
+        if f.limit is not None or f.offset:
+            q += " LIMIT ? OFFSET ?"
+            args += [-1 if f.limit is None else int(f.limit), int(f.offset)]
         try:
             for row in self.con.execute(q, args):
                 yield InspectionRecord.from_row(row)
         except sqlite3.DatabaseError as exc:
             raise AoiError(f"cannot read {self.path}: {exc}") from exc
+
+    def counts(self, f: Filters) -> dict[str, int]:
+        """{"inspected", "OK", "NG"} of the rows `f` matches: one indexed COUNT, cheap enough to run
+        for a whole shift (where `stats` reads every row)."""
+        where, args = f.where()
+        try:
+            rows = self.con.execute(
+                f"SELECT verdict, COUNT(*) FROM inspections{where} GROUP BY verdict", args
+            )
+            d = {"OK": 0, "NG": 0, **{str(v): int(n) for v, n in rows}}
+        except sqlite3.DatabaseError as exc:
+            raise AoiError(f"cannot read {self.path}: {exc}") from exc
+        d["inspected"] = sum(n for k, n in d.items())
+        return d
 
     def stats(self, f: Filters) -> dict[str, Any]:
         """Count, yield, NG by largest-defect area, and per local hour."""
@@ -162,3 +183,28 @@ class RecordsReader:
         except sqlite3.DatabaseError as exc:
             problems.append(f"database: {exc}")
         return problems
+
+
+EXPORT_FORMATS = ("csv", "jsonl")
+
+
+def write_export(records: Iterable[InspectionRecord], fh: IO[str], fmt: str = "csv") -> int:
+    """Write records to an open text file as CSV (one column per field, defects and timings as JSON)
+    or JSON lines; returns how many were written. The one exporter of the CLI and the GUI."""
+    if fmt not in EXPORT_FORMATS:
+        raise AoiError(f"unknown export format {fmt!r}: use one of {', '.join(EXPORT_FORMATS)}")
+    writer = None
+    if fmt == "csv":
+        writer = csv.DictWriter(fh, fieldnames=[f.name for f in fields(InspectionRecord)])
+        writer.writeheader()
+    n = 0
+    for rec in records:
+        d = rec.to_dict()
+        if writer is not None:
+            d["defects"] = json.dumps(d["defects"])
+            d["timings"] = json.dumps(d["timings"])
+            writer.writerow(d)
+        else:
+            fh.write(json.dumps(d) + "\n")
+        n += 1
+    return n
