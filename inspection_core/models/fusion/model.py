@@ -67,7 +67,7 @@ def member_options(name: str, text: str) -> dict[str, Any]:
 
 @register_model(
     "fusion",
-    "PatchCore + SIDN maps fused: the best localisation here; SIDN trains for minutes",
+    "PatchCore + SIDN maps fused; SIDN trains for minutes; not better than patchcore on the development suite",
     paper="ours: PatchCore (Roth et al. 2022) + SIDN, calibrated maps averaged",
 )
 class Fusion(AnomalyModel):
