@@ -156,6 +156,9 @@ class CameraSettings:
     offset_x: int = 0
     offset_y: int = 0
     extra: dict[str, Any] = field(default_factory=dict)  # other GenICam nodes by name
+    frame_rate: float | None = None
+    trigger_mode: str | None = None
+    trigger_source: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -167,7 +170,16 @@ class CameraSettings:
             "offset_x": self.offset_x,
             "offset_y": self.offset_y,
             "extra": dict(self.extra),
+            "frame_rate": self.frame_rate,
+            "trigger_mode": self.trigger_mode,
+            "trigger_source": self.trigger_source,
         }
+
+    def to_configure(self) -> dict[str, Any]:
+        """The settings a deploy writes to the camera (`camera.features.apply_settings`); None = leave."""
+        d = self.to_dict()
+        extra = d.pop("extra")
+        return {**{k: v for k, v in d.items() if v is not None}, **extra}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any] | None) -> CameraSettings:
@@ -213,6 +225,7 @@ class Recipe:
         cam = self.camera
         _number("camera.exposure_us", cam.exposure_us, 0.0, lo_open=True, optional=True)
         _number("camera.gain_db", cam.gain_db, optional=True)
+        _number("camera.frame_rate", cam.frame_rate, 0.0, lo_open=True, optional=True)
         _number("camera.width", cam.width, 1, integer=True, optional=True)
         _number("camera.height", cam.height, 1, integer=True, optional=True)
         _number("camera.offset_x", cam.offset_x, 0, integer=True)

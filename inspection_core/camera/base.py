@@ -12,6 +12,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from inspection_core.camera.features import Feature, SettingLimits, settings_tree
 from inspection_core.errors import CameraError
 from inspection_core.types import Frame
 
@@ -146,6 +147,25 @@ class FrameSource(ABC):
 
     def features(self) -> list[FeatureInfo]:
         return []
+
+    # a consumer must take every frame of this source (a replay being re-inspected): no dropping
+    every_frame: bool = False
+
+    def setting_limits(self) -> dict[str, SettingLimits]:
+        """Ranges and choices of the settings `configure` accepts (what the camera panel offers)."""
+        return {}
+
+    def feature_tree(self) -> Feature:
+        """Every feature as a tree (GenICam: the node map; others: their settings). Call it open."""
+        return settings_tree(self.settings(), self.setting_limits(), self.info.label)
+
+    def write_feature(self, name: str, value: Any) -> Any:
+        """Write one feature by its tree name (commands execute); returns the value read back."""
+        return self.configure(**{name: value}).get(name)
+
+    def trigger(self) -> None:
+        """Fire a software trigger."""
+        raise CameraError(f"{self.info.label} has no software trigger")
 
     def __enter__(self) -> FrameSource:
         self.open()

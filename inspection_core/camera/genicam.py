@@ -34,6 +34,7 @@ from inspection_core.camera.base import (
     SourceState,
     SourceStats,
 )
+from inspection_core.camera.features import Feature, node_map_tree
 from inspection_core.errors import CameraError
 from inspection_core.types import Frame
 
@@ -508,6 +509,17 @@ class GenICamSource(FrameSource):
                 raise CameraError(f"cannot execute {name}: {exc}") from None
             return None
         return self._write(name, node, value)
+
+    def feature_tree(self) -> Feature:
+        """The device's visible node tree (GenICam categories), as a snapshot."""
+        self._require_open()
+        return node_map_tree(self._ia.remote_device.node_map, self.info.model or self.info.label)
+
+    def write_feature(self, name: str, value: Any) -> Any:
+        """Write a node by its GenICam name (commands execute); settings the cache holds are re-read."""
+        out = self.set_feature(name, value)
+        self._refresh_cache()
+        return out
 
     def trigger(self) -> None:
         """Fire a software trigger (TriggerMode=On, TriggerSource=Software)."""

@@ -27,6 +27,7 @@ from inspection_core.camera.base import (
     SourceState,
     SourceStats,
 )
+from inspection_core.camera.features import SettingLimits
 from inspection_core.camera.web_defects import DEFECT_TYPES, WebDefect, check_types, composite, make_defect
 from inspection_core.camera.web_texture import TEXTURES, load_texture, make_surface
 from inspection_core.errors import CameraError
@@ -204,6 +205,18 @@ class SimulatedWeb(FrameSource):
                 raise CameraError("stop the simulated web before changing its size")
             self._build()
         return applied
+
+    def setting_limits(self) -> dict[str, SettingLimits]:
+        return {
+            "exposure_us": SettingLimits(1, 1e6, "us"),
+            "gain_db": SettingLimits(0, 24, "dB"),
+            "pixel_format": SettingLimits(choices=_PIXEL_FORMATS),
+            "width": SettingLimits(16, 16384, "px", integer=True),
+            "height": SettingLimits(16, 16384, "px", integer=True),
+            "frame_rate": SettingLimits(0, 10_000, "Hz"),
+            "defect_rate": SettingLimits(0, 10),
+            "speed_px": SettingLimits(1, 16384, "px", integer=True),
+        }
 
     def settings(self) -> dict[str, Any]:
         return {
