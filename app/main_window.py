@@ -175,7 +175,16 @@ class MainWindow(QMainWindow):
         self.live_view.roiDrawn.connect(self.set_roi)
         self.ng_strip.picked.connect(lambda item: self.state.show(item, count=False))
         self.notifications.reconnectRequested.connect(self.reconnect)
+        help_menu = self.menuBar().addMenu("&Help")
+        self.about_action = help_menu.addAction("&About aoi-station", self.show_about)
         self.resize(1400, 900)
+
+    def show_about(self) -> None:
+        """Help → About: version, revision, torch/CUDA and Qt (app/about.py)."""
+        from app.about import AboutDialog
+
+        self.about_dialog = AboutDialog(self)
+        self.about_dialog.open()
 
     def _shortcuts(self) -> None:
         keys = {

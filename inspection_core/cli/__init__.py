@@ -8,12 +8,13 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
-import subprocess
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 from inspection_core.errors import AoiError
+from inspection_core.runtime.version import git_revision, version_lines
+
+__all__ = ["build_parser", "git_revision", "main", "version_text"]
 
 # modules that add sub-commands; each has register(subparsers) -> None
 COMMAND_MODULES = (
@@ -22,6 +23,7 @@ COMMAND_MODULES = (
     "inspection_core.cli.camera_commands",
     "inspection_core.cli.suite_commands",
     "inspection_core.cli.records_commands",
+    "inspection_core.cli.audit_commands",
 )
 
 
@@ -40,47 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def git_revision(root: Path | None = None) -> str | None:
-    """`git describe` of the checkout this package runs from; None when installed from a wheel."""
-    root = root or Path(__file__).resolve().parents[2]
-    if not (root / ".git").exists():
-        return None
-    try:
-        out = subprocess.run(
-            ["git", "-C", str(root), "describe", "--always", "--dirty"],
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=True,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None
-
-
 def version_text() -> str:
     """What `aoi --version` prints: enough to reproduce a bug report (package, revision, torch, GPU)."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    import torch
-
-    from inspection_core import __version__
-
-    try:
-        pkg = version("aoi-station")
-    except PackageNotFoundError:  # run from a checkout that was never installed
-        pkg = __version__
-    rev = git_revision()
-    lines = [f"aoi-station {pkg}" + (f" (git {rev})" if rev else "")]
-    if torch.cuda.is_available():
-        gpu = f"CUDA {torch.version.cuda}, {torch.cuda.get_device_name(0)}"
-    elif torch.version.cuda:
-        gpu = f"built for CUDA {torch.version.cuda}, no GPU found: CPU"
-    else:
-        gpu = "CPU only"
-    lines.append(f"torch {torch.__version__} ({gpu})")
-    lines.append(f"python {sys.version.split()[0]}")
-    return "\n".join(lines)
+    return "\n".join(version_lines())
 
 
 class _VersionAction(argparse.Action):
