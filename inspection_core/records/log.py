@@ -128,14 +128,15 @@ def iso_times(time_ns: int) -> tuple[str, str]:
     return dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), dt.astimezone().isoformat(timespec="microseconds")
 
 
-def make_row(
+def record_fields(
     result: InspectionResult,
     context: RecordContext,
     time_ns: int,
     image_path: str | None = None,
     note: str | None = None,
-) -> tuple[Any, ...]:
-    """One `inspections` row (in COLUMNS order) from a result and its context."""
+) -> dict[str, Any]:
+    """The facts of one inspection by column name (defects and timings as lists/dicts): the one place
+    they are derived, shared by the log's rows (`make_row`) and the line's messages (`sinks.message`)."""
     utc, local = iso_times(time_ns)
     score = float(result.score)
     score_db = score if score == score else None  # NaN is stored as NULL (SQLite has no NaN)
@@ -145,31 +146,45 @@ def make_row(
         else None
     )
     defects = [d.to_dict() for d in result.defects]
-    return (
-        int(time_ns),
-        utc,
-        local,
-        context.station,
-        context.source,
-        context.camera_serial,
-        int(result.frame_id),
-        context.recipe,
-        context.recipe_version,
-        result.model_name,
-        context.model_hash,
-        str(result.verdict),
-        score_db,
-        margin,
-        context.image_threshold,
-        context.pixel_threshold,
-        result.alarm or None,
-        len(defects),
-        max((d["area_px"] for d in defects), default=None),
-        json.dumps(defects),
-        json.dumps({k: round(float(v), 3) for k, v in result.timings.items()}),
-        image_path,
-        note,
-    )
+    return {
+        "time_ns": int(time_ns),
+        "time_utc": utc,
+        "time_local": local,
+        "station": context.station,
+        "source": context.source,
+        "camera_serial": context.camera_serial,
+        "frame_id": int(result.frame_id),
+        "recipe": context.recipe,
+        "recipe_version": context.recipe_version,
+        "model": result.model_name,
+        "model_hash": context.model_hash,
+        "verdict": str(result.verdict),
+        "score": score_db,
+        "margin": margin,
+        "image_threshold": context.image_threshold,
+        "pixel_threshold": context.pixel_threshold,
+        "alarm": result.alarm or None,
+        "n_defects": len(defects),
+        "max_area_px": max((d["area_px"] for d in defects), default=None),
+        "defects": defects,
+        "timings": {k: round(float(v), 3) for k, v in result.timings.items()},
+        "image_path": image_path,
+        "note": note,
+    }
+
+
+def make_row(
+    result: InspectionResult,
+    context: RecordContext,
+    time_ns: int,
+    image_path: str | None = None,
+    note: str | None = None,
+) -> tuple[Any, ...]:
+    """One `inspections` row (in COLUMNS order) from a result and its context."""
+    f = record_fields(result, context, time_ns, image_path, note)
+    f["defects"] = json.dumps(f["defects"])
+    f["timings"] = json.dumps(f["timings"])
+    return tuple(f[c] for c in COLUMNS)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,146 @@
+"""SinkHub: the station's set of sinks. The inference thread calls `submit` once per result; each
+sink gets it through its own runner (queue + thread). Nothing here blocks the caller."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from inspection_core.records.log import RecordContext
+from inspection_core.sinks.base import Delivery, Sink, SinkRunner, SinkState, SinkStats, slim
+from inspection_core.sinks.message import status_message
+from inspection_core.types import InspectionResult, Verdict
+
+
+class SinkHub:
+    """Fan a result out to every sink. `alarm()` names the sinks that keep failing (the station shows
+    it as an alarm and keeps inspecting)."""
+
+    def __init__(
+        self,
+        sinks: Iterable[Sink] = (),
+        queue_size: int = 256,
+        backoff_s: tuple[float, float] = (0.5, 30.0),
+        fail_after: int = 3,
+        station: str | None = None,
+    ) -> None:
+        self.runners: list[SinkRunner] = [
+            SinkRunner(s, queue_size=queue_size, backoff_s=backoff_s, fail_after=fail_after) for s in sinks
+        ]
+        self.station = station or RecordContext().station
+        self.submitted = 0
+        self._status: dict[str, Any] = {}
+        self._recipe: tuple[str, int | None] | None = None
+        self._alarm = ""
+        self.counts = {"inspected": 0, "ok": 0, "ng": 0}
+        self.publish_status(state="online")
+
+    def __len__(self) -> int:
+        return len(self.runners)
+
+    @property
+    def names(self) -> list[str]:
+        return [r.name for r in self.runners]
+
+    def submit(
+        self,
+        result: InspectionResult,
+        context: RecordContext,
+        frame_timestamp_ns: int | None = None,
+        time_ns: int | None = None,
+    ) -> int:
+        """Hand one result to every sink (O(1) per sink, never blocks); returns how many took it."""
+        if not self.runners:
+            return 0
+        c = self.counts
+        c["inspected"] += 1
+        c["ng" if result.verdict is Verdict.NG else "ok"] += 1
+        if (context.recipe, context.recipe_version) != self._recipe:  # a deploy: the status says so
+            self._recipe = (context.recipe, context.recipe_version)
+            self.publish_status(recipe=context.recipe, recipe_version=context.recipe_version)
+        d = Delivery("result", time_ns or time.time_ns(), slim(result), context, frame_timestamp_ns)
+        taken = 0
+        for r in self.runners:
+            taken += r.submit(d)
+        self.submitted += 1
+        return taken
+
+    def publish_status(self, **fields: Any) -> None:
+        """Merge into the station's status and hand it to every sink (MQTT keeps it retained)."""
+        self._status.update(fields)
+        st = status_message(self.station, **{"state": "online", **self._status})
+        d = Delivery("status", time.time_ns(), status=st)
+        for r in self.runners:
+            r.submit(d)
+
+    def poll(self) -> str | None:
+        """Call now and then (the GUI's panel timer): the new alarm text when it changed (""
+        once cleared), else None; a change is also published as the station's status."""
+        now = self.alarm()
+        if now == self._alarm:
+            return None
+        self._alarm = now
+        self.publish_status(alarm=now or None, **self.counts)
+        return now
+
+    def alarm(self) -> str:
+        """'' when every sink delivers; else which sinks keep failing and why."""
+        bad = [r for r in self.runners if r.state is SinkState.FAILING]
+        return "; ".join(f"sink {r.name} failing: {r.last_error}" for r in bad)
+
+    def stats(self) -> list[SinkStats]:
+        return [r.stats() for r in self.runners]
+
+    def send_test(self, context: RecordContext | None = None, timeout: float = 5.0) -> dict[str, str | None]:
+        """Send a test message (an OK verdict marked `"test": true`) to every sink and wait for each
+        to send it or fail: {sink name: None (sent) or why not}. A sink still busy after `timeout`
+        reports so (its delivery stays queued)."""
+        import numpy as np
+
+        results: dict[str, str | None] = {}
+        lock = threading.Lock()
+        all_done = threading.Event()
+
+        def done(name: str, error: str | None) -> None:
+            with lock:
+                results[name] = error
+                if len(results) == len(self.runners):
+                    all_done.set()
+
+        probe = InspectionResult(
+            frame_id=-1,
+            anomaly_map=np.zeros((0, 0), np.float32),
+            score=0.0,
+            verdict=Verdict.OK,
+            mask=np.zeros((0, 0), bool),
+            defects=(),
+            model_name="test",
+        )
+        ctx = context or RecordContext(station=self.station)
+        d = Delivery("test", time.time_ns(), probe, ctx, done=done)
+        if not self.runners:
+            return {}
+        for r in self.runners:
+            r.submit(d)
+        all_done.wait(timeout)
+        with lock:
+            return {r.name: results.get(r.name, f"not sent within {timeout:g} s") for r in self.runners}
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Tell the line the station goes offline, then stop every sink's thread (idempotent)."""
+        if any(r.alive for r in self.runners):
+            self.publish_status(state="offline")
+            deadline = time.monotonic() + min(1.0, timeout)
+            while (
+                any(r.state is SinkState.CONNECTED and r.stats().queued for r in self.runners)
+                and time.monotonic() < deadline
+            ):
+                time.sleep(0.01)
+        for r in self.runners:
+            r.close(timeout)
+
+
+def stats_table(stats: Sequence[SinkStats]) -> list[dict[str, Any]]:
+    return [s.to_dict() for s in stats]

@@ -1,0 +1,165 @@
+"""OPC UA server sink (asyncua): the station as an OPC UA server a PLC or SCADA reads.
+
+Objects/AoiStation (namespace `urn:aoi-station`) holds LastVerdict, Score, Margin, FrameId, Inspected,
+OkCount, NgCount, Recipe, RecipeVersion, Alarm, AlarmText, LastResultJson and a method
+SwitchRecipe(name) -> text, which calls the station's `switch_recipe` (the window loads the recipe
+on its own thread; the method answers at once with what was asked). No security (NoSecurity
+endpoint): an OPC UA server for the cell network, not the internet.
+
+The server runs on its own asyncio loop thread (it must answer clients between results); the sink's
+thread only posts node updates to that loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import urllib.parse
+from collections.abc import Callable
+from typing import Any
+
+from inspection_core.sinks.base import Delivery, Sink
+
+NAMESPACE = "urn:aoi-station"
+OBJECT = "AoiStation"
+DEFAULT_PORT = 4840
+RecipeSwitcher = Callable[[str], str]
+
+
+class OpcUaSink(Sink):
+    """`opcua://HOST:PORT` (HOST 0.0.0.0 for every interface). `switch_recipe(name)` returns a line
+    for the client ("switching to …" or why not); without it SwitchRecipe says it is not available."""
+
+    scheme = "opcua"
+
+    def __init__(
+        self,
+        url: str,
+        station: str,
+        switch_recipe: RecipeSwitcher | None = None,
+        start_timeout_s: float = 30.0,
+    ) -> None:
+        super().__init__(url)
+        u = urllib.parse.urlsplit(url)
+        if u.scheme != "opcua" or not u.hostname:
+            raise ValueError(f"not an opcua://host:port URL: {url!r}")
+        self.host, self.port = u.hostname, u.port or DEFAULT_PORT
+        self.endpoint = f"opc.tcp://{self.host}:{self.port}/aoi/"
+        self.station = station
+        self.switch_recipe = switch_recipe
+        self.start_timeout_s = start_timeout_s
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._server: Any = None
+        self.nodes: dict[str, Any] = {}
+        self._counts = {"Inspected": 0, "OkCount": 0, "NgCount": 0}
+
+    # --- the server's loop -----------------------------------------------------------------------------
+    def _call(self, coro: Any, timeout: float = 5.0) -> Any:
+        assert self._loop is not None
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
+
+    async def _start(self) -> None:
+        from asyncua import Server, ua
+
+        for name in ("asyncua", "asyncua.server"):  # its INFO/WARNING chatter is not the station's
+            logging.getLogger(name).setLevel(logging.ERROR)
+        server = Server()
+        await server.init()
+        server.set_endpoint(self.endpoint)
+        server.set_server_name(f"aoi-station {self.station}")
+        server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
+        idx = await server.register_namespace(NAMESPACE)
+        obj = await server.nodes.objects.add_object(idx, OBJECT)
+        V = ua.VariantType
+        spec = {
+            "Station": (self.station, V.String),
+            "LastVerdict": ("", V.String),
+            "Score": (0.0, V.Double),
+            "Margin": (0.0, V.Double),
+            "FrameId": (-1, V.Int64),
+            "Inspected": (0, V.UInt64),
+            "OkCount": (0, V.UInt64),
+            "NgCount": (0, V.UInt64),
+            "Recipe": ("", V.String),
+            "RecipeVersion": (0, V.Int32),
+            "Alarm": (False, V.Boolean),
+            "AlarmText": ("", V.String),
+            "LastResultJson": ("", V.String),
+        }
+        for name, (value, vtype) in spec.items():
+            self.nodes[name] = await obj.add_variable(idx, name, ua.Variant(value, vtype))
+
+        async def switch(parent: Any, name: Any) -> list[Any]:
+            text = str(getattr(name, "Value", name))
+            if self.switch_recipe is None:
+                answer = "recipe switching is not available on this station"
+            else:
+                try:
+                    answer = await asyncio.get_running_loop().run_in_executor(None, self.switch_recipe, text)
+                except Exception as exc:  # noqa: BLE001 - a client's bad request must not end the server
+                    answer = f"cannot switch to {text}: {exc}"
+            return [ua.Variant(answer, V.String)]
+
+        self.nodes["SwitchRecipe"] = await obj.add_method(idx, "SwitchRecipe", switch, [V.String], [V.String])
+        await server.start()
+        self._server = server
+        self._types = spec
+
+    async def _write(self, values: dict[str, Any]) -> None:
+        from asyncua import ua
+
+        for name, value in values.items():
+            await self.nodes[name].write_value(ua.Variant(value, self._types[name][1]))
+
+    def open(self) -> None:
+        if self._server is not None:
+            return
+        self.close()
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="aoi-opcua", daemon=True)
+        self._thread.start()
+        try:
+            self._call(self._start(), self.start_timeout_s)
+        except BaseException:
+            self.close()
+            raise
+
+    def send(self, delivery: Delivery) -> None:
+        m = delivery.message
+        if delivery.kind == "status":
+            values: dict[str, Any] = {"Alarm": bool(m.get("alarm")), "AlarmText": m.get("alarm") or ""}
+            if m.get("recipe") is not None:
+                values["Recipe"] = m["recipe"]
+                values["RecipeVersion"] = int(m.get("recipe_version") or 0)
+        else:
+            c = self._counts
+            if delivery.kind == "result":
+                c["Inspected"] += 1
+                c["NgCount" if m["verdict"] == "NG" else "OkCount"] += 1
+            values = {
+                **c,
+                "LastVerdict": m["verdict"],
+                "Score": float(m["score"]) if m["score"] is not None else float("nan"),
+                "Margin": float(m["margin"]) if m["margin"] is not None else float("nan"),
+                "FrameId": int(m["frame_id"]),
+                "Recipe": m["recipe"] or "",
+                "RecipeVersion": int(m["recipe_version"] or 0),
+                "LastResultJson": delivery.data.decode(),
+            }
+        self._call(self._write(values))
+
+    def close(self) -> None:
+        loop, server, thread = self._loop, self._server, self._thread
+        self._server = None
+        if loop is not None and server is not None:
+            with contextlib.suppress(Exception):  # stopping a broken server: the loop ends anyway
+                self._call(server.stop(), 5.0)
+        if loop is not None:
+            loop.call_soon_threadsafe(loop.stop)
+            if thread is not None:
+                thread.join(5.0)
+            loop.close()
+        self._loop = self._thread = None

@@ -1,0 +1,370 @@
+"""Sinks (issue #26): every result handed to the line through bounded queues, against real receivers
+on loopback (an amqtt broker, an http.server, an asyncua client) and a GenICam node-map stand-in."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from _mqtt_broker import Broker, free_port
+from _tiny_data import inspection_result
+
+from inspection_core.records import RecordContext
+from inspection_core.records.log import COLUMNS, make_row
+from inspection_core.sinks import (
+    Delivery,
+    Sink,
+    SinkError,
+    SinkHub,
+    SinkState,
+    load_urls,
+    make_sink,
+    save_urls,
+)
+from inspection_core.sinks.camera_output import CameraOutputSink
+
+CTX = RecordContext(recipe="tile", recipe_version=3, image_threshold=0.5, pixel_threshold=0.5, station="st1")
+FAST = {"backoff_s": (0.02, 0.1), "fail_after": 3, "station": "st1"}
+
+
+def wait_for(cond: Any, timeout: float = 5.0) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if cond():
+            return True
+        time.sleep(0.01)
+    return bool(cond())
+
+
+class Slow(Sink):
+    scheme = "slow"
+
+    def __init__(self, gate: threading.Event) -> None:
+        super().__init__("slow:")
+        self.gate = gate
+        self.got: list[int] = []
+
+    def send(self, delivery: Delivery) -> None:
+        self.gate.wait(5)
+        if delivery.kind == "result":
+            self.got.append(delivery.message["frame_id"])
+
+
+class Dead(Sink):
+    scheme = "dead"
+    opens = 0
+
+    def open(self) -> None:
+        self.opens += 1
+        raise ConnectionRefusedError("nobody home")
+
+
+def test_message_matches_the_log_row() -> None:
+    hub = SinkHub([], station="st1")
+    d = Delivery("result", 1_700_000_000_000_000_000, inspection_result(7, 40), CTX, frame_timestamp_ns=5)
+    m = json.loads(d.data)
+    row = dict(zip(COLUMNS, make_row(inspection_result(7, 40), CTX, d.t_ns), strict=True))
+    for k in ("frame_id", "verdict", "score", "margin", "recipe", "recipe_version", "time_utc", "n_defects"):
+        assert m[k] == row[k], k
+    assert m["defects"] == json.loads(row["defects"]) and m["defects"][0]["area_px"] == 40
+    assert m["margin"] == pytest.approx(0.3) and m["frame_timestamp_ns"] == 5
+    hub.close()
+
+
+def test_a_stuck_sink_never_blocks_submit_and_counts_drops() -> None:
+    gate = threading.Event()
+    slow = Slow(gate)
+    hub = SinkHub([slow], queue_size=10, **FAST)
+    big = inspection_result(1, 40)
+    t0 = time.perf_counter()
+    for _ in range(100):
+        hub.submit(big, CTX)
+    per_submit_ms = (time.perf_counter() - t0) * 1000 / 100
+    assert per_submit_ms < 1.0  # O(1): no I/O, no wait for the stuck receiver
+    st = hub.stats()[0]
+    assert st.dropped >= 89 and st.dropped + st.queued + st.sent <= 102  # +2: the status messages
+    gate.set()
+    assert wait_for(lambda: hub.stats()[0].queued == 0)
+    assert slow.got and slow.got == sorted(slow.got)
+    hub.close()
+    assert not any(r.alive for r in hub.runners)
+
+
+def test_a_dead_sink_backs_off_then_raises_the_alarm_and_inspection_goes_on() -> None:
+    dead = Dead("dead:")
+    folder_gate = threading.Event()
+    folder_gate.set()
+    ok = Slow(folder_gate)
+    hub = SinkHub([dead, ok], **FAST)
+    assert wait_for(lambda: hub.stats()[0].state is SinkState.FAILING)
+    assert hub.poll() and "dead: failing: ConnectionRefusedError: nobody home" in hub.alarm()
+    for i in range(5):
+        assert hub.submit(inspection_result(i, None), CTX) >= 1
+    assert wait_for(lambda: len(ok.got) == 5)
+    opens = dead.opens
+    assert 3 <= opens < 60  # backed off (0.02 → 0.1 s), not a busy loop
+    assert hub.stats()[1].state is SinkState.CONNECTED
+    hub.close()
+
+
+def test_urls_and_station_config(tmp_path: Path) -> None:
+    assert make_sink("mqtt://127.0.0.1:1884/line3?qos=1", "st1").result_topic == "line3/st1/result"
+    assert make_sink("opcua://0.0.0.0:4841", "st1").port == 4841
+    assert make_sink(f"folder:{tmp_path}?format=csv", "st1").fmt == "csv"
+    assert make_sink("http://127.0.0.1:8080/hook", "st1").url.endswith("/hook")
+    for bad in (
+        "ftp://x",
+        "mqtt://",
+        "mqtt://h/p?qos=5",
+        "folder:",
+        "camera-output:Line1?width_ms=0",
+        "nonsense",
+    ):
+        with pytest.raises(SinkError, match="bad sink URL"):
+            make_sink(bad, "st1")
+    assert load_urls(tmp_path) == []
+    save_urls(tmp_path, ["mqtt://127.0.0.1/aoi", f"folder:{tmp_path}/out"])
+    assert load_urls(tmp_path) == ["mqtt://127.0.0.1/aoi", f"folder:{tmp_path}/out"]
+    (tmp_path / "sinks.json").write_text("[1]")
+    with pytest.raises(SinkError, match="expected"):
+        load_urls(tmp_path)
+
+
+def test_folder_sink_json_and_csv(tmp_path: Path) -> None:
+    hub = SinkHub(
+        [make_sink(f"folder:{tmp_path}/j", "st1"), make_sink(f"folder:{tmp_path}/c?format=csv", "st1")],
+        **FAST,
+    )
+    for i in range(3):
+        hub.submit(inspection_result(i, 40 if i == 1 else None), CTX)
+    assert wait_for(lambda: all(s.sent >= 4 for s in hub.stats()))  # 3 results + the status
+    hub.close()
+    files = sorted((tmp_path / "j").glob("*.json"))
+    assert [json.loads(f.read_text())["verdict"] for f in files] == ["OK", "NG", "OK"]
+    assert files[1].name.endswith("_1_NG.json")
+    (csv_file,) = (tmp_path / "c").glob("results-*.csv")
+    lines = csv_file.read_text().splitlines()
+    assert lines[0].startswith("time_utc,station,frame_id,verdict") and len(lines) == 4
+    assert ",1,NG," in lines[2]
+
+
+def test_webhook_posts_json_and_survives_a_server_error() -> None:
+    got: list[dict[str, Any]] = []
+    fail = {"next": False}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            if fail["next"]:
+                fail["next"] = False
+                self.send_response(500)
+            else:
+                got.append(json.loads(body))
+                self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *a: Any) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    t = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    t.start()
+    try:
+        hub = SinkHub([make_sink(f"http://127.0.0.1:{server.server_port}/hook", "st1")], **FAST)
+        hub.submit(inspection_result(1, 40), CTX)
+        assert wait_for(lambda: len(got) == 1)
+        fail["next"] = True
+        hub.submit(inspection_result(2, None), CTX)
+        hub.submit(inspection_result(3, None), CTX)
+        assert wait_for(lambda: len(got) == 2)
+        st = hub.stats()[0]
+        assert st.failed == 1 and "HTTP 500" in st.last_error and got[1]["frame_id"] == 3
+        assert hub.send_test() == {hub.names[0]: None} and got[-1]["test"] is True
+        hub.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+        t.join(5)
+
+
+def test_mqtt_results_status_and_a_broker_restart() -> None:
+    import paho.mqtt.client as mqtt
+
+    broker = Broker().start()
+    got: list[tuple[str, dict[str, Any], bool]] = []
+    sub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+    sub.on_connect = lambda c, *_: c.subscribe("line/#", qos=1)
+    sub.on_message = lambda c, u, m: got.append((m.topic, json.loads(m.payload), m.retain))
+    sub.reconnect_delay_set(0.05, 0.2)
+    hub = None
+    try:
+        sub.connect("127.0.0.1", broker.port)
+        sub.loop_start()
+        hub = SinkHub([make_sink(f"mqtt://127.0.0.1:{broker.port}/line?qos=1", "st1")], **FAST)
+        assert wait_for(lambda: hub.stats()[0].state is SinkState.CONNECTED)
+        for i in range(5):
+            hub.submit(inspection_result(i, 40 if i == 2 else None), CTX)
+        results = lambda: [m["frame_id"] for t, m, _ in got if t == "line/st1/result"]  # noqa: E731
+        assert wait_for(lambda: results() == [0, 1, 2, 3, 4])
+        assert [m["verdict"] for t, m, _ in got if t == "line/st1/result"][2] == "NG"
+        broker.stop()  # mid-run: the station keeps inspecting, the sink counts what it cannot send
+        for i in range(5, 15):
+            hub.submit(inspection_result(i, None), CTX)
+            time.sleep(0.01)
+        assert wait_for(lambda: hub.stats()[0].state is not SinkState.CONNECTED)
+        broker.start()
+        assert wait_for(lambda: hub.stats()[0].state is SinkState.CONNECTED, 10)
+        for i in range(15, 18):
+            hub.submit(inspection_result(i, None), CTX)
+        assert wait_for(lambda: results()[-3:] == [15, 16, 17], 10)
+        st = hub.stats()[0]
+        after = [f for f in results() if f >= 5]
+        assert st.failed + st.dropped >= 1 and st.failed + st.dropped + len(after) >= 13
+        # a late subscriber finds the retained status (online, with the recipe)
+        late: list[Any] = []
+        c2 = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+        c2.on_message = lambda c, u, m: late.append((json.loads(m.payload), m.retain))
+        c2.connect("127.0.0.1", broker.port)
+        c2.subscribe("line/st1/status", qos=1)
+        c2.loop_start()
+        assert wait_for(lambda: late)
+        c2.loop_stop()
+        c2.disconnect()
+        assert late[0][1] is True and late[0][0]["state"] == "online" and late[0][0]["recipe"] == "tile"
+    finally:
+        if hub is not None:
+            hub.close()
+        sub.loop_stop()
+        sub.disconnect()
+        broker.close()
+    assert any(t == "line/st1/status" and m["state"] == "offline" for t, m, _ in got)
+
+
+def test_opcua_server_nodes_and_switch_recipe() -> None:
+    from asyncua import Client
+
+    port = free_port()
+    asked: list[str] = []
+    sink = make_sink(
+        f"opcua://127.0.0.1:{port}", "st1", switch_recipe=lambda n: asked.append(n) or f"switching to {n}"
+    )
+    hub = SinkHub([sink], **FAST)
+    try:
+        assert wait_for(lambda: hub.stats()[0].state is SinkState.CONNECTED, 30)
+        for i in range(3):
+            hub.submit(inspection_result(i, 40 if i == 1 else None), CTX)
+        assert wait_for(lambda: hub.stats()[0].sent >= 5)
+
+        async def read() -> tuple[dict[str, Any], str]:
+            async with Client(f"opc.tcp://127.0.0.1:{port}/aoi/", timeout=5) as c:
+                idx = await c.get_namespace_index("urn:aoi-station")
+                obj = await c.nodes.objects.get_child(f"{idx}:AoiStation")
+                vals = {}
+                for n in (
+                    "LastVerdict",
+                    "Score",
+                    "Margin",
+                    "Inspected",
+                    "NgCount",
+                    "OkCount",
+                    "Recipe",
+                    "Alarm",
+                ):
+                    vals[n] = await (await obj.get_child(f"{idx}:{n}")).read_value()
+                answer = await obj.call_method(f"{idx}:SwitchRecipe", "Tile B@2")
+                return vals, answer
+
+        vals, answer = asyncio.run(asyncio.wait_for(read(), 20))
+        assert vals["LastVerdict"] == "OK" and vals["Inspected"] == 3 and vals["NgCount"] == 1
+        assert vals["OkCount"] == 2 and vals["Recipe"] == "tile" and vals["Alarm"] is False
+        assert vals["Margin"] == pytest.approx(-0.4)
+        assert answer == "switching to Tile B@2" and asked == ["Tile B@2"]
+    finally:
+        hub.close()
+
+
+class _Node:
+    def __init__(self, log: list[tuple[str, Any]], name: str) -> None:
+        self._log, self._name = log, name
+
+    @property
+    def value(self) -> Any:
+        return None
+
+    @value.setter
+    def value(self, v: Any) -> None:
+        self._log.append((self._name, v))
+
+    def execute(self) -> None:
+        self._log.append((self._name, "execute"))
+
+
+class NodeMapStandIn:
+    """Records every write, like a GenICam node map of a camera with outputs (Viky has none)."""
+
+    FEATURES = [
+        "LineSelector",
+        "LineMode",
+        "LineSource",
+        "UserOutputSelector",
+        "UserOutputValue",
+        "TimerSelector",
+        "TimerDuration",
+        "TimerDelay",
+        "TimerTriggerSource",
+        "SoftwareSignalSelector",
+        "SoftwareSignalPulse",
+    ]
+
+    def __init__(self) -> None:
+        self.writes: list[tuple[str, Any]] = []
+        for f in self.FEATURES:
+            setattr(self, f, _Node(self.writes, f))
+
+
+def test_camera_output_reject_pulse_after_ng() -> None:
+    nm = NodeMapStandIn()
+    slept: list[float] = []
+    sink = CameraOutputSink(
+        "camera-output:Line2", lambda: nm, line="Line2", width_ms=30, delay_ms=20, sleep=slept.append
+    )
+    sink.open()
+    assert nm.writes == [
+        ("LineSelector", "Line2"),
+        ("LineMode", "Output"),
+        ("LineSource", "UserOutput1"),
+        ("UserOutputSelector", "UserOutput1"),
+        ("UserOutputValue", False),
+    ]
+    nm.writes.clear()
+    sink.send(Delivery("result", time.time_ns(), inspection_result(1, None), CTX))  # OK: no pulse
+    assert nm.writes == []
+    sink.send(Delivery("result", time.time_ns(), inspection_result(2, 40), CTX))
+    assert nm.writes == [
+        ("UserOutputSelector", "UserOutput1"),
+        ("UserOutputValue", True),
+        ("UserOutputValue", False),
+    ]
+    assert 0.0 < slept[0] <= 0.02 and slept[1] == pytest.approx(0.03)  # delay from the verdict, then width
+    sink.send(Delivery("test", time.time_ns(), inspection_result(3, 40), CTX))  # a test never pulses
+    assert sink.pulses == 1
+
+    timer_nm = NodeMapStandIn()
+    t = CameraOutputSink(
+        "camera-output:Line1?mode=timer", lambda: timer_nm, width_ms=5, delay_ms=2, mode="timer"
+    )
+    t.open()
+    assert ("TimerDuration", 5000.0) in timer_nm.writes and ("LineSource", "Timer0Active") in timer_nm.writes
+    t.send(Delivery("result", time.time_ns(), inspection_result(2, 40), CTX))
+    assert timer_nm.writes[-1] == ("SoftwareSignalPulse", "execute")
+    # no camera, or a camera without outputs: the sink retries, never raises into inspection
+    with pytest.raises(ConnectionError, match="no camera"):
+        CameraOutputSink("camera-output:Line1", lambda: None).open()
+    with pytest.raises(ConnectionError, match="no LineSelector"):
+        CameraOutputSink("camera-output:Line1", lambda: object()).open()
