@@ -2,6 +2,10 @@
 
 Each capture is written at once by `SampleSet` (PNG + JSON sidecar), so a crash loses nothing. Good
 samples are trained on; defective ones are for validation only and never trained on.
+
+Good captures (button, G, auto) go through a `CaptureFilter`: a frame the live model judges NG is
+skipped or flagged (the user's choice), and a frame too similar to the previous capture is skipped. The
+live verdict and score go into the sidecar and onto the thumbnail.
 """
 
 from __future__ import annotations
@@ -12,9 +16,21 @@ from pathlib import Path
 import cv2
 import numpy as np
 from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QDragEnterEvent, QDropEvent, QIcon, QImage, QKeySequence, QPixmap, QShortcut
+from PySide6.QtGui import (
+    QBrush,
+    QColor,
+    QDragEnterEvent,
+    QDropEvent,
+    QIcon,
+    QImage,
+    QKeySequence,
+    QPixmap,
+    QShortcut,
+)
 from PySide6.QtWidgets import (
     QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
     QFileDialog,
     QGridLayout,
     QLabel,
@@ -29,10 +45,27 @@ from PySide6.QtWidgets import (
 from app.display_data import to_display8
 from inspection_core.data.imageio import imread
 from inspection_core.errors import AoiError
+from inspection_core.training.capture_filter import CaptureFilter, Decision, frame_signature
 from inspection_core.training.samples import MIN_GOOD, CapturedSample, Kind, SampleSet
-from inspection_core.types import Frame
+from inspection_core.types import Frame, InspectionResult
 
 THUMB = 80
+NG_CHOICES = (
+    ("skip", "skip frames the live model judges NG"),
+    ("flag", "capture them, flagged for review"),
+    ("keep", "capture them (no check)"),
+)
+FLAG_BRUSH = QBrush(QColor(200, 60, 60, 110))
+
+
+def verdict_text(meta: dict) -> str:
+    """'OK 0.312' / '⚑ NG 0.871' / '' from a sample's sidecar (the live model's view when captured)."""
+    verdict = meta.get("live_verdict")
+    if not verdict:
+        return ""
+    score = meta.get("live_score")
+    flag = "⚑ " if meta.get("flagged") else ""
+    return f"{flag}{verdict}" + (f" {score:.3f}" if isinstance(score, int | float) else "")
 
 
 def thumbnail(image: np.ndarray, side: int = THUMB) -> QIcon:
@@ -60,7 +93,11 @@ class CapturePanel(QWidget):
         self.samples = samples
         self._latest_frame = latest_frame or (lambda: None)
         self._frame: Frame | None = None
+        self._result: InspectionResult | None = None
         self._frames_seen = 0
+        self._last_signature: np.ndarray | None = None
+        self.skipped = {"ng": 0, "similar": 0}  # good captures refused by the filter (this session)
+        self.last_decision: Decision | None = None
         self.setAcceptDrops(True)
         self.good_button = QPushButton("Capture good  [G]")
         self.bad_button = QPushButton("Capture defective (validation only)")
@@ -69,6 +106,23 @@ class CapturePanel(QWidget):
         self.every.setRange(1, 10_000)
         self.every.setValue(10)
         self.every.setSuffix(" frames")
+        self.ng_policy = QComboBox()
+        for key, text in NG_CHOICES:
+            self.ng_policy.addItem(text, key)
+        self.ng_policy.setToolTip(
+            "a good sample the live model judges NG teaches the next model that the defect is normal"
+        )
+        self.min_change = QDoubleSpinBox()
+        self.min_change.setRange(0.0, 50.0)
+        self.min_change.setDecimals(1)
+        self.min_change.setSingleStep(0.5)
+        self.min_change.setValue(1.0)
+        self.min_change.setPrefix("skip if change < ")
+        self.min_change.setSuffix(" %")
+        self.min_change.setSpecialValueText("keep near-copies")
+        self.min_change.setToolTip(
+            "mean grey-level difference to the previous good capture (32×32 thumbnails); 0 = off"
+        )
         self.import_button = QPushButton("Import folder…")
         self.delete_button = QPushButton("Delete selected")
         self.counter = QLabel("")
@@ -87,10 +141,12 @@ class CapturePanel(QWidget):
         g.addWidget(self.bad_button, 0, 1)
         g.addWidget(self.auto, 1, 0)
         g.addWidget(self.every, 1, 1)
-        g.addWidget(self.counter, 2, 0, 1, 2)
-        g.addWidget(self.tabs, 3, 0, 1, 2)
-        g.addWidget(self.import_button, 4, 0)
-        g.addWidget(self.delete_button, 4, 1)
+        g.addWidget(self.ng_policy, 2, 0)
+        g.addWidget(self.min_change, 2, 1)
+        g.addWidget(self.counter, 3, 0, 1, 2)
+        g.addWidget(self.tabs, 4, 0, 1, 2)
+        g.addWidget(self.import_button, 5, 0)
+        g.addWidget(self.delete_button, 5, 1)
         self.good_button.clicked.connect(lambda: self.capture("good"))
         self.bad_button.clicked.connect(lambda: self.capture("defective"))
         self.import_button.clicked.connect(self._pick_folder)
@@ -106,6 +162,7 @@ class CapturePanel(QWidget):
     # --- sample set ------------------------------------------------------------------------
     def set_sample_set(self, samples: SampleSet | None) -> None:
         self.samples = samples
+        self._last_signature = None
         self.reload()
 
     def reload(self) -> None:
@@ -128,39 +185,87 @@ class CapturePanel(QWidget):
             if good < MIN_GOOD
             else " — training tells whether they are enough"
         )
-        self.counter.setText(f"good: {good}{need};  defective (validation): {bad}")
+        flagged = sum(
+            1
+            for i in range(good)
+            if self.lists["good"].item(i).data(Qt.ItemDataRole.UserRole).meta.get("flagged")
+        )
+        text = f"good: {good}{need};  defective (validation): {bad}"
+        if flagged:
+            text += f"\n⚑ {flagged} good sample(s) the live model judged NG: review them"
+        if any(self.skipped.values()):
+            text += f"\nskipped: {self.skipped['ng']} judged NG, {self.skipped['similar']} near-copies"
+        self.counter.setText(text)
         enabled = self.samples is not None
         for w in (self.good_button, self.bad_button, self.import_button, self.auto):
             w.setEnabled(enabled)
         self.countsChanged.emit(good, bad)
 
     def _add_item(self, s: CapturedSample, image: np.ndarray) -> None:
-        li = QListWidgetItem(thumbnail(image), f"{s.id}")
+        said = verdict_text(s.meta)
+        li = QListWidgetItem(thumbnail(image), f"{s.id}\n{said}" if said else f"{s.id}")
         li.setData(Qt.ItemDataRole.UserRole, s)
-        li.setToolTip(f"{s.path}\n{s.meta.get('time', '')} {s.meta.get('source', '')}")
+        li.setToolTip(
+            f"{s.path}\n{s.meta.get('time', '')} {s.meta.get('source', '')}"
+            + (f"\nlive model when captured: {said}" if said else "")
+        )
+        if s.meta.get("flagged"):
+            li.setBackground(FLAG_BRUSH)
         self.lists[s.kind].addItem(li)
 
     # --- capturing -------------------------------------------------------------------------
-    def on_frame(self, frame: Frame) -> None:
-        """Every live frame comes here: it is what 'capture' takes, and auto-capture counts frames."""
+    def capture_filter(self) -> CaptureFilter:
+        return CaptureFilter(self.ng_policy.currentData(), self.min_change.value() / 100.0)
+
+    def on_frame(self, frame: Frame, result: InspectionResult | None = None) -> None:
+        """Every live frame comes here (with the live model's result, if any): it is what 'capture'
+        takes, and auto-capture counts frames."""
         self._frame = frame
+        self._result = result
         self._frames_seen += 1
         if self.auto.isChecked() and self._frames_seen % max(1, self.every.value()) == 0:
-            self.capture("good")
+            self.capture("good", auto=True)
 
-    def capture(self, kind: Kind) -> CapturedSample | None:
+    def capture(self, kind: Kind, auto: bool = False) -> CapturedSample | None:
+        """Capture the frame now shown; a good one passes the capture filter first (auto=True: skips
+        are counted, not announced)."""
         frame = self._latest_frame() or self._frame
+        result = self._result if frame is not None and frame is self._frame else None
         if self.samples is None:
             self.notified.emit("warning", "enter a product name before capturing")
             return None
         if frame is None:
             self.notified.emit("warning", "no live frame to capture: start the camera first")
             return None
+        extra: dict = {}
+        signature = None
+        if result is not None:
+            extra = {"live_verdict": result.verdict.value, "live_score": round(float(result.score), 6)}
+        if kind == "good":
+            signature = frame_signature(frame.image)
+            d = self.capture_filter().check(
+                signature,
+                None if result is None else result.is_ng,
+                None if result is None else float(result.score),
+                self._last_signature,
+            )
+            self.last_decision = d
+            if d.action == "skip":
+                self.skipped[d.cause or "ng"] += 1
+                if not auto:
+                    self.notified.emit("info", f"not captured as good: {d.reason}")
+                self._counts_changed()
+                return None
+            if d.action == "flag":
+                extra["flagged"] = True
+                self.notified.emit("warning", f"captured as good but {d.reason}")
         try:
-            s = self.samples.add_frame(frame, kind)
+            s = self.samples.add_frame(frame, kind, extra)
         except AoiError as exc:
             self.notified.emit("error", f"capture failed: {exc}")
             return None
+        if signature is not None:
+            self._last_signature = signature
         self._add_item(s, frame.image)
         self.lists[kind].scrollToBottom()
         self._counts_changed()

@@ -67,7 +67,7 @@ def install_workspaces(window: MainWindow, store: RecipeStore | None = None) -> 
     tune = TuningWorkspace(TuningSession(window.settings), lambda: window.inspector, dialogs=False)
     for ws in (train, tune):
         ws.notified.connect(state.notify)
-    state.currentChanged.connect(lambda item: train.capture.on_frame(item.frame))
+    state.currentChanged.connect(lambda item: train.capture.on_frame(item.frame, item.result))
 
     def applied(settings) -> None:  # noqa: ANN001 - PostprocessSettings from Apply / Restore
         if window.inspector is not None:

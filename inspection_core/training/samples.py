@@ -132,14 +132,18 @@ class SampleSet:
             raise
         return CapturedSample(kind, sid, path, side)
 
-    def add_frame(self, frame: Frame, kind: Kind = "good") -> CapturedSample:
-        """Capture a camera frame with its time, source, frame id and camera settings in the sidecar."""
-        extra = {
+    def add_frame(
+        self, frame: Frame, kind: Kind = "good", extra: dict[str, Any] | None = None
+    ) -> CapturedSample:
+        """Capture a camera frame with its time, source, frame id and camera settings in the sidecar;
+        `extra` adds keys (e.g. the live model's verdict on it)."""
+        meta = {
             "frame_id": frame.frame_id,
             "timestamp_ns": frame.timestamp_ns,
             "camera": camera_meta(frame.meta),
+            **(extra or {}),
         }
-        return self.add(frame.image, kind, frame.source, extra)
+        return self.add(frame.image, kind, frame.source, meta)
 
     def import_files(self, files: list[str | os.PathLike[str]], kind: Kind = "good") -> list[CapturedSample]:
         """Copy image files (or every image in given folders) in as samples; unreadable files are errors."""
