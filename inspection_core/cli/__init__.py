@@ -24,7 +24,6 @@ COMMAND_MODULES = (
     "inspection_core.cli.suite_commands",
     "inspection_core.cli.records_commands",
     "inspection_core.cli.audit_commands",
-    "inspection_core.cli.audit_commands",
 )
 
 
