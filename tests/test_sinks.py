@@ -368,3 +368,22 @@ def test_camera_output_reject_pulse_after_ng() -> None:
         CameraOutputSink("camera-output:Line1", lambda: None).open()
     with pytest.raises(ConnectionError, match="no LineSelector"):
         CameraOutputSink("camera-output:Line1", lambda: object()).open()
+
+
+def test_cli_sinks_add_list_test_remove(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any) -> None:
+    from inspection_core.cli import main
+
+    monkeypatch.setenv("AOI_STATION_HOME", str(tmp_path))
+    url = f"folder:{tmp_path}/out"
+    assert main(["sinks", "add", url]) == 0
+    assert main(["sinks", "add", "ftp://x"]) == 2
+    assert "bad sink URL 'ftp://x'" in capsys.readouterr().err
+    assert main(["sinks", "list"]) == 0
+    assert f"  {url}\n" in capsys.readouterr().out
+    assert main(["sinks", "test", url, "--station", "st9"]) == 0
+    (f,) = (tmp_path / "out").glob("*_test.json")
+    assert json.loads(f.read_text())["station"] == "st9"
+    port = free_port()  # nothing listens there
+    assert main(["sinks", "test", f"http://127.0.0.1:{port}/x"]) == 2
+    assert "ConnectionRefusedError" in capsys.readouterr().err
+    assert main(["sinks", "remove", url]) == 0 and load_urls(tmp_path) == []

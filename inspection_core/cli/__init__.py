@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "inspection_core.cli.suite_commands",
     "inspection_core.cli.records_commands",
     "inspection_core.cli.audit_commands",
+    "inspection_core.cli.sinks_commands",
 )
 
 
