@@ -14,6 +14,7 @@ import torch
 import inspection_core
 from inspection_core.inspector import Inspector, Preprocessing
 from inspection_core.models.bundle import ModelBundle
+from inspection_core.models.export import with_backend
 from inspection_core.models.graphs import graph_eligible
 from inspection_core.runtime.context import device_label
 from inspection_core.types import InspectionResult
@@ -124,13 +125,48 @@ def bench_model(
     good_images: list[np.ndarray] | None = None,
     overlap: float = Preprocessing.overlap,
     whole_frame: bool = False,
+    backends: list[str] | None = None,
 ) -> dict[str, Any]:
     """Time the model at its input size for each batch (model only: eager calls, and CUDA-graph replay
     where the Inspector uses it), and full frames of each size with post-processing (tiled when larger
     than the model input, or in one pass with `whole_frame` where the model allows it); a large frame
     also gets a row for its inference alone, up to the stitched map on the host ("to map"). Frames are a
     synthetic texture, and with `good_images` also a mosaic of them; each frame row records how much of
-    it post-processing had to label (`mask_fraction`)."""
+    it post-processing had to label (`mask_fraction`).
+
+    backends: run every case on each ('torch', 'onnxruntime', 'auto'; default the bundle's own), rows
+    side by side; each row names its `backend` and a `label` (backend: case)."""
+    results = []
+    for name in backends or [None]:
+        b = bundle if name is None else with_backend(bundle, name)
+        rows = _bench_backend(b, sizes, batches, iters, warmup, good_images, overlap, whole_frame)
+        results += [{"backend": b.backend, "label": f"{b.backend}: {r['case']}", **r} for r in rows]
+    model = bundle.model
+    return {
+        "model": bundle.name,
+        "config": model.config.to_dict(),
+        "device": device_label(model.device),
+        "torch": torch.__version__,
+        "backends": list(dict.fromkeys(r["backend"] for r in results)),
+        "host": platform.node(),
+        "cpu_threads": torch.get_num_threads(),
+        "aoi_version": inspection_core.__version__,
+        "date": time.strftime("%Y-%m-%d %H:%M:%S%z"),
+        "results": results,
+    }
+
+
+def _bench_backend(
+    bundle: ModelBundle,
+    sizes: list[tuple[int, int]],
+    batches: list[int],
+    iters: int,
+    warmup: int,
+    good_images: list[np.ndarray] | None,
+    overlap: float,
+    whole_frame: bool,
+) -> list[dict[str, Any]]:
+    """bench_model's rows for one backend (the bundle's)."""
     model = bundle.model
     dev = model.device
     h, w = model.image_size
@@ -139,7 +175,10 @@ def bench_model(
     for b in batches:
         x = torch.rand(b, 3, h, w, device=dev)
         graphed = graph_eligible(model, tuple(x.shape), dev.type)  # what bundle.predict will do
-        paths = [("eager", model.predict)] + ([("cuda graph", bundle.predict)] if graphed else [])
+        if bundle.backend != "torch":
+            paths = [(bundle.backend, bundle.predict)]
+        else:
+            paths = [("eager", model.predict)] + ([("cuda graph", bundle.predict)] if graphed else [])
         for label, predict in paths:
 
             def once(p: Callable = predict, x: torch.Tensor = x) -> None:
@@ -185,14 +224,4 @@ def bench_model(
             for pinsp, what in posts:
                 case = f"frame {fw}x{fh} {mode} {what} ({kind})"
                 results.append(_frame_row(pinsp, frame, case, kind, mode, overlap, tile, dev, iters, warmup))
-    return {
-        "model": bundle.name,
-        "config": model.config.to_dict(),
-        "device": device_label(dev),
-        "torch": torch.__version__,
-        "host": platform.node(),
-        "cpu_threads": torch.get_num_threads(),
-        "aoi_version": inspection_core.__version__,
-        "date": time.strftime("%Y-%m-%d %H:%M:%S%z"),
-        "results": results,
-    }
+    return results

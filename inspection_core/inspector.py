@@ -19,6 +19,7 @@ from inspection_core.data.tiling import DeviceStitcher, TileGrid
 from inspection_core.errors import DataError
 from inspection_core.models.batching import predict_tensor
 from inspection_core.models.bundle import ModelBundle
+from inspection_core.models.export import with_backend
 from inspection_core.postprocess.device import DevicePostprocessor, HostMemory
 from inspection_core.postprocess.settings import (
     PostprocessOutput,
@@ -138,6 +139,10 @@ class Inspector:
 
     post_on_device: post-process large (tiled) frames where their map was made (DevicePostprocessor);
     None = on a GPU only (on a CPU, cv2 on the numpy map is faster than torch's convolutions).
+    backend: what runs the model — 'torch', 'onnxruntime' (the CPU; the model's ONNX export, made
+    and cached beside the model when missing or stale), 'auto' (onnxruntime on a CPU where the model
+    exports, else torch), or None to keep the bundle's own (`models.export.with_backend`). Whole-frame
+    passes (any input size) always run through torch.
     """
 
     def __init__(
@@ -146,8 +151,9 @@ class Inspector:
         settings: PostprocessSettings | None = None,
         preprocessing: Preprocessing | None = None,
         post_on_device: bool | None = None,
+        backend: str | None = None,
     ) -> None:
-        self.bundle = bundle
+        self.bundle = bundle if backend is None else with_backend(bundle, backend)
         self.settings = settings or PostprocessSettings()
         self.preprocessing = preprocessing or Preprocessing()
         self.post_on_device = post_on_device
@@ -162,6 +168,11 @@ class Inspector:
     @property
     def device(self) -> torch.device:
         return self.bundle.model.device
+
+    @property
+    def backend(self) -> str:
+        """What runs the model: 'torch' or 'onnxruntime'."""
+        return self.bundle.backend
 
     def with_settings(self, settings: PostprocessSettings) -> Inspector:
         return Inspector(self.bundle, settings, self.preprocessing, self.post_on_device)

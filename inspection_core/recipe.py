@@ -201,6 +201,9 @@ class Recipe:
     history: tuple[ThresholdEntry, ...] = ()
     version: int = 0  # 0 = not saved yet; set by the store
     saved_at: str = ""
+    # the inference backend its thresholds were validated with ('torch', 'onnxruntime'; '' = not recorded):
+    # the backends agree to ~1e-4 of a raw score (models.export), but an audit names the one that ran
+    backend: str = ""
     base_dir: Path | None = field(default=None, compare=False)  # folder model_dir is relative to
 
     def __post_init__(self) -> None:
@@ -230,6 +233,8 @@ class Recipe:
         _number("camera.height", cam.height, 1, integer=True, optional=True)
         _number("camera.offset_x", cam.offset_x, 0, integer=True)
         _number("camera.offset_y", cam.offset_y, 0, integer=True)
+        if not isinstance(self.backend, str):
+            raise RecipeError(f"backend must be a name such as torch or onnxruntime, got {self.backend!r}")
         if cam.pixel_format is not None and not isinstance(cam.pixel_format, str):
             raise RecipeError(f"camera.pixel_format must be a name such as Mono8, got {cam.pixel_format!r}")
         for i, e in enumerate(self.history):
@@ -271,13 +276,14 @@ class Recipe:
         return replace(self, postprocess=pp, history=hist)
 
     # --- use ------------------------------------------------------------------------------
-    def build_inspector(self, device: str | torch.device = "cpu") -> Inspector:
-        """Load the model and return a ready Inspector (ModelFileError names the problem)."""
+    def build_inspector(self, device: str | torch.device = "cpu", backend: str | None = None) -> Inspector:
+        """Load the model and return a ready Inspector (ModelFileError names the problem); backend as
+        `Inspector`'s (None = torch)."""
         from inspection_core.models.bundle import load_bundle
         from inspection_core.runtime.context import resolve_device
 
         bundle = load_bundle(self.model_path, resolve_device(device))
-        return Inspector(bundle, self.postprocess, self.preprocessing)
+        return Inspector(bundle, self.postprocess, self.preprocessing, backend=backend)
 
     # --- serialisation --------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -294,6 +300,7 @@ class Recipe:
             "notes": self.notes,
             "created": dict(self.created),
             "history": [e.to_dict() for e in self.history],
+            "backend": self.backend,
         }
 
     @classmethod
@@ -331,6 +338,7 @@ class Recipe:
                 history=tuple(ThresholdEntry.from_dict(e) for e in d.get("history", [])),
                 version=int(d.get("version", 0)),
                 saved_at=str(d.get("saved_at", "")),
+                backend=str(d.get("backend", "")),
                 base_dir=base_dir,
                 **parts,
             )

@@ -1,4 +1,4 @@
-"""`aoi models | train | eval | predict | bench`."""
+"""`aoi models | train | eval | predict | bench | export`."""
 
 from __future__ import annotations
 
@@ -106,6 +106,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="auto", help="auto | cpu | cuda (default auto)")
     p.add_argument("--json", default=None, help="write the metrics to this JSON file")
     p.add_argument("--no-pixel", action="store_true", help="skip pixel metrics")
+    p.add_argument(
+        "--backend",
+        default="auto",
+        help="what runs the model: torch, onnxruntime (CPU; exports model.onnx beside the model when "
+        "missing or stale) or auto (onnxruntime on a CPU where the model exports, else torch)",
+    )
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("predict", help="inspect images: overlay PNG, mask PNG and defects JSON for each")
@@ -136,6 +142,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="with --tile: one fully convolutional pass over the whole image instead of tiles (PatchCore)",
     )
+    p.add_argument(
+        "--backend",
+        default="auto",
+        help="what runs the model: torch, onnxruntime (CPU; exports model.onnx beside the model when "
+        "missing or stale) or auto (onnxruntime on a CPU where the model exports, else torch)",
+    )
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("bench", help="latency and throughput of a model (and tiled full frames)")
@@ -164,7 +176,35 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="frames larger than the model input in one fully convolutional pass instead of tiles (PatchCore)",
     )
     p.add_argument("--json", default=None, help="also write the timings to this JSON file")
+    p.add_argument(
+        "--backend",
+        default="auto",
+        help="comma list of backends timed side by side in one run: torch, onnxruntime, auto (default)",
+    )
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser(
+        "export",
+        help="export a model's predict path (map + score, normalisation in its metadata) to ONNX",
+    )
+    p.add_argument("--model-dir", required=True, help="model folder written by `aoi train`")
+    p.add_argument("--format", default="onnx", help="onnx (the only format so far; OpenVINO reads ONNX)")
+    p.add_argument(
+        "--out",
+        default=None,
+        help="file to write (default: model.onnx in the model folder, which the onnxruntime backend uses)",
+    )
+    p.add_argument(
+        "--image-size",
+        default=None,
+        help="N or WxH input size (default the model's; other sizes: PatchCore only)",
+    )
+    p.add_argument(
+        "--batch",
+        default="auto",
+        help="a fixed batch size, dynamic, or auto (default: dynamic; 1 for SCL-VI, whose trace bakes it in)",
+    )
+    p.set_defaults(func=cmd_export)
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -340,6 +380,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from inspection_core.data import MVTecDataset
     from inspection_core.metrics import evaluate_dataset
     from inspection_core.models import load_bundle
+    from inspection_core.models.export import with_backend
     from inspection_core.recipes import RecipeStore
     from inspection_core.runtime import FitContext, resolve_device
 
@@ -348,6 +389,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     recipe = RecipeStore(args.recipes_dir).load(args.recipe) if args.recipe else None
     bundle = load_bundle(recipe.model_path if recipe else args.model_dir, device)
+    bundle = with_backend(bundle, args.backend)
     samples, skipped = _readable_samples(MVTecDataset(args.data).require_test(), not args.no_pixel)
     if not samples:
         raise DataError(f"no readable test images in {args.data} ({len(skipped)} skipped)")
@@ -364,7 +406,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     print(f"pixel AUROC  {_fmt(rep.pixel_auroc)}")
     print(f"AUPRO@0.3    {_fmt(rep.aupro)}")
     print(f"F1-max       {_fmt(rep.f1_max)}")
-    print(f"ms/image     {rep.ms_per_image:.2f}  ({rep.device})")
+    print(f"ms/image     {rep.ms_per_image:.2f}  ({rep.device}, {bundle.backend})")
     for t, d in rep.per_type.items():
         print(f"  {t:<12} n={d['n']:<4} image AUROC {_fmt(d['image_auroc'])}")
     verdicts = _verdicts_at(recipe, bundle, rep) if recipe is not None else None
@@ -435,10 +477,10 @@ def predict_inspector(args: argparse.Namespace) -> Any:
         raise AoiError("give --model-dir or --recipe (one of them)")
     device = resolve_device(args.device)
     if args.recipe:
-        insp = RecipeStore(args.recipes_dir).load(args.recipe).build_inspector(device)
+        insp = RecipeStore(args.recipes_dir).load(args.recipe).build_inspector(device, args.backend)
     else:
         bundle = load_bundle(args.model_dir, device)
-        insp = Inspector(bundle, preprocessing=calibrated_preprocessing(bundle))
+        insp = Inspector(bundle, preprocessing=calibrated_preprocessing(bundle), backend=args.backend)
     if args.tile or args.whole_frame:
         pre = insp.preprocessing
         pre = Preprocessing(tile=True, overlap=pre.overlap, scale=pre.scale, whole_frame=args.whole_frame)
@@ -517,16 +559,55 @@ def cmd_bench(args: argparse.Namespace) -> int:
         good_images=good,
         overlap=args.overlap,
         whole_frame=args.whole_frame,
+        backends=[b.strip() for b in args.backend.split(",") if b.strip()],
     )
     if args.frames_from:
         report["frames_from"] = str(args.frames_from)
     report["command"] = args.command_line
     for row in report["results"]:
         print(
-            f"{row['case']:<52} median {row['median_ms']:8.2f} ms  p95 {row['p95_ms']:8.2f} ms  "
+            f"{row['label']:<64} median {row['median_ms']:8.2f} ms  p95 {row['p95_ms']:8.2f} ms  "
             f"{row['images_per_s']:9.1f} img/s"
         )
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(report, indent=2))
     return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from inspection_core.models import load_bundle
+    from inspection_core.models.export import FORMATS, default_batch, export_onnx, onnx_path, source_digest
+
+    if args.format.lower() not in FORMATS:
+        raise AoiError(
+            f"unknown export format {args.format!r}; formats: {', '.join(FORMATS)} (OpenVINO is not "
+            "installed with aoi-station; its runtime reads the ONNX file directly)"
+        )
+    size = parse_size(args.image_size) if args.image_size else None
+    bundle = load_bundle(args.model_dir, "cpu")
+    choice = args.batch.lower()
+    if choice == "auto":
+        batch = default_batch(bundle.name)
+    else:
+        batch = None if choice == "dynamic" else _positive_int(args.batch, "--batch")
+    out = Path(args.out) if args.out else onnx_path(args.model_dir)
+    if out.is_dir():
+        raise AoiError(f"--out {out} is a folder: give a file name such as {out / 'model.onnx'}")
+    export_onnx(bundle, out, image_size=size, batch=batch, digest=source_digest(args.model_dir))
+    h, w = size or bundle.model.image_size
+    print(
+        f"exported {bundle.name} to {out} ({out.stat().st_size >> 20} MB, input {w}x{h}, batch "
+        f"{batch or 'dynamic'}; ONNX Runtime matches torch within its stated tolerance)"
+    )
+    return 0
+
+
+def _positive_int(text: str, what: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise AoiError(f"{what} must be a positive whole number or dynamic, got {text!r}")
+    return n

@@ -117,7 +117,7 @@ def evaluate_dataset(
         if dev.type == "cuda":
             torch.cuda.synchronize()
         t0 = time.perf_counter()
-        m, s = model.predict(x)
+        m, s = (bundle.predict if bundle.backend != "torch" else model.predict)(x)  # e.g. ONNX Runtime
         m, s = m.float().cpu().numpy(), s.float().cpu().numpy()
         t_model += time.perf_counter() - t0
         scores[i : i + len(chunk)] = s

@@ -42,6 +42,7 @@ FORMAT = "aoi-station-model"
 FORMAT_VERSION = 1
 WEIGHTS = "model.safetensors"
 META = "model.json"
+EXPORT = "model.onnx"  # an ONNX export of the model beside it (models.export), made from these two files
 MAX_META_BYTES = 16 << 20  # a model.json is a few kB; anything this large could only exhaust memory
 # names of our own leftovers beside a model folder: a save's temp folder and the previous copy
 _TMP_RE = re.compile(r"^\.(?P<name>.+)\.tmp-[A-Za-z0-9_]{8}$")
@@ -55,6 +56,10 @@ class ModelBundle:
     model: AnomalyModel
     normalization: Normalization
     info: dict[str, Any] = field(default_factory=dict)
+    # the folder it was loaded from (None: trained in this process), where an ONNX export is cached
+    source: Path | None = field(default=None, compare=False)
+    # what runs predict instead of the torch model (models.export.with_backend), e.g. ONNX Runtime
+    runner: Any = field(default=None, repr=False, compare=False)
     _graphed: GraphedPredict | None = field(default=None, init=False, repr=False, compare=False)
     _graphed_frame: GraphedPredict | None = field(default=None, init=False, repr=False, compare=False)
 
@@ -62,9 +67,17 @@ class ModelBundle:
     def name(self) -> str:
         return self.model.name
 
+    @property
+    def backend(self) -> str:
+        """What runs predict: 'torch', or the runner's name (e.g. 'onnxruntime')."""
+        return "torch" if self.runner is None else str(self.runner.name)
+
     def predict(self, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """model.predict, replayed from CUDA graphs on a GPU when the model allows it (batch-1 latency
-        is then the GPU's time, not the launch overhead of its ~100 kernels)."""
+        """model.predict through the backend's runner when there is one; else replayed from CUDA graphs
+        on a GPU when the model allows it (batch-1 latency is then the GPU's time, not the launch
+        overhead of its ~100 kernels)."""
+        if self.runner is not None:
+            return self.runner.predict(batch)
         if not graph_eligible(self.model, tuple(batch.shape), batch.device.type):
             return self.model.predict(batch)
         if self._graphed is None:
@@ -116,7 +129,7 @@ def check_output_folder(directory: str | os.PathLike[str]) -> Path:
             next(target.iterdir(), None)  # readable? (an unreadable folder must not count as ours)
         except OSError as exc:
             raise ModelFileError(f"cannot save a model to {target}: {exc.strerror or exc}") from None
-        # our two files only (a model whose model.json broke: nothing else to lose), or a model of ours
+        # our files only (a model whose model.json broke: nothing else to lose), or a model of ours
         if not _holds_only_ours(target) and not is_model_folder(target):
             raise ModelFileError(
                 f"{target} exists and is not a model folder: give a new or empty folder "
@@ -151,9 +164,12 @@ def _locked(directory: Path, blocking: bool = True) -> Iterator[bool]:
 
 
 def _holds_only_ours(d: Path) -> bool:
-    """Nothing in `d` but our two files (plain files, no links): removing it loses nothing else."""
+    """Nothing in `d` but our files (model.json, model.safetensors, an export; plain files, no links):
+    removing it loses nothing else."""
     try:
-        return all(p.name in (META, WEIGHTS) and p.is_file() and not p.is_symlink() for p in d.iterdir())
+        return all(
+            p.name in (META, WEIGHTS, EXPORT) and p.is_file() and not p.is_symlink() for p in d.iterdir()
+        )
     except OSError:
         return False
 
@@ -394,4 +410,4 @@ def load_bundle(directory: str | os.PathLike[str], device: str | torch.device = 
     except (KeyError, RuntimeError, ValueError, TypeError, IndexError, AttributeError) as exc:
         raise ModelFileError(f"{d}: weights do not match the {name} model ({exc})") from None
     model.to(torch.device(device) if not isinstance(device, torch.device) else device).eval()
-    return ModelBundle(model, norm, saved_info)
+    return ModelBundle(model, norm, saved_info, source=d.resolve())

@@ -10,8 +10,10 @@ import torch.nn.functional as F
 
 def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     """Separable Gaussian blur of (N, 1, H, W) on its device (reflect padding; the kernel is cut to the
-    image, as reflect padding must be smaller than it)."""
-    r = min(int(round(3 * sigma)), min(x.shape[-2:]) - 1)
+    image, as reflect padding must be smaller than it). Sigma and the sides are taken as Python numbers,
+    so an ONNX trace, where they may be traced shape arithmetic, gets a constant kernel."""
+    sigma = float(sigma)
+    r = min(int(round(3 * sigma)), min(int(s) for s in x.shape[-2:]) - 1)
     if sigma <= 0 or r < 1:
         return x
     t = torch.arange(-r, r + 1, device=x.device, dtype=x.dtype)

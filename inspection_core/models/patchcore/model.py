@@ -177,9 +177,12 @@ class MemoryBank(torch.nn.Module):
         """
         q = self.reduce(q)
         mb = self.memory_bank
+        mb_sq = (mb * mb).sum(1)
+        if torch.onnx.is_in_onnx_export():  # one block: a traced loop would bake this batch's row count in
+            d = torch.addmm(mb_sq, q, mb.T, beta=1.0, alpha=-2.0).amin(1) + (q * q).sum(1)
+            return d.clamp_min(0).sqrt()
         if chunk <= 0:
             chunk = max(2048, (1 << 26) // max(1, mb.shape[0])) if q.is_cuda else 2048
-        mb_sq = (mb * mb).sum(1)
         out = []
         for s in range(0, q.shape[0], chunk):
             qc = q[s : s + chunk]
