@@ -194,7 +194,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         return 1
     try:
         problems = reader.verify()
-        n = reader.con.execute("SELECT COUNT(*) FROM inspections").fetchone()[0] if not problems else None
+        n = reader.count() if not problems else None
     finally:
         reader.close()
     for p in problems:

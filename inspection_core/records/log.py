@@ -1,12 +1,13 @@
-"""SQLite inspection log: one row per inspected frame, plus an audit trail of operator actions.
+"""Inspection log: one row per inspected frame, plus an audit trail of operator actions.
 
-WAL mode with synchronous=NORMAL: a committed transaction survives a killed process (kill -9, crash);
-only a power cut can lose the last commits. Rows are written in batches (`append_many`, one
-transaction each) by the `Recorder`; how much a kill can lose is stated there. One connection per
-thread (sqlite3 objects must stay on their thread).
+SQLAlchemy Core on the tables of `records.schema`: by default an SQLite file in WAL mode with
+synchronous=NORMAL (a committed transaction survives a killed process: kill -9, crash; only a power
+cut can lose the last commits), or PostgreSQL when `AOI_RECORDS_URL=postgresql://…` is set (see
+`records.db`). Rows are written in batches (`append_many`, one transaction each) by the `Recorder`;
+how much a kill can lose is stated there. The engine's pool hands each thread its own connection.
 
-The schema is versioned (`meta.schema_version` and `PRAGMA user_version`); opening an older log
-migrates it in place, a newer one is refused.
+The schema is versioned by Alembic (`records/migrations`); opening an older log (also one from
+before Alembic: schema 1 or 2) migrates it in place, a newer one is refused.
 """
 
 from __future__ import annotations
@@ -14,18 +15,31 @@ from __future__ import annotations
 import json
 import os
 import socket
-import sqlite3
-import threading
 import time
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from inspection_core.errors import AoiError
+import sqlalchemy as sa
+
+from inspection_core.records.db import (
+    SCHEMA_VERSION,
+    RecordsDBError,
+    display_url,
+    is_sqlite,
+    make_engine,
+    migrate,
+    sqlite_path,
+    why,
+)
+from inspection_core.records.schema import audit as audit_table
+from inspection_core.records.schema import inspections
 from inspection_core.types import InspectionResult
 
-SCHEMA_VERSION = 2
+__all__ = ["SCHEMA_VERSION", "InspectionLog", "InspectionRecord", "RecordContext", "migrate"]
+
+# schema 1 as aoi-station wrote it before Alembic (tests build such old logs to check the upgrade)
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS inspections (
@@ -51,25 +65,6 @@ CREATE TABLE IF NOT EXISTS audit (
     action TEXT NOT NULL,
     details TEXT
 );
-"""
-# columns added by schema 2 (ALTER TABLE keeps the rows of a schema-1 log)
-_V2_COLUMNS = (
-    ("time_utc", "TEXT"),
-    ("time_local", "TEXT"),
-    ("station", "TEXT"),
-    ("camera_serial", "TEXT"),
-    ("recipe_version", "INTEGER"),
-    ("model_hash", "TEXT"),
-    ("margin", "REAL"),
-    ("image_threshold", "REAL"),
-    ("pixel_threshold", "REAL"),
-    ("alarm", "TEXT"),
-    ("max_area_px", "INTEGER"),
-    ("timings", "TEXT"),
-)
-_V2_INDEXES = """
-CREATE INDEX IF NOT EXISTS inspections_recipe ON inspections(recipe);
-CREATE INDEX IF NOT EXISTS inspections_image ON inspections(image_path) WHERE image_path IS NOT NULL;
 """
 REMOVED_NOTE = "image removed by retention"
 
@@ -99,7 +94,6 @@ COLUMNS = (
     "image_path",
     "note",
 )
-_INSERT = f"INSERT INTO inspections ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
 
 
 def default_station_id() -> str:
@@ -215,9 +209,12 @@ class InspectionRecord:
     timings: dict[str, float] = field(default_factory=dict)
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row) -> InspectionRecord:
+    def from_row(cls, row: Any) -> InspectionRecord:
+        """From an SQLAlchemy Row (or anything dict() takes: a mapping, an sqlite3.Row)."""
         known = {f.name for f in fields(cls)}
-        d = {k: v for k, v in dict(row).items() if k in known}  # a newer schema's extra columns: ignored
+        d = {
+            k: v for k, v in dict(getattr(row, "_mapping", row)).items() if k in known
+        }  # a newer schema's extra columns: ignored
         d["defects"] = json.loads(d.get("defects") or "[]")
         d["timings"] = json.loads(d.get("timings") or "{}")
         for k in ("source", "recipe", "model"):
@@ -230,59 +227,55 @@ class InspectionRecord:
         return asdict(self)
 
 
-def migrate(con: sqlite3.Connection, path: Path) -> None:
-    """Create or upgrade the schema to SCHEMA_VERSION (one transaction); AoiError for a newer log."""
-    con.executescript(_SCHEMA)
-    row = con.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-    found = SCHEMA_VERSION if row is None else int(row[0])
-    if row is not None and found > SCHEMA_VERSION:
-        raise AoiError(f"{path}: inspection log from a newer aoi-station (schema {found})")
-    have = {r[1] for r in con.execute("PRAGMA table_info(inspections)")}
-    for name, kind in _V2_COLUMNS:
-        if name not in have:
-            con.execute(f"ALTER TABLE inspections ADD COLUMN {name} {kind}")
-    con.executescript(_V2_INDEXES)
-    con.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-    con.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-    con.commit()
-
-
 class InspectionLog:
-    """Append-only log of inspections. Thread-safe: each thread gets its own connection."""
+    """Append-only log of inspections; thread-safe (the engine's pool gives each thread a connection).
 
-    def __init__(self, path: str | Path, lock_timeout_s: float = 10.0) -> None:
-        self.path = Path(path)
+    `path`: the SQLite file; `url`: a database URL instead (postgresql://… or sqlite:///…); with
+    neither, $AOI_RECORDS_URL. AoiError (RecordsDBError) when it cannot be opened or migrated.
+    """
+
+    def __init__(
+        self, path: str | Path | None = None, lock_timeout_s: float = 10.0, url: str | None = None
+    ) -> None:
+        from inspection_core.records.db import records_url
+
+        if url is None:
+            url = f"sqlite:///{Path(path).expanduser()}" if path is not None else records_url()
+        self.url = url
+        self.where = display_url(url)
+        self.path: Path | str = sqlite_path(url) if is_sqlite(url) else self.where
         self.lock_timeout_s = lock_timeout_s
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._local = threading.local()
         try:
-            migrate(self._con(), self.path)
-        except sqlite3.DatabaseError as exc:
+            self.engine = make_engine(url, lock_timeout_s)
+        except (sa.exc.SQLAlchemyError, ValueError, ImportError) as exc:
+            raise RecordsDBError(f"inspection log {self.where} is not usable: {why(exc)}") from exc
+        try:
+            migrate(self.engine, self.where)
+        except RecordsDBError:
             self.close()
-            raise AoiError(f"inspection log {self.path} is not usable: {exc}") from exc
-
-    def _con(self) -> sqlite3.Connection:
-        con = getattr(self._local, "con", None)
-        if con is None:
-            con = sqlite3.connect(self.path, timeout=self.lock_timeout_s)
-            con.row_factory = sqlite3.Row
-            con.execute("PRAGMA journal_mode=WAL")
-            con.execute("PRAGMA synchronous=NORMAL")
-            self._local.con = con
-        return con
+            raise
+        except Exception as exc:  # noqa: BLE001 - sqlite3/psycopg/alembic errors: one clear line
+            self.close()
+            raise RecordsDBError(f"inspection log {self.where} is not usable: {why(exc)}") from exc
 
     def append_many(self, rows: list[tuple[Any, ...]], removed_images: list[str] | None = None) -> None:
-        """Write rows made by `make_row` in one transaction: all or none (sqlite3.Error passes through,
-        the transaction rolled back, so the caller can count what was lost). `removed_images`: image
+        """Write rows made by `make_row` in one transaction: all or none (RecordsDBError, the
+        transaction rolled back, so the caller can count what was lost). `removed_images`: image
         paths the store's retention deleted; their rows (also those in `rows`) lose the path and say so."""
-        con = self._con()
-        with con:  # commits, or rolls back on any error
-            con.executemany(_INSERT, rows)
-            if removed_images:
-                con.executemany(
-                    "UPDATE inspections SET image_path = NULL, note = ? WHERE image_path = ?",
-                    [(REMOVED_NOTE, p) for p in removed_images],
-                )
+        try:
+            with self.engine.begin() as con:  # commits, or rolls back on any error
+                if rows:
+                    con.execute(inspections.insert(), [dict(zip(COLUMNS, r, strict=True)) for r in rows])
+                if removed_images:
+                    c = inspections.c
+                    con.execute(
+                        inspections.update()
+                        .where(c.image_path == sa.bindparam("gone"))
+                        .values(image_path=None, note=REMOVED_NOTE),
+                        [{"gone": p} for p in removed_images],
+                    )
+        except sa.exc.SQLAlchemyError as exc:  # disk full, locked, read-only, corrupt, server gone
+            raise RecordsDBError(f"cannot write the inspection log {self.where}: {why(exc)}") from exc
 
     def append(
         self,
@@ -298,59 +291,54 @@ class InspectionLog:
         ctx = context or RecordContext(source=source, recipe=recipe)
         row = make_row(result, ctx, time_ns or time.time_ns(), image_path, note)
         try:
-            self.append_many([row])
-        except sqlite3.Error as exc:  # disk full, locked, read-only, corrupt
-            raise AoiError(f"cannot write the inspection log {self.path}: {exc}") from exc
-        return int(self._con().execute("SELECT last_insert_rowid()").fetchone()[0])
+            with self.engine.begin() as con:
+                res = con.execute(inspections.insert(), dict(zip(COLUMNS, row, strict=True)))
+                return int(res.inserted_primary_key[0])
+        except sa.exc.SQLAlchemyError as exc:
+            raise RecordsDBError(f"cannot write the inspection log {self.where}: {why(exc)}") from exc
 
     def audit(self, action: str, details: dict[str, Any] | None = None, user: str = "") -> None:
         """Record an operator/engineer action (deploy recipe, change threshold, reset counters…)."""
-        con = self._con()
-        with con:
+        with self.engine.begin() as con:
             con.execute(
-                "INSERT INTO audit (time_ns, user, action, details) VALUES (?,?,?,?)",
-                (time.time_ns(), user, action, json.dumps(details or {})),
+                audit_table.insert(),
+                {
+                    "time_ns": time.time_ns(),
+                    "user": user,
+                    "action": action,
+                    "details": json.dumps(details or {}),
+                },
             )
+
+    def _rows(self, query: sa.Select) -> list[sa.Row]:
+        with self.engine.connect() as con:
+            return list(con.execute(query))
 
     def recent(self, limit: int = 100, verdict: str | None = None) -> list[InspectionRecord]:
-        q = "SELECT * FROM inspections"
-        args: tuple[Any, ...] = ()
+        q = sa.select(inspections)
         if verdict:
-            q += " WHERE verdict = ?"
-            args = (verdict,)
-        q += " ORDER BY id DESC LIMIT ?"
-        rows = self._con().execute(q, (*args, int(limit))).fetchall()
-        return [InspectionRecord.from_row(r) for r in rows]
+            q = q.where(inspections.c.verdict == verdict)
+        q = q.order_by(inspections.c.id.desc()).limit(int(limit))
+        return [InspectionRecord.from_row(r) for r in self._rows(q)]
 
     def count(self) -> int:
-        return int(self._con().execute("SELECT COUNT(*) FROM inspections").fetchone()[0])
+        return int(self._rows(sa.select(sa.func.count()).select_from(inspections))[0][0])
 
     def counts(self, since_ns: int = 0) -> dict[str, int]:
-        rows = (
-            self._con()
-            .execute(
-                "SELECT verdict, COUNT(*) FROM inspections WHERE time_ns >= ? GROUP BY verdict", (since_ns,)
-            )
-            .fetchall()
-        )
+        c = inspections.c
+        q = sa.select(c.verdict, sa.func.count()).where(c.time_ns >= since_ns).group_by(c.verdict)
         d = {"OK": 0, "NG": 0}
-        d.update({v: int(n) for v, n in rows})
+        d.update({v: int(n) for v, n in self._rows(q)})
         d["inspected"] = d["OK"] + d["NG"]
         return d
 
     def audit_trail(self, limit: int = 100) -> list[tuple[int, str, str, dict[str, Any]]]:
-        rows = (
-            self._con()
-            .execute(
-                "SELECT time_ns, user, action, details FROM audit ORDER BY id DESC LIMIT ?", (int(limit),)
-            )
-            .fetchall()
-        )
-        return [(r[0], r[1] or "", r[2], json.loads(r[3] or "{}")) for r in rows]
+        a = audit_table.c
+        q = sa.select(a.time_ns, a.user, a.action, a.details).order_by(a.id.desc()).limit(int(limit))
+        return [(r[0], r[1] or "", r[2], json.loads(r[3] or "{}")) for r in self._rows(q)]
 
     def close(self) -> None:
-        """Close this thread's connection (other threads' connections close with their thread)."""
-        con = getattr(self._local, "con", None)
-        if con is not None:
-            con.close()
-            self._local.con = None
+        """Close the pooled connections (a later call opens new ones)."""
+        engine = getattr(self, "engine", None)
+        if engine is not None:
+            engine.dispose()

@@ -1,14 +1,14 @@
 """Reading the inspection log after the fact: filters, exports, statistics and an integrity check.
 
-Opened read-only, so `aoi records …` can run beside a station that is writing (WAL lets readers and
-the one writer go on together) and can never change the store it inspects.
+Opened read-only (SQLite: mode=ro; PostgreSQL: read-only transactions), so `aoi records …` can run
+beside a station that is writing (WAL lets readers and the one writer go on together) and can never
+change the store it inspects. Queries are SQLAlchemy Core on `records.schema`, the same on both.
 """
 
 from __future__ import annotations
 
 import csv
 import json
-import sqlite3
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, fields
@@ -16,9 +16,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
+import sqlalchemy as sa
+
 from inspection_core.errors import AoiError
-from inspection_core.records.log import SCHEMA_VERSION, InspectionRecord, iso_times
-from inspection_core.records.recorder import LOG_NAME
+from inspection_core.records.db import (
+    display_url,
+    is_sqlite,
+    make_engine,
+    records_url,
+    schema_of,
+    sqlite_path,
+    why,
+)
+from inspection_core.records.log import SCHEMA_VERSION, InspectionRecord, default_station_id, iso_times
+from inspection_core.records.schema import inspections
 
 # NG parts by their largest defect region; "no region" = rejected on the image score alone
 AREA_BUCKETS: tuple[tuple[str, int, int], ...] = (
@@ -77,6 +88,22 @@ class Filters:
             args.append(int(self.min_area_px))
         return (" WHERE " + " AND ".join(clauses) if clauses else ""), args
 
+    def conditions(self) -> list[sa.ColumnElement[bool]]:
+        """The same filter as SQLAlchemy conditions on `inspections` (what the reader runs)."""
+        c = inspections.c
+        out: list[sa.ColumnElement[bool]] = []
+        if self.since_ns is not None:
+            out.append(c.time_ns >= self.since_ns)
+        if self.until_ns is not None:
+            out.append(c.time_ns < self.until_ns)
+        if self.verdict:
+            out.append(c.verdict == self.verdict.upper())
+        if self.recipe:
+            out.append(c.recipe == self.recipe)
+        if self.min_area_px is not None:
+            out.append(c.max_area_px >= int(self.min_area_px))
+        return out
+
 
 def area_bucket(max_area_px: int | None) -> str:
     if max_area_px is None:
@@ -88,60 +115,85 @@ def area_bucket(max_area_px: int | None) -> str:
 
 
 class RecordsReader:
-    """Read-only view of `<directory>/inspections.sqlite`."""
+    """Read-only view of the inspection log: `<directory>/inspections.sqlite`, or the database `url`
+    (or $AOI_RECORDS_URL) names. Image paths that are relative resolve against `directory`."""
 
-    def __init__(self, directory: str | Path) -> None:
+    def __init__(self, directory: str | Path, url: str | None = None) -> None:
         self.directory = Path(directory)
-        self.path = self.directory / LOG_NAME
-        if not self.path.is_file():
+        self.url = records_url(self.directory, url)
+        self.path: Path | str = sqlite_path(self.url) if is_sqlite(self.url) else display_url(self.url)
+        if is_sqlite(self.url) and not Path(self.path).is_file():
             raise AoiError(f"no inspection log at {self.path} (use --records DIR or set AOI_STATION_HOME)")
         try:
-            self.con = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, timeout=10)
-            self.con.row_factory = sqlite3.Row
-            self.schema = int(self.con.execute("PRAGMA user_version").fetchone()[0])
-        except sqlite3.DatabaseError as exc:
-            raise AoiError(f"inspection log {self.path} is not readable: {exc}") from exc
+            self.engine = make_engine(self.url, lock_timeout_s=10.0, read_only=True)
+            with self.engine.connect() as con:
+                if "inspections" not in sa.inspect(con).get_table_names():
+                    raise AoiError(f"no inspection log at {self.path} (no inspections table)")
+                self.schema = schema_of(con)
+        except AoiError:
+            self.close()
+            raise
+        except Exception as exc:  # noqa: BLE001 - driver errors (corrupt file, server gone): one line
+            self.close()
+            raise AoiError(f"inspection log {self.path} is not readable: {why(exc)}") from exc
 
     def close(self) -> None:
-        self.con.close()
+        engine = getattr(self, "engine", None)
+        if engine is not None:
+            engine.dispose()
+
+    def _fail(self, exc: Exception) -> AoiError:
+        return AoiError(f"cannot read {self.path}: {why(exc)}")
 
     def records(self, f: Filters, newest_first: bool = False) -> Iterator[InspectionRecord]:
-        where, args = f.where()
-        q = f"SELECT * FROM inspections{where} ORDER BY time_ns {'DESC' if newest_first else 'ASC'}, id"
-        if f.limit is not None or f.offset:
-            q += " LIMIT ? OFFSET ?"
-            args += [-1 if f.limit is None else int(f.limit), int(f.offset)]
+        c = inspections.c
+        q = sa.select(inspections).where(*f.conditions())
+        q = q.order_by(c.time_ns.desc() if newest_first else c.time_ns.asc(), c.id)
+        if f.limit is not None:
+            q = q.limit(int(f.limit))
+        if f.offset:
+            q = q.offset(int(f.offset))
         try:
-            for row in self.con.execute(q, args):
-                yield InspectionRecord.from_row(row)
-        except sqlite3.DatabaseError as exc:
-            raise AoiError(f"cannot read {self.path}: {exc}") from exc
+            with self.engine.connect() as con:
+                for row in con.execution_options(yield_per=500).execute(q):
+                    yield InspectionRecord.from_row(row)
+        except sa.exc.SQLAlchemyError as exc:
+            raise self._fail(exc) from exc
+
+    def count(self, f: Filters | None = None) -> int:
+        """How many rows `f` matches (all rows without it)."""
+        q = sa.select(sa.func.count()).select_from(inspections).where(*(f or Filters()).conditions())
+        try:
+            with self.engine.connect() as con:
+                return int(con.execute(q).scalar() or 0)
+        except sa.exc.SQLAlchemyError as exc:
+            raise self._fail(exc) from exc
 
     def counts(self, f: Filters) -> dict[str, int]:
         """{"inspected", "OK", "NG"} of the rows `f` matches: one indexed COUNT, cheap enough to run
         for a whole shift (where `stats` reads every row)."""
-        where, args = f.where()
+        c = inspections.c
+        q = sa.select(c.verdict, sa.func.count()).where(*f.conditions()).group_by(c.verdict)
         try:
-            rows = self.con.execute(
-                f"SELECT verdict, COUNT(*) FROM inspections{where} GROUP BY verdict", args
-            )
-            d = {"OK": 0, "NG": 0, **{str(v): int(n) for v, n in rows}}
-        except sqlite3.DatabaseError as exc:
-            raise AoiError(f"cannot read {self.path}: {exc}") from exc
+            with self.engine.connect() as con:
+                d = {"OK": 0, "NG": 0, **{str(v): int(n) for v, n in con.execute(q)}}
+        except sa.exc.SQLAlchemyError as exc:
+            raise self._fail(exc) from exc
         d["inspected"] = sum(n for k, n in d.items())
         return d
 
     def stats(self, f: Filters) -> dict[str, Any]:
         """Count, yield, NG by largest-defect area, and per local hour."""
-        where, args = f.where()
-        q = f"SELECT time_ns, time_local, verdict, max_area_px FROM inspections{where}"
+        c = inspections.c
+        q = sa.select(c.time_ns, c.time_local, c.verdict, c.max_area_px).where(*f.conditions())
         total: Counter[str] = Counter()
         by_area: Counter[str] = Counter()
         hours: dict[str, Counter[str]] = {}
         try:
-            rows = self.con.execute(q, args).fetchall()
-        except sqlite3.DatabaseError as exc:
-            raise AoiError(f"cannot read {self.path}: {exc}") from exc
+            with self.engine.connect() as con:
+                rows = con.execute(q).all()
+        except sa.exc.SQLAlchemyError as exc:
+            raise self._fail(exc) from exc
         for t_ns, local, verdict, area in rows:
             total[verdict] += 1
             if verdict == "NG":
@@ -162,26 +214,33 @@ class RecordsReader:
             ],
         }
 
-    def verify(self) -> list[str]:
+    def verify(self, station: str | None = None) -> list[str]:
         """Problems found (empty = all is well): SQLite's integrity check, the schema, and every image
-        path a row points to."""
+        path a row points to. On a shared server only the rows of `station` (default: this one) have
+        their images checked: the others' images are on their own disks."""
         problems: list[str] = []
+        c = inspections.c
         try:
-            result = [r[0] for r in self.con.execute("PRAGMA integrity_check")]
-            if result != ["ok"]:
-                problems += [f"integrity: {r}" for r in result[:20]]
-            if self.schema > SCHEMA_VERSION:
-                problems.append(f"schema {self.schema} is newer than this aoi-station ({SCHEMA_VERSION})")
-            for rid, path in self.con.execute(
-                "SELECT id, image_path FROM inspections WHERE image_path IS NOT NULL ORDER BY id"
-            ):
-                p = Path(path)
-                if not p.is_absolute():
-                    p = self.directory / p
-                if not p.is_file():
-                    problems.append(f"record {rid}: image {path} is missing")
-        except sqlite3.DatabaseError as exc:
-            problems.append(f"database: {exc}")
+            with self.engine.connect() as con:
+                if con.dialect.name == "sqlite":
+                    result = [r[0] for r in con.exec_driver_sql("PRAGMA integrity_check")]
+                    if result != ["ok"]:
+                        problems += [f"integrity: {r}" for r in result[:20]]
+                if self.schema > SCHEMA_VERSION:
+                    problems.append(f"schema {self.schema} is newer than this aoi-station ({SCHEMA_VERSION})")
+                q = sa.select(c.id, c.image_path).where(c.image_path.is_not(None)).order_by(c.id)
+                if con.dialect.name != "sqlite":
+                    q = q.where(c.station == (station or default_station_id()))
+                elif station is not None:
+                    q = q.where(c.station == station)
+                for rid, path in con.execution_options(yield_per=1000).execute(q):
+                    p = Path(path)
+                    if not p.is_absolute():
+                        p = self.directory / p
+                    if not p.is_file():
+                        problems.append(f"record {rid}: image {path} is missing")
+        except sa.exc.SQLAlchemyError as exc:
+            problems.append(f"database: {why(exc)}")
         return problems
 
 

@@ -32,11 +32,12 @@ from typing import Any
 import numpy as np
 
 from inspection_core.errors import AoiError
+from inspection_core.records.db import LOG_NAME as LOG_NAME  # re-exported: the file's name
+from inspection_core.records.db import display_url, is_sqlite, records_url, sqlite_path
 from inspection_core.records.log import InspectionLog, RecordContext, make_row
 from inspection_core.records.store import NGImageStore
 from inspection_core.types import InspectionResult
 
-LOG_NAME = "inspections.sqlite"
 POLL_S = 0.02  # how often an idle writer looks for new rows
 
 
@@ -60,7 +61,11 @@ _STOP = object()
 
 
 class Recorder:
-    """Background writer of the inspection log (and the NG image store) under `directory`."""
+    """Background writer of the inspection log (and the NG image store) under `directory`.
+
+    The log is `directory`/inspections.sqlite unless `url` (or $AOI_RECORDS_URL) names another
+    database, e.g. the plant's PostgreSQL; images always stay under `directory`/images.
+    """
 
     def __init__(
         self,
@@ -76,10 +81,12 @@ class Recorder:
         reopen_every_s: float = 2.0,
         lock_timeout_s: float = 5.0,
         context: RecordContext | None = None,
+        url: str | None = None,
     ) -> None:
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
-        self.path = self.directory / LOG_NAME
+        self.url = records_url(self.directory, url)
+        self.path: Path | str = sqlite_path(self.url) if is_sqlite(self.url) else display_url(self.url)
         self.batch_rows = batch_rows
         self.batch_interval_s = batch_interval_s
         self.max_pending_images = max_pending_images
@@ -172,7 +179,7 @@ class Recorder:
             return
         self._next_open = time.monotonic() + self.reopen_every_s
         try:
-            self.log = InspectionLog(self.path, self.lock_timeout_s)
+            self.log = InspectionLog(lock_timeout_s=self.lock_timeout_s, url=self.url)
         except (AoiError, OSError) as exc:
             self.errors += 1
             self.last_error = str(exc)
@@ -188,10 +195,14 @@ class Recorder:
             self.log.append_many(batch, self._removed)
             self._removed = []
             self.written += len(batch)
-        except Exception as exc:  # noqa: BLE001 - sqlite3.Error, OSError…: count, re-open, go on
+        except Exception as exc:  # noqa: BLE001 - database error, OSError…: count, re-open, go on
             self.lost += len(batch)
             self.errors += 1
-            self.last_error = f"cannot write the inspection log {self.path}: {exc}"
+            self.last_error = (
+                str(exc)
+                if isinstance(exc, AoiError)
+                else f"cannot write the inspection log {self.path}: {exc!r}"
+            )
             with contextlib.suppress(Exception):  # a broken connection may fail to close, too
                 self.log.close()
             self.log = None

@@ -1,0 +1,1 @@
+"""Alembic revisions: "0001" = schema 1, "0002" = schema 2, … (the number is the schema version)."""
