@@ -34,6 +34,8 @@ from inspection_core.postprocess.settings import PostprocessSettings, check_numb
 FORMAT = "aoi-station-recipe"
 FORMAT_VERSION = 1
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9 _.\-]{0,63}")  # used with fullmatch: no trailing "\n"
+# names Windows keeps for devices, with any extension ("CON.x" is CON): no folder can have them there
+_WINDOWS_DEVICE_RE = re.compile(r"(CON|PRN|AUX|NUL|COM[0-9]|LPT[0-9])", re.IGNORECASE)
 MAX_JSON_BYTES = 1 << 20  # a recipe is a few kB; refuse anything that could only exhaust memory
 
 
@@ -47,6 +49,11 @@ def check_name(name: str) -> str:
         raise RecipeError(
             f"bad recipe name {name!r}: use 1-64 letters, digits, spaces, '_', '.' or '-' "
             "(starting with a letter or digit)"
+        )
+    if _WINDOWS_DEVICE_RE.fullmatch(name.split(".")[0].rstrip(" ")):
+        raise RecipeError(
+            f"bad recipe name {name!r}: CON, PRN, AUX, NUL, COM0-9 and LPT0-9 are device names on Windows "
+            "(a recipe must import on every station)"
         )
     return name
 

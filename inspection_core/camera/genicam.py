@@ -89,7 +89,8 @@ def producer_paths(extra: Iterable[str | os.PathLike[str]] = (), include_viky: b
 
     for e in extra:
         add(Path(e).expanduser(), strict=True)
-    for e in filter(None, os.environ.get(ENV_VAR, "").split(os.pathsep)):
+    # os.pathsep: ";" on Windows, where ":" is part of a drive (C:\...); installers may quote an entry
+    for e in filter(None, (s.strip().strip('"') for s in os.environ.get(ENV_VAR, "").split(os.pathsep))):
         add(Path(e), strict=False)
     if include_viky and (v := viky_cti()) is not None:
         out.append(v)
@@ -609,6 +610,7 @@ class GenICamSource(FrameSource):
             "bit_depth": fmt.bit_depth,
             "incomplete": False,  # harvesters re-queues incomplete buffers; they are counted in stats
             "device_id": self.info.id,
+            "camera_serial": self.info.serial,  # recorded with every inspection (records.RecordContext)
             "exposure_us": self._cache.get("exposure_us"),
             "gain_db": self._cache.get("gain_db"),
         }

@@ -12,7 +12,6 @@ import argparse
 import json
 import math
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -257,8 +256,14 @@ def _git_revision() -> str:
         return "unknown"
 
 
-def _peak_rss_mb() -> float:
-    kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # kB on Linux (the process's peak so far)
+def _peak_rss_mb() -> float | None:
+    """The process's peak memory so far; None on Windows, which has no getrusage (`resource` is POSIX:
+    imported here, so that `aoi` itself starts there)."""
+    try:
+        import resource
+    except ImportError:
+        return None
+    kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # kB on Linux
     return round(kb / 1024.0, 1)
 
 
@@ -665,7 +670,10 @@ def cmd_suite(args: argparse.Namespace) -> int:
     rows = run_suite(run)
     wall = time.perf_counter() - t0
     print(format_tables(rows, cfg.label, baseline if len(configs) > 1 else None))
-    print(f"suite wall time {wall:.0f} s, peak memory {_peak_rss_mb():.0f} MB")
+    peak = _peak_rss_mb()
+    print(
+        f"suite wall time {wall:.0f} s, peak memory " + (f"{peak:.0f} MB" if peak is not None else "unknown")
+    )
     if args.json:
         doc = {
             "command": args.command_line,
