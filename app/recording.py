@@ -15,6 +15,7 @@ from app import paths
 from inspection_core.errors import AoiError
 from inspection_core.inspector import Inspector
 from inspection_core.records import RecordContext, Recorder
+from inspection_core.records.log import model_hash
 from inspection_core.types import Frame, InspectionResult
 
 IMAGE_QUOTA_MB = 5000.0  # stored images (raw + overlay + JSON) kept; the oldest are deleted first
@@ -40,19 +41,24 @@ class StationRecording:
         self.source = source
         self.recipe_of = recipe_of or (lambda: None)
         self.recorder = Recorder(directory or records_dir(), quota_mb=IMAGE_QUOTA_MB)
-        self._for: tuple[Any, Any] | None = None
+        self._for: tuple[Any, ...] | None = None
         self._seen: tuple[int, int, str | None] = (0, 0, None)
 
-    def _context(self, inspector: Inspector) -> RecordContext:
+    def _context(self, inspector: Inspector, frame: Frame | None = None) -> RecordContext:
+        """Rebuilt when the inspector, the recipe or the camera (its serial, from the frame) changes;
+        the model's content hash is computed once per model folder (`records.log.model_hash`)."""
         recipe = self.recipe_of()
-        key = (inspector, recipe)
+        serial = str(frame.meta.get("camera_serial") or "") if frame is not None else ""
+        key = (inspector, recipe, serial)
         if self._for != key:
             s = inspector.settings
             self.recorder.set_context(
                 RecordContext(
                     source=self.source,
+                    camera_serial=serial,
                     recipe=getattr(recipe, "name", "") or "",
                     recipe_version=getattr(recipe, "version", None),
+                    model_hash=model_hash(inspector.bundle),
                     image_threshold=float(s.image_threshold),
                     pixel_threshold=float(s.pixel_threshold),
                 )
@@ -62,7 +68,7 @@ class StationRecording:
 
     def record(self, frame: Frame, result: InspectionResult, inspector: Inspector) -> bool:
         """Queue one result (False: the recorder's queue was full and the row was dropped)."""
-        return self.recorder.submit(frame.image, result, context=self._context(inspector))
+        return self.recorder.submit(frame.image, result, context=self._context(inspector, frame))
 
     def problem(self) -> str | None:
         """A line for the operator when rows were dropped or lost, or the recorder hit a new error since

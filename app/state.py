@@ -46,6 +46,7 @@ class SessionState(QObject):
     deviceChanged = Signal(str)
     runningChanged = Signal(bool)
     currentChanged = Signal(object)  # InspectedFrame now shown
+    rawChanged = Signal(object)  # app.raw_frame.RawFrame shown uninspected (no model loaded yet)
     ngAdded = Signal(object)  # InspectedFrame with verdict NG
     countersChanged = Signal(object)  # CounterSnapshot
     overlayChanged = Signal(object)  # OverlaySettings
@@ -64,6 +65,7 @@ class SessionState(QObject):
         self.device = ""
         self.running = False
         self.current: InspectedFrame | None = None
+        self.raw: Any = None  # the newest RawFrame shown without a model (app.raw_frame)
         self.overlay = OverlaySettings()
         self.image_threshold = 0.5
         self.pixel_threshold = 0.5
@@ -151,6 +153,18 @@ class SessionState(QObject):
             )
         self._last_alarm = item.result.alarm
         self.countersChanged.emit(self.counters.snapshot())
+
+    def show_raw(self, raw: Any) -> None:
+        """Show a frame that was not inspected (camera first: no model yet); nothing is counted."""
+        self.raw = raw
+        self.rawChanged.emit(raw)
+
+    def latest_frame(self) -> Any:
+        """The newest Frame on screen, inspected or raw (what capture takes); None before any."""
+        cur, raw = self.current, self.raw
+        if raw is not None and (cur is None or raw.t_grab > cur.t_grab):
+            return raw.frame
+        return cur.frame if cur is not None else None
 
     def drop_rate(self) -> float:
         """Fraction of the grabbed frames dropped over the last DROP_WINDOW results."""

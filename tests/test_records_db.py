@@ -315,3 +315,71 @@ def test_kill_9_while_recording_loses_nothing_older_than_1_s(
     )
     assert hi >= older > 50
     assert ng_images >= n // 10 - 1
+
+
+def test_a_full_disk_pauses_image_saving_not_the_records(
+    db_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Below the free-space guard every verdict is still recorded; images pause (said once in the log
+    and in `images_paused`, for the station's banner) and resume once there is room again."""
+    rec = Recorder(tmp_path / "records", url=db_url, min_free_mb=1e12, context=_ctx())  # no disk has that
+    with caplog.at_level("WARNING", logger="inspection_core.records.recorder"):
+        t0 = time.perf_counter()
+        for i in range(10):
+            assert rec.submit(IMG, inspection_result(i, 40))
+        submit_s = time.perf_counter() - t0
+        assert rec.flush()
+        assert rec.written == 10 and rec.images_saved == 0 and rec.images_skipped == 10
+        assert rec.images_paused and "not being saved" in rec.images_paused
+        assert rec.stats()["images_paused"] == rec.images_paused
+        assert rec.store is not None
+        rec.store.min_free_mb = 0  # room again
+        rec.submit(IMG, inspection_result(10, 40))
+        assert rec.flush()
+    rec.close()
+    assert rec.images_saved == 1 and rec.images_paused is None and rec.written == 11 and rec.alive is False
+    msgs = [r.getMessage() for r in caplog.records]
+    assert sum("image saving paused" in m for m in msgs) == 1 and sum("resumed" in m for m in msgs) == 1
+    assert submit_s < 0.05  # the inference thread never waits for the disk
+
+
+def test_the_station_records_camera_serial_and_model_hash(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """app.recording fills what the issue asks a row to carry: the camera's serial (from the frame,
+    GenICam sources set it) and the model's content hash (sha256 of model.json + weights)."""
+    import hashlib
+    from types import SimpleNamespace
+
+    from app.recording import StationRecording
+    from inspection_core.postprocess.settings import PostprocessSettings
+    from inspection_core.types import Frame
+
+    monkeypatch.setenv("AOI_STATION_HOME", str(tmp_path / "home"))
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "model.json").write_bytes(b"{}")
+    (model / "model.safetensors").write_bytes(b"w" * 100)
+    inspector = SimpleNamespace(
+        settings=PostprocessSettings(image_threshold=0.5), bundle=SimpleNamespace(source=model)
+    )
+    trained_here = SimpleNamespace(settings=inspector.settings, bundle=SimpleNamespace(source=None))
+    station = StationRecording("genicam:cam", directory=tmp_path / "records")
+    station.record(
+        Frame(IMG, 1, 0, "genicam:cam", {"camera_serial": "SN-7"}), inspection_result(1, None), inspector
+    )  # type: ignore[arg-type]
+    (model / "model.safetensors").write_bytes(b"v" * 101)  # retrained in place: another model
+    inspector2 = SimpleNamespace(settings=inspector.settings, bundle=inspector.bundle)
+    station.record(
+        Frame(IMG, 2, 0, "genicam:cam", {"camera_serial": "SN-8"}), inspection_result(2, None), inspector2
+    )  # type: ignore[arg-type]
+    station.record(Frame(IMG, 3, 0, "simulated", {}), inspection_result(3, None), trained_here)  # type: ignore[arg-type]
+    station.close()
+    log = InspectionLog(tmp_path / "records" / "inspections.sqlite")
+    rows = {r.frame_id: (r.camera_serial, r.model_hash) for r in log.recent()}
+    log.close()
+    assert rows == {
+        1: ("SN-7", "sha256:" + hashlib.sha256(b"{}" + b"w" * 100).hexdigest()),
+        2: ("SN-8", "sha256:" + hashlib.sha256(b"{}" + b"v" * 101).hexdigest()),
+        3: ("", ""),
+    }

@@ -10,6 +10,7 @@ from typing import Any
 from PySide6.QtCore import Signal
 
 from app.display_data import prepare
+from app.raw_frame import prepare_raw
 from app.recording import StationRecording, open_recording
 from app.workers.latest import LatestFrameSlot
 from app.workers.threads import LoopWorker
@@ -31,6 +32,7 @@ class InferenceWorker(LoopWorker):
     """
 
     resultReady = Signal(object)
+    rawReady = Signal(object)  # app.raw_frame.RawFrame: a frame shown uninspected while no model is loaded
     status = Signal(str)
 
     def __init__(
@@ -101,7 +103,8 @@ class InferenceWorker(LoopWorker):
                     continue
                 frame, t_grab, skipped = item
                 inspector = self.inspector
-                if inspector is None:
+                if inspector is None:  # camera first: show the frame, inspect nothing, count nothing
+                    self.rawReady.emit(prepare_raw(frame, t_grab, skipped))
                     continue
                 self._warm_up(inspector)  # swapped while we waited: still prepared before its first frame
                 try:

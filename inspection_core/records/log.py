@@ -23,6 +23,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from inspection_core.errors import AoiError
 from inspection_core.records.db import (
     SCHEMA_VERSION,
     RecordsDBError,
@@ -114,6 +115,34 @@ class RecordContext:
     image_threshold: float | None = None
     pixel_threshold: float | None = None
     station: str = field(default_factory=default_station_id)
+
+
+_MODEL_HASHES: dict[tuple[str, int, int], str] = {}
+
+
+def model_hash(bundle: Any) -> str:
+    """The "sha256:<hex>" of the model folder a bundle was loaded from (model.json + model.safetensors,
+    `models.export.source_digest`): which exact model judged a part, a month later. Hashed once per
+    folder version (path, weights mtime and size), since a model can be hundreds of MB; "" for a model
+    trained in this process or a folder that cannot be read."""
+    src = getattr(bundle, "source", None)
+    if src is None:
+        return ""
+    from inspection_core.models.bundle import WEIGHTS
+
+    try:
+        st = (Path(src) / WEIGHTS).stat()
+    except OSError:
+        return ""
+    key = (str(src), st.st_mtime_ns, st.st_size)
+    if key not in _MODEL_HASHES:
+        from inspection_core.models.export import source_digest
+
+        try:
+            _MODEL_HASHES[key] = "sha256:" + source_digest(src)
+        except AoiError:
+            return ""
+    return _MODEL_HASHES[key]
 
 
 def iso_times(time_ns: int) -> tuple[str, str]:

@@ -22,6 +22,7 @@ on the disk, and a failing disk or database never stops inspection.
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 import time
 from collections import deque
@@ -35,9 +36,10 @@ from inspection_core.errors import AoiError
 from inspection_core.records.db import LOG_NAME as LOG_NAME  # re-exported: the file's name
 from inspection_core.records.db import display_url, is_sqlite, records_url, sqlite_path
 from inspection_core.records.log import InspectionLog, RecordContext, make_row
-from inspection_core.records.store import NGImageStore
+from inspection_core.records.store import DiskFullError, NGImageStore
 from inspection_core.types import InspectionResult
 
+_log = logging.getLogger(__name__)
 POLL_S = 0.02  # how often an idle writer looks for new rows
 
 
@@ -114,6 +116,9 @@ class Recorder:
         self.errors = 0  # database errors (each one batch)
         self.images_saved = 0
         self.images_skipped = 0
+        # why image saving is paused (disk under the free-space guard, store not writable), None while
+        # images are saved: the station shows it (a banner); rows of verdicts go on being written
+        self.images_paused: str | None = None
         self.last_error: str | None = None
         self._next_open = 0.0
         self.log: InspectionLog | None = None
@@ -213,8 +218,17 @@ class Recorder:
             try:
                 path = str(self.store.save(item.image, item.result, item.context.source, item.context.recipe))
                 self.images_saved += 1
+                if self.images_paused is not None:
+                    _log.warning("image saving resumed under %s", self.store.root)
+                    self.images_paused = None
                 self._removed += [str(p) for p in self.store.enforce_quota()]
-            except Exception as exc:  # noqa: BLE001 - DiskFullError or a bad image: keep the row
+            except DiskFullError as exc:  # low space or an unwritable store: pause images, keep the row
+                self.images_skipped += 1
+                self.last_error = str(exc)
+                if self.images_paused is None:
+                    _log.warning("image saving paused (inspection and its records go on): %s", exc)
+                self.images_paused = str(exc)
+            except Exception as exc:  # noqa: BLE001 - a bad image: keep the row
                 self.images_skipped += 1
                 self.last_error = str(exc) if isinstance(exc, AoiError) else f"NG image not saved: {exc!r}"
             finally:
@@ -294,6 +308,7 @@ class Recorder:
             "errors": self.errors,
             "images_saved": self.images_saved,
             "images_skipped": self.images_skipped,
+            "images_paused": self.images_paused,
             "last_error": self.last_error,
         }
 
