@@ -91,6 +91,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="append one JSON line of the window's health every --sample-every seconds (benchmarks/soak.py)",
     )
     p.add_argument("--sample-every", type=float, default=5.0, metavar="SECONDS", help="default 5")
+    p.add_argument(
+        "--sink",
+        action="append",
+        default=None,
+        metavar="URL",
+        help="hand every verdict to URL (repeatable; replaces <station home>/sinks.json for this run): "
+        "mqtt://host:port/prefix, opcua://0.0.0.0:4840, folder:PATH, http://host/path, camera-output:Line1",
+    )
     return p
 
 
@@ -170,6 +178,7 @@ def report_dict(window: Any, args: argparse.Namespace, started: float) -> dict[s
         "gui_heartbeat_max_gap_ms": round(window.heartbeat.max_gap_ms, 2),
         "gui_blocked_max_ms": round(window.heartbeat.max_block_ms, 2),
         "model_error": window.model_error,
+        "sinks": [s.to_dict() for s in window.sinks.hub.stats()],
         "notifications": [f"{lvl}: {msg}" for lvl, msg in window.state.notifications],
     }
 
@@ -204,7 +213,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     app.setOrganizationName("aoi-station")
     app.setApplicationName("aoi-station")
     resources.apply(app)  # stylesheet, window icon, desktop entry name
-    window = MainWindow(device=args.device)
+    window = MainWindow(device=args.device, sink_urls=args.sink)
     window.state.max_drop_rate = args.max_drop_rate
     window.show()
     last = window.last_session()  # what the station ran before this start

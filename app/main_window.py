@@ -79,6 +79,7 @@ class MainWindow(QMainWindow):
         demo_fit: DemoFitWorker | None = None,
         cpu_threads: int | None = None,
         stop_patience_ms: int = 2_000,
+        sink_urls: list[str] | None = None,
     ) -> None:
         super().__init__()
         self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
@@ -121,6 +122,9 @@ class MainWindow(QMainWindow):
         from app.training.integration import install_workspaces  # Tune / Train docks (issues #5, #6)
 
         self.workspaces = install_workspaces(self)
+        from app.panels.sinks_panel import install_sinks  # every verdict to the line (#26)
+
+        self.sinks = install_sinks(self, sink_urls)  # None: the station's sinks.json
         self._restore_layout()
         self.heartbeat.start()
 
@@ -386,7 +390,11 @@ class MainWindow(QMainWindow):
         assert self._opener is not None
         self.slot.reopen()
         inf = InferenceWorker(
-            self.slot, self.inspector, source=self._spec or "", recipe_of=lambda: self.recipe
+            self.slot,
+            self.inspector,
+            source=self._spec or "",
+            recipe_of=lambda: self.recipe,
+            sinks=self.sinks.hub,
         )
         inf.resultReady.connect(self._on_result)
         # worker signals go to bound methods of this GUI-thread object (queued); a lambda would run in

@@ -16,6 +16,8 @@ from app.workers.latest import LatestFrameSlot
 from app.workers.threads import LoopWorker
 from inspection_core.errors import AoiError
 from inspection_core.inspector import Inspector
+from inspection_core.records import RecordContext
+from inspection_core.sinks import SinkHub
 
 
 class InferenceWorker(LoopWorker):
@@ -29,6 +31,9 @@ class InferenceWorker(LoopWorker):
     With `record` every result is also handed to the station's recorder (`app.recording`), opened on
     this thread when the run starts and committed when it ends; `source` and `recipe_of` (the window's
     current recipe, or None) go into each row.
+
+    With `sinks` every result is handed to the line (MQTT, OPC UA, folder, webhook, camera output):
+    `SinkHub.submit` only queues (a few µs); the hub outlives the run and is closed by its owner.
     """
 
     resultReady = Signal(object)
@@ -44,6 +49,7 @@ class InferenceWorker(LoopWorker):
         record: bool = True,
         source: str = "",
         recipe_of: Callable[[], Any] | None = None,
+        sinks: SinkHub | None = None,
     ) -> None:
         super().__init__()
         self.slot = slot
@@ -58,6 +64,8 @@ class InferenceWorker(LoopWorker):
         self._source = source
         self._recipe_of = recipe_of
         self.recording: StationRecording | None = None
+        self.sinks = sinks if sinks is not None and len(sinks) else None
+        self._sink_ctx: tuple[Any, RecordContext] | None = None
 
     def set_inspector(self, inspector: Inspector | None) -> None:
         with self._lock:
@@ -89,6 +97,24 @@ class InferenceWorker(LoopWorker):
             self._report(f"model warm-up failed: {type(exc).__name__}: {exc}")
             return
         self.status.emit(f"{inspector.bundle.name} ready ({seconds:.1f} s to prepare)")
+
+    def _context(self, inspector: Inspector) -> RecordContext:
+        """What a sink's message says beyond the result: the recorder's context when recording (the
+        same recipe and thresholds as the row), else one built here once per inspector/recipe."""
+        if self.recording is not None:
+            return self.recording.recorder.context
+        recipe = self._recipe_of() if self._recipe_of is not None else None
+        if self._sink_ctx is None or self._sink_ctx[0] != (inspector, recipe):
+            s = inspector.settings
+            ctx = RecordContext(
+                source=self._source,
+                recipe=getattr(recipe, "name", "") or "",
+                recipe_version=getattr(recipe, "version", None),
+                image_threshold=float(s.image_threshold),
+                pixel_threshold=float(s.pixel_threshold),
+            )
+            self._sink_ctx = ((inspector, recipe), ctx)
+        return self._sink_ctx[1]
 
     def run(self) -> None:
         try:
@@ -128,6 +154,8 @@ class InferenceWorker(LoopWorker):
                     self.recording.record(frame, result, inspector)
                     if self.inspected % 30 == 0 and (why := self.recording.problem()):
                         self._report(why)
+                if self.sinks is not None:
+                    self.sinks.submit(result, self._context(inspector), frame.timestamp_ns)
                 self.resultReady.emit(data)
         finally:
             if self.recording is not None:

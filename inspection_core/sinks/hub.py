@@ -126,7 +126,12 @@ class SinkHub:
             r.submit(d)
         all_done.wait(timeout)
         with lock:
-            return {r.name: results.get(r.name, f"not sent within {timeout:g} s") for r in self.runners}
+            return {
+                r.name: results.get(
+                    r.name, f"not sent within {timeout:g} s ({r.state}: {r.last_error or 'busy'})"
+                )
+                for r in self.runners
+            }
 
     def close(self, timeout: float = 5.0) -> None:
         """Tell the line the station goes offline, then stop every sink's thread (idempotent)."""
