@@ -56,7 +56,7 @@ def install_workspaces(window: MainWindow, store: RecipeStore | None = None) -> 
     store = store or RecipeStore(os.environ.get(ENV_DIR) or paths.station_home() / "recipes")
 
     def latest_frame():  # noqa: ANN202 - Frame | None
-        return state.current.frame if state.current is not None else None
+        return state.latest_frame()  # inspected or raw: capture works before any model (#25)
 
     def go_live(recipe: Recipe, inspector: Inspector) -> None:
         window.set_inspector(inspector, recipe)  # the recipe's: thresholds, ROI, preprocessing
@@ -68,6 +68,7 @@ def install_workspaces(window: MainWindow, store: RecipeStore | None = None) -> 
     for ws in (train, tune):
         ws.notified.connect(state.notify)
     state.currentChanged.connect(lambda item: train.capture.on_frame(item.frame, item.result))
+    state.rawChanged.connect(lambda raw: train.capture.on_frame(raw.frame, None))  # no model yet
 
     def applied(settings) -> None:  # noqa: ANN001 - PostprocessSettings from Apply / Restore
         if window.inspector is not None:

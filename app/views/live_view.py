@@ -78,6 +78,7 @@ class LiveView(pg.GraphicsView):
         self.apply_overlay(state.overlay)
         self.set_roi(state.roi)
         state.currentChanged.connect(self.show_item)
+        state.rawChanged.connect(self.show_raw)
         state.overlayChanged.connect(self.apply_overlay)
         state.thresholdsChanged.connect(self._on_thresholds)
         state.roiChanged.connect(self.set_roi)
@@ -92,6 +93,20 @@ class LiveView(pg.GraphicsView):
         self._set_curve(self.outline_item, item.outline_xy)
         self._set_curve(self.box_item, item.box_xy)
         self._set_labels(item.labels)
+        if self._shape != (h, w):
+            self._shape = (h, w)
+            self.fit()
+        self.frames_drawn += 1
+
+    def show_raw(self, raw) -> None:  # noqa: ANN001 - app.raw_frame.RawFrame
+        """A frame without inspection (no model yet): the image only, no overlay from an older result."""
+        img = raw.image8
+        h, w = img.shape[:2]
+        self.image_item.setImage(img, autoLevels=False, levels=(0, 255))
+        self.heat_item.clear()
+        self._set_curve(self.outline_item, np.zeros((0, 2), np.float32))
+        self._set_curve(self.box_item, np.zeros((0, 2), np.float32))
+        self._set_labels(())
         if self._shape != (h, w):
             self._shape = (h, w)
             self.fit()

@@ -14,6 +14,7 @@ from PySide6.QtCore import Signal
 from app.workers.latest import LatestFrameSlot
 from app.workers.threads import LoopWorker
 from inspection_core.camera.base import CameraLost, CameraTimeout, FrameSource, SourceState
+from inspection_core.camera.control import SourceControl
 from inspection_core.errors import AoiError
 
 
@@ -22,10 +23,22 @@ class AcquisitionWorker(LoopWorker):
     opened = Signal(str)  # the source's label
     lost = Signal(str)
 
+    warned = Signal(str)  # a problem that leaves acquisition running (a recipe setting not applied)
+
     def __init__(
-        self, open_source: Callable[[], FrameSource], slot: LatestFrameSlot, read_timeout_s: float = 0.25
+        self,
+        open_source: Callable[[], FrameSource],
+        slot: LatestFrameSlot,
+        read_timeout_s: float = 0.25,
+        control: SourceControl | None = None,
+        prepare: Callable[[FrameSource], list[str]] | None = None,
     ) -> None:
+        """control: feature calls from the GUI, run here between two reads (the camera panel).
+        prepare: runs on the open source before it starts (a recipe's camera settings, replay options);
+        returns one line per problem."""
         super().__init__()
+        self.control = control
+        self._prepare = prepare
         self._open_source = open_source
         self.slot = slot
         self.read_timeout_s = read_timeout_s
@@ -35,6 +48,10 @@ class AcquisitionWorker(LoopWorker):
 
     def _loop(self, source: FrameSource) -> None:
         while not self.stop_requested:
+            if self.control is not None:
+                self.control.run_pending()
+            if source.every_frame and not self.slot.wait_free(self.read_timeout_s):
+                continue  # the previous frame is not taken yet: never overwrite it
             try:
                 frame = source.read(self.read_timeout_s)
             except CameraTimeout:
@@ -51,6 +68,11 @@ class AcquisitionWorker(LoopWorker):
         try:
             source = self.source = self._open_source()
             self.opened.emit(source.info.label)
+            if self._prepare is not None:
+                for problem in self._prepare(source):
+                    self.warned.emit(problem)
+            if self.control is not None:
+                self.control.attach(source)
             if source.state is not SourceState.RUNNING:
                 source.start()
             self.stateChanged.emit("running")
@@ -63,6 +85,8 @@ class AcquisitionWorker(LoopWorker):
         except Exception as exc:  # noqa: BLE001 - a worker must report, never take the app down
             self.error.emit(f"acquisition failed: {type(exc).__name__}: {exc}")
         finally:
+            if self.control is not None:
+                self.control.detach()
             self._close()
             self.stateChanged.emit(final)
             self.finished.emit()

@@ -37,7 +37,16 @@ class LatestFrameSlot:
                 return None
             frame, t_grab = self._item
             skipped, self._item, self._skipped = self._skipped, None, 0
+            self._cond.notify_all()  # a producer waiting in wait_free
             return frame, t_grab, skipped
+
+    def wait_free(self, timeout_s: float) -> bool:
+        """Wait until the last frame put was taken (or the slot closed): a producer that must not drop
+        frames (a replay being re-inspected) waits here before its next put."""
+        with self._cond:
+            if self._item is not None and not self._closed:
+                self._cond.wait_for(lambda: self._item is None or self._closed, timeout_s)
+            return self._item is None or self._closed
 
     def close(self) -> None:
         with self._cond:

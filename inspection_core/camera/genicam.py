@@ -611,7 +611,6 @@ class GenICamSource(FrameSource):
             "incomplete": False,  # harvesters re-queues incomplete buffers; they are counted in stats
             "device_id": self.info.id,
             "camera_serial": self.info.serial,  # recorded with every inspection (records.RecordContext)
-            "camera_serial": self.info.serial,  # recorded with every inspection (records.RecordContext)
             "exposure_us": self._cache.get("exposure_us"),
             "gain_db": self._cache.get("gain_db"),
         }

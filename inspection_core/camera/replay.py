@@ -1,7 +1,10 @@
 """Replay a production recording: a folder of images or a video file, as a frame source.
 
 fps=0 plays as fast as the consumer reads (re-running a recording through a new recipe); fps>0
-paces frames like the camera did. loop=False ends with EndOfStream after the last frame.
+paces frames (`recorded_fps`: the video's rate, or a folder's from its files' times). loop=False ends
+with EndOfStream after the last frame. every_frame=True asks the consumer to take every frame (the
+station then never drops one: re-inspection). `paused` holds the position; `step(±1)` delivers the
+next or previous frame once. Every frame's meta names its file, its index and the total.
 
 A file of the folder that cannot be read (corrupt, truncated, over the pixel limit, unreadable) is
 skipped with a warning, not the end of acquisition: it is counted (`skipped`, and every frame's meta
@@ -28,6 +31,7 @@ from inspection_core.camera.base import (
     SourceState,
     SourceStats,
 )
+from inspection_core.camera.features import SettingLimits
 from inspection_core.data.imageio import IMAGE_EXTENSIONS, imread
 from inspection_core.errors import CameraError, DataError
 from inspection_core.types import Frame
@@ -39,12 +43,18 @@ _log = logging.getLogger(__name__)
 class ReplaySource(FrameSource):
     """Images of a folder in name order (or a video's frames), optionally looping."""
 
-    def __init__(self, path: str | Path, fps: float = 0.0, loop: bool = True) -> None:
+    def __init__(
+        self, path: str | Path, fps: float = 0.0, loop: bool = True, every_frame: bool = False
+    ) -> None:
         self.path = Path(path).expanduser()
         if fps < 0:
             raise CameraError(f"replay frame rate must be >= 0 (0 = as fast as possible), got {fps}")
         self.fps = float(fps)
         self.loop = bool(loop)
+        self.every_frame = bool(every_frame)
+        self.paused = False
+        self._step_pending = False
+        self._pos = -1  # index of the frame last delivered
         self._state = SourceState.CLOSED
         self._stats = SourceStats()
         self._fps_meter = FpsMeter()
@@ -94,7 +104,7 @@ class ReplaySource(FrameSource):
     def start(self) -> None:
         if self._state is SourceState.CLOSED:
             raise CameraError(f"{self.info.label}: open it before starting")
-        self._t0 = time.perf_counter()
+        self._next_due = time.perf_counter()
         self._k = 0
         self._fps_meter.reset()
         self._state = SourceState.RUNNING
@@ -114,7 +124,55 @@ class ReplaySource(FrameSource):
         return self._fps_meter.stats_with_fps(self._stats)
 
     def settings(self) -> dict[str, Any]:
-        return {"frame_rate": self.fps, "loop": self.loop}
+        return {
+            "frame_rate": self.fps,
+            "loop": self.loop,
+            "every_frame": self.every_frame,
+            "paused": self.paused,
+        }
+
+    def setting_limits(self) -> dict[str, SettingLimits]:
+        return {
+            "frame_rate": SettingLimits(0, 1000, "Hz"),
+            "loop": SettingLimits(),
+            "every_frame": SettingLimits(),
+        }
+
+    @property
+    def recorded_fps(self) -> float | None:
+        """The rate it was recorded at: a video's own, or a folder's from the median interval between its
+        files' modification times; None when unknown (times copied away, one file)."""
+        if self._video is not None:
+            fps = float(self._video.get(cv2.CAP_PROP_FPS) or 0.0)
+            return fps if 0 < fps <= 1000 else None
+        times = sorted(f.stat().st_mtime for f in self._files if f.exists())
+        gaps = np.diff(times)
+        gaps = gaps[gaps > 0]
+        if len(gaps) < max(1, (len(times) - 1) // 2):  # most files share a time: no recorded rate
+            return None
+        fps = 1.0 / float(np.median(gaps))
+        return fps if 0 < fps <= 1000 else None
+
+    @property
+    def position(self) -> int:
+        """Index of the frame last delivered (-1 before the first)."""
+        return self._pos
+
+    def step(self, delta: int) -> int:
+        """Pause and deliver the frame `delta` away from the one shown (clamped to the recording) once;
+        returns its index."""
+        n = len(self)
+        target = min(max(self._pos + int(delta), 0), max(n - 1, 0))
+        self.paused = True
+        if self._video is not None:
+            self._video.set(cv2.CAP_PROP_POS_FRAMES, target)
+        else:
+            self._index = target
+            if delta < 0:  # stepping back over an unreadable file: the readable one before it
+                while self._index > 0 and self._files[self._index] in self._bad:
+                    self._index -= 1
+        self._step_pending = True
+        return target
 
     def configure(self, **settings: Any) -> dict[str, Any]:
         applied: dict[str, Any] = {}
@@ -125,6 +183,11 @@ class ReplaySource(FrameSource):
                 self.fps = float(value)
             elif key == "loop":
                 self.loop = bool(value)
+            elif key == "every_frame":
+                self.every_frame = bool(value)
+            elif key == "paused":
+                self.paused = bool(value)
+                self._next_due = time.perf_counter()  # resuming does not catch up
             else:
                 raise CameraError(f"{self.info.label}: cannot set {key}")
             applied[key] = value
@@ -176,15 +239,20 @@ class ReplaySource(FrameSource):
     def read(self, timeout_s: float = 1.0) -> Frame:
         if self._state is not SourceState.RUNNING:
             raise CameraError(f"{self.info.label} is {self._state}, not running: call start() first")
-        if self.fps > 0:
-            due = self._k / self.fps
-            now = time.perf_counter() - self._t0
-            if due - now > timeout_s:
+        stepping, self._step_pending = self._step_pending, False
+        if self.paused and not stepping:
+            time.sleep(min(max(timeout_s, 0.0), 0.05))
+            raise CameraTimeout(f"{self.info.label}: paused")
+        if self.fps > 0 and not stepping:
+            wait = self._next_due - time.perf_counter()
+            if wait > timeout_s:
                 time.sleep(max(timeout_s, 0.0))
                 self._stats.timeouts += 1
                 raise CameraTimeout(f"{self.info.label}: no frame within {timeout_s:.3f} s")
-            if due > now:
-                time.sleep(due - now)
+            if wait > 0:
+                time.sleep(wait)
+            # the next frame is due one period after this one: a slow consumer never gets a burst
+            self._next_due = max(self._next_due, time.perf_counter()) + 1.0 / self.fps
         item = self._next_image()
         if item is None and self.loop and not self._all_bad():
             self._rewind()
@@ -199,6 +267,8 @@ class ReplaySource(FrameSource):
                 )
             raise EndOfStream(f"{self.info.label}: end of recording after {self._stats.delivered} frames")
         img, meta = item
+        self._pos = int(meta["index"])
+        meta["total"] = len(self)
         meta["skipped_files"] = len(self._bad)
         if self._just_skipped:
             meta["skipped"], self._just_skipped = self._just_skipped, []
