@@ -17,12 +17,21 @@ from pathlib import Path
 import torch
 from PySide6.QtCore import QCoreApplication, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
-from PySide6.QtWidgets import QDockWidget, QGroupBox, QMainWindow, QSizePolicy, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QGroupBox,
+    QHBoxLayout,
+    QMainWindow,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
 
 from app import paths, sources
 from app.demo import load_cached
 from app.display_data import InspectedFrame
 from app.heartbeat import Heartbeat
+from app.layout import LiveShareKeeper, scrolled
 from app.panels import (
     CountersPanel,
     NgStrip,
@@ -122,6 +131,9 @@ class MainWindow(QMainWindow):
         from app.training.integration import install_workspaces  # Tune / Train docks (issues #5, #6)
 
         self.workspaces = install_workspaces(self)
+        self.live_share = LiveShareKeeper(self, self.live_view)  # live view ≥ 50 % of the width (#25)
+        for dock in (self.workspaces.tune_dock, self.workspaces.train_dock):
+            self.live_share.watch(dock, grow=True)
         from app.panels.sinks_panel import install_sinks  # every verdict to the line (#26)
 
         self.sinks = install_sinks(self, sink_urls)  # None: the station's sinks.json
@@ -147,15 +159,15 @@ class MainWindow(QMainWindow):
         dock = QDockWidget("Operator", self)
         dock.setObjectName("operator_dock")
         dock.setFeatures(QDockWidget.DockWidgetFeature.NoDockWidgetFeatures)
-        dock.setWidget(side)
+        dock.setWidget(scrolled(side, fit_width=True))  # scrolls on a 768-px screen (#25)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
         self.ng_strip = NgStrip(s)
         self.notifications = NotificationArea(s)
         bottom = QWidget()
-        bl = QVBoxLayout(bottom)
+        bl = QHBoxLayout(bottom)  # side by side: the live view keeps the height of a 768-px screen
         bl.setContentsMargins(4, 0, 4, 0)
-        bl.addWidget(_boxed("Last NG frames (click to view)", self.ng_strip))
-        bl.addWidget(self.notifications)
+        bl.addWidget(_boxed("Last NG frames (click to view)", self.ng_strip), 3)
+        bl.addWidget(self.notifications, 2)
         bottom.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
         bdock = QDockWidget("Messages", self)
         bdock.setObjectName("messages_dock")

@@ -20,6 +20,7 @@ from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import QDockWidget, QToolBar
 
 from app import paths
+from app.layout import scrolled
 from app.training.workspace import TrainingWorkspace
 from app.tuning.session import TuningSession
 from app.tuning.workspace import TuningWorkspace
@@ -80,7 +81,7 @@ def install_workspaces(window: MainWindow, store: RecipeStore | None = None) -> 
     for title, widget in (("Tune", tune), ("Train", train)):
         dock = QDockWidget(title, window)
         dock.setObjectName(f"{title.lower()}_dock")
-        dock.setWidget(widget)
+        dock.setWidget(scrolled(widget))  # content scrolls; it never widens the window (#25)
         window.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, dock)
         dock.hide()
         docks.append(dock)

@@ -74,12 +74,16 @@ class ModelForm(QWidget):
         super().__init__(parent)
         self.models: list[ModelInfo] = list_models()
         self.combo = QComboBox()
+        # a model's summary is long: the closed box shows its start, the open list shows it whole
+        self.combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.combo.setMinimumContentsLength(24)
         for m in self.models:
             self.combo.addItem(f"{m.name}{'  (fast)' if m.fast else ''} — {m.summary}", m.name)
         self.options_box = QGroupBox("Options")
         self.form = QFormLayout(self.options_box)
         self.editors: dict[str, tuple[QWidget, Any]] = {}
-        self.tile = QCheckBox("cut frames into tiles at native resolution (small defects on large frames)")
+        self.tile = QCheckBox("cut frames into tiles")
+        self.tile.setToolTip("tiles at native resolution: small defects on large frames stay visible")
         self.overlap = QDoubleSpinBox()
         self.overlap.setRange(0.0, 0.9)
         self.overlap.setSingleStep(0.05)
@@ -88,12 +92,10 @@ class ModelForm(QWidget):
         self.scale.setRange(0.05, 1.0)
         self.scale.setSingleStep(0.05)
         self.scale.setValue(1.0)
-        self.whole = QCheckBox(
-            "large frames in one pass instead of tiles (no seams, no overlap computed twice)"
-        )
+        self.whole = QCheckBox("large frames in one pass")
         self.whole.setChecked(True)
         self.whole.setToolTip(
-            "Models that take any input size (PatchCore) inspect the native-resolution frame in one fully "
+            "One pass instead of tiles: no seams, no overlap computed twice. Models that take any input size (PatchCore) inspect the native-resolution frame in one fully "
             "convolutional pass; they are still fitted on tiles. Other models always use tiles."
         )
         tiling = QGroupBox("Image size and tiling")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QLabel, QPushButton, QWidget
+from PySide6.QtWidgets import QComboBox, QFileDialog, QGridLayout, QLabel, QPushButton, QWidget
 
 from inspection_core.errors import AoiError
 from inspection_core.recipe import Recipe
@@ -24,18 +24,21 @@ class RecipeBar(QWidget):
         super().__init__(parent)
         self.store = store
         self.combo = QComboBox()
-        self.combo.setMinimumWidth(260)
+        self.combo.setMinimumWidth(160)
         self.switch_button = QPushButton("Deploy selected")
         self.import_button = QPushButton("Import…")
         self.export_button = QPushButton("Export…")
         self.active = QLabel("live: –")
         self.entries: list[tuple[str, int]] = []
-        lay = QHBoxLayout(self)
+        # two rows: fits a workspace panel half a 1366-px screen wide (issue #25)
+        lay = QGridLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
-        lay.addWidget(QLabel("Recipe"))
-        lay.addWidget(self.combo, 1)
-        for w in (self.switch_button, self.import_button, self.export_button, self.active):
-            lay.addWidget(w)
+        lay.addWidget(QLabel("Recipe"), 0, 0)
+        lay.addWidget(self.combo, 0, 1, 1, 2)
+        lay.addWidget(self.active, 0, 3)
+        for i, w in enumerate((self.switch_button, self.import_button, self.export_button)):
+            lay.addWidget(w, 1, i + 1)
+        lay.setColumnStretch(1, 1)
         self.switch_button.clicked.connect(self.switch_selected)
         self.import_button.clicked.connect(self._pick_import)
         self.export_button.clicked.connect(self._pick_export)

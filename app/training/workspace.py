@@ -17,7 +17,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
-    QSplitter,
     QVBoxLayout,
     QWidget,
 )
@@ -138,14 +137,12 @@ class TrainingWorkspace(QWidget):
         dr.addWidget(self.notes, 1)
         dr.addWidget(self.deploy_button)
         rl.addLayout(dr)
-        split = QSplitter()
-        split.addWidget(left)
-        split.addWidget(mid)
-        split.addWidget(res)
-        split.setSizes([380, 360, 700])
+        # steps stacked top to bottom: the workspace is a scrolled panel beside the live view, never
+        # three columns wider than the screen (issue #25: the dock once needed 2100 px)
         lay = QVBoxLayout(self)
-        lay.addWidget(split, 1)
-        lay.addWidget(self.recipes)
+        lay.addWidget(self.recipes)  # what is live, on top of the scrolled steps
+        for step in (left, mid, res):
+            lay.addWidget(step)
 
         self.product.editingFinished.connect(self._product_changed)
         self.capture.countsChanged.connect(lambda _g, _b: self._update_buttons())
