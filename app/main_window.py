@@ -41,12 +41,14 @@ from app.panels import (
     StationStatusBar,
     VerdictPanel,
 )
+from app.raw_frame import RawFeed
 from app.snapshot import save_snapshot
 from app.state import SessionState
 from app.views import LiveView
 from app.workers import AcquisitionWorker, InferenceWorker, LatestFrameSlot, WorkerThread
 from app.workers.fit import DemoFitWorker
 from inspection_core.camera.base import FrameSource
+from inspection_core.camera.control import SourceControl
 from inspection_core.errors import AoiError
 from inspection_core.inspector import Inspector
 from inspection_core.models.bundle import ModelBundle, load_bundle
@@ -103,6 +105,8 @@ class MainWindow(QMainWindow):
             torch.set_num_threads(cpu_threads or max(1, (os.cpu_count() or 2) - 1))
         self.state.set_device(device_label(self.device))
         self.slot = LatestFrameSlot()
+        self.camera_control = SourceControl()  # the camera panel's feature calls, run by acquisition
+        self.raw_feed = RawFeed(self.state, parent=self)  # frames shown while no model is loaded
         self.acq: WorkerThread | None = None
         self.inf: WorkerThread | None = None
         self.fit: WorkerThread | None = None
@@ -131,6 +135,9 @@ class MainWindow(QMainWindow):
         from app.training.integration import install_workspaces  # Tune / Train docks (issues #5, #6)
 
         self.workspaces = install_workspaces(self)
+        from app.camera.integration import install_camera  # camera panel + feature tree (#25)
+
+        self.camera = install_camera(self)
         self.live_share = LiveShareKeeper(self, self.live_view)  # live view ≥ 50 % of the width (#25)
         for dock in (self.workspaces.tune_dock, self.workspaces.train_dock):
             self.live_share.watch(dock, grow=True)
@@ -242,6 +249,7 @@ class MainWindow(QMainWindow):
             self.recipe = recipe
             self.model_error = None
             self._remember(recipe=f"{recipe.name}@{recipe.version}", model=None)
+            self.camera.apply_recipe(recipe)  # its camera settings, on the running camera too
             self.state.notify("info", f"recipe deployed: {recipe.name} v{recipe.version} ({bundle.name})")
         if self._start_when_ready and self._spec:
             self._start_when_ready = False
@@ -409,11 +417,15 @@ class MainWindow(QMainWindow):
             sinks=self.sinks.hub,
         )
         inf.resultReady.connect(self._on_result)
+        inf.rawReady.connect(self.raw_feed.put)
         # worker signals go to bound methods of this GUI-thread object (queued); a lambda would run in
         # the worker's thread and touch widgets from there
         inf.error.connect(self._on_worker_error)
         inf.status.connect(self._on_worker_status)
-        acq = AcquisitionWorker(self._opener, self.slot)
+        acq = AcquisitionWorker(
+            self._opener, self.slot, control=self.camera_control, prepare=self.camera.prepare
+        )
+        acq.warned.connect(self._on_worker_status_warning)
         acq.opened.connect(self.state.set_source)
         acq.stateChanged.connect(self._on_camera_state)
         acq.lost.connect(self._on_camera_lost)
@@ -432,6 +444,9 @@ class MainWindow(QMainWindow):
 
     def _on_worker_status(self, message: str) -> None:
         self.state.notify("info", message)
+
+    def _on_worker_status_warning(self, message: str) -> None:
+        self.state.notify("warning", message)
 
     def _on_camera_lost(self, message: str) -> None:
         self.state.notify("error", f"camera lost: {message}")
