@@ -11,7 +11,6 @@ import logging
 import os
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -135,9 +134,16 @@ class MainWindow(QMainWindow):
         from app.training.integration import install_workspaces  # Tune / Train docks (issues #5, #6)
 
         self.workspaces = install_workspaces(self)
+        from app.station_access import install_access  # roles, audit trail, feedback loop (#25)
+
+        self.station_access = install_access(self)
+        self.access = self.station_access.access
         from app.camera.integration import install_camera  # camera panel + feature tree (#25)
 
         self.camera = install_camera(self)
+        from app.records_integration import install_records  # Records, shift/lot, image banner (#24)
+
+        self.records_ui = install_records(self)
         self.live_share = LiveShareKeeper(self, self.live_view)  # live view ≥ 50 % of the width (#25)
         for dock in (self.workspaces.tune_dock, self.workspaces.train_dock):
             self.live_share.watch(dock, grow=True)
@@ -186,11 +192,11 @@ class MainWindow(QMainWindow):
         self.source_panel.set_sources(*sources.scan_sources())
         # wiring: panels say what the operator wants, this window does it
         self.source_panel.startRequested.connect(self.start)
-        self.source_panel.stopRequested.connect(self.stop)
+        self.source_panel.stopRequested.connect(self.request_stop)
         self.source_panel.refreshRequested.connect(
             lambda: self.source_panel.set_sources(*sources.scan_sources())
         )
-        self.source_panel.modelRequested.connect(self.load_model)
+        self.source_panel.modelRequested.connect(self.request_model)
         self.source_panel.snapshotRequested.connect(self.snapshot)
         self.overlay_panel.fitRequested.connect(self.live_view.fit)
         self.overlay_panel.oneToOneRequested.connect(self.live_view.one_to_one)
@@ -236,6 +242,7 @@ class MainWindow(QMainWindow):
         frames; nothing rebuilds it. With `recipe` (a deploy or a loaded recipe) the station remembers
         it and reopens it at the next start."""
         inspector.bundle.model.to(self.device).eval()
+        old_inspector, old_recipe = self.inspector, self.recipe
         self.bundle = inspector.bundle
         self.settings = inspector.settings
         self.state.set_roi(self.settings.roi)
@@ -251,6 +258,7 @@ class MainWindow(QMainWindow):
             self._remember(recipe=f"{recipe.name}@{recipe.version}", model=None)
             self.camera.apply_recipe(recipe)  # its camera settings, on the running camera too
             self.state.notify("info", f"recipe deployed: {recipe.name} v{recipe.version} ({bundle.name})")
+        self.access.live_changed(old_inspector, old_recipe, inspector, self.recipe)  # the audit trail
         if self._start_when_ready and self._spec:
             self._start_when_ready = False
             self.start(self._spec)
@@ -387,6 +395,8 @@ class MainWindow(QMainWindow):
             self.live_view.finish_roi()
             self.overlay_panel.buttons["Draw ROI"].setText("Draw ROI")
         else:
+            if not self.access.allow("edit the ROI"):
+                return
             self.live_view.begin_roi()
             if self.live_view.editing_roi:
                 self.overlay_panel.buttons["Draw ROI"].setText("Apply ROI")
@@ -500,6 +510,21 @@ class MainWindow(QMainWindow):
             self._stop_threads()
             self.state.set_camera_state("stopped")
 
+    def request_stop(self) -> bool:
+        """Stop as the operator asks for it (button, Space): confirmed first, and audited."""
+        if self.state.running:
+            if not self.access.ask_stop():
+                return False
+            self.access.record("stop", "inspection", "running", "stopped")
+        self.stop()
+        return True
+
+    def request_model(self, which: str) -> bool:
+        """The model picker: changing what live inspection uses is the engineer's."""
+        if not self.access.allow(f"switch the model to {which}"):
+            return False
+        return self.load_model(which)
+
     def reconnect(self) -> None:
         if self._opener is None or self.state.running:
             return
@@ -511,7 +536,7 @@ class MainWindow(QMainWindow):
         """Coalesce: keep only the newest result; draw it at most once per screen refresh."""
         if self._pending is not None:
             self.display_dropped += 1
-            item = replace(item, skipped=item.skipped + self._pending.skipped + 1)
+            self.state.count(self._pending)  # not drawn, but inspected and recorded: it counts
         self._pending = item
         if not self._draw_timer.isActive():
             wait = MIN_DRAW_INTERVAL_S - (time.perf_counter() - self._last_draw)

@@ -66,6 +66,7 @@ class TrainingWorkspace(QWidget):
         self.dialogs = dialogs
         self.min_good = min_good
         self.messages: list[tuple[str, str]] = []
+        self.guard = lambda _what: True  # may this user change live inspection? (the window's AccessControl)
         self.task: WorkerThread | None = None
         self.result: ProductTraining | None = None
         self.live_recipe: Recipe | None = None
@@ -293,7 +294,7 @@ class TrainingWorkspace(QWidget):
     # --- deploy / switch -------------------------------------------------------------------
     def deploy(self) -> Recipe | None:
         """Save the trained model as a new recipe version and switch live inspection to it."""
-        if self.result is None or not self._product_changed():
+        if self.result is None or not self._product_changed() or not self.guard("deploy a recipe"):
             return None
         try:
             recipe = deploy_product(self.store, self.product.text().strip(), self.result, self.notes.text())
@@ -307,6 +308,8 @@ class TrainingWorkspace(QWidget):
 
     def switch_to(self, recipe: Recipe) -> bool:
         """Switch live inspection to a saved recipe (one click in the recipe bar)."""
+        if not self.guard(f"switch to recipe {recipe.name} v{recipe.version}"):
+            return False
         try:
             inspector = recipe.build_inspector(self.device)
         except AoiError as exc:

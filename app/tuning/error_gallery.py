@@ -1,7 +1,8 @@
 """Gallery of false rejects and false accepts at the current threshold; a click opens the overlay.
 
 Thumbnails are drawn from the validation cache (small raw maps) and the image file, so opening one
-never re-runs the model.
+never re-runs the model. Selected false rejects can be offered to the good set ("Add to good samples"):
+the operator feedback loop, wired by `app.feedback` to the Train workspace's capture set and a refit.
 """
 
 from __future__ import annotations
@@ -10,7 +11,16 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QIcon, QImage, QPixmap
-from PySide6.QtWidgets import QDialog, QLabel, QListWidget, QListWidgetItem, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QDialog,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from app.display_data import to_display8
 from app.views.heat_lut import heat_lut
@@ -63,6 +73,7 @@ class OverlayDialog(QDialog):
 
 class ErrorGallery(QTabWidget):
     opened = Signal(object)  # OverlayDialog
+    toGoodRequested = Signal(list)  # [Path]: false rejects the user says are good parts
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -74,8 +85,19 @@ class ErrorGallery(QTabWidget):
             lw.setResizeMode(QListWidget.ResizeMode.Adjust)
             lw.itemActivated.connect(self._activated)
             lw.itemDoubleClicked.connect(self._activated)
+            lw.setSelectionMode(QListWidget.SelectionMode.ExtendedSelection)
             self.lists[key] = lw
             self.addTab(lw, title)
+        self.to_good_button = QPushButton("Add to good samples + refit")
+        self.to_good_button.setToolTip(
+            "the selected false rejects are good parts: add them to the product's good samples and "
+            "train the model again (deploy it after checking its validation)"
+        )
+        self.to_good_button.setEnabled(False)
+        self.to_good_button.clicked.connect(self.send_selected_to_good)
+        self.lists["fr"].itemSelectionChanged.connect(self._selection_changed)
+        self.currentChanged.connect(lambda _i: self._selection_changed())
+        self.setCornerWidget(self.to_good_button)
         self.run: ValidationRun | None = None
         self.pixel_threshold = 0.5
         self._thumbs: dict[str, QIcon] = {}
@@ -116,6 +138,16 @@ class ErrorGallery(QTabWidget):
         dlg.show()
         self.opened.emit(dlg)
         return dlg
+
+    def _selection_changed(self) -> None:
+        self.to_good_button.setEnabled(self.currentIndex() == 0 and bool(self.lists["fr"].selectedItems()))
+
+    def send_selected_to_good(self) -> list:
+        """Offer the selected false rejects' image files to the good set (`toGoodRequested`)."""
+        paths = [li.data(Qt.ItemDataRole.UserRole).path for li in self.lists["fr"].selectedItems()]
+        if paths:
+            self.toGoodRequested.emit(paths)
+        return paths
 
     def _activated(self, li: QListWidgetItem) -> None:
         self.open_item(li.data(Qt.ItemDataRole.UserRole))

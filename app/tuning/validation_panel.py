@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.access import confirm
 from app.tuning.anomaly_histogram import ThresholdHistogram
 from app.tuning.confusion_view import ConfusionView
 from app.tuning.error_gallery import ErrorGallery
@@ -298,14 +299,26 @@ class ValidationPanel(QWidget):
         self.scores.set_markers({k: v.threshold for k, v in image_sugs.items()})
         self.roc.set_suggestions({k: v.confusion for k, v in image_sugs.items() if v.confusion is not None})
 
-    def use_suggestion(self, key: str) -> None:
+    def use_suggestion(self, key: str) -> bool:
+        """Put a suggestion into the session; one marked ⚠ asks first (e.g. it rejects many good parts)."""
         s = self.suggestions.get(key)
         if s is None:
-            return
+            return False
+        if getattr(s, "warnings", ()) and not confirm(
+            self,
+            "Use a threshold marked ⚠?",
+            f"The suggested threshold {s.threshold:.3f} is marked ⚠:\n\n"
+            + "\n".join(f"• {w}" for w in s.warnings)
+            + "\n\nUse it anyway? (Apply thresholds still decides whether the line uses it.)",
+            "Use it",
+        ):
+            self.notified.emit("info", f"suggested threshold {s.threshold:.3f} not used")
+            return False
         if key == "pixel":
             self.session.update(pixel_threshold=round(s.threshold, 6))
         else:
             self.session.update(image_threshold=round(s.threshold, 6))
+        return True
 
     def _session_changed(self, settings) -> None:  # noqa: ANN001 - PostprocessSettings
         t = settings.image_threshold

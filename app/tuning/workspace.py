@@ -37,6 +37,7 @@ class TuningWorkspace(QWidget):
         self.session.setParent(self)
         self.dialogs = dialogs  # False when someone else (the main window) shows the messages
         self.messages: list[tuple[str, str]] = []
+        self.guard = lambda _what: True  # may this user change live inspection? (the window's AccessControl)
         self.frame = FrameTuner(self.session)
         self.validation = ValidationPanel(self.session, inspector)
         self.tabs = QTabWidget()
@@ -72,6 +73,8 @@ class TuningWorkspace(QWidget):
 
     # --- commit ----------------------------------------------------------------------------
     def apply(self) -> bool:
+        if not self.guard("apply thresholds"):
+            return False
         try:
             s = self.session.apply()
         except AoiError as exc:
@@ -88,6 +91,8 @@ class TuningWorkspace(QWidget):
         return True
 
     def restore(self) -> bool:
+        if not self.guard("restore thresholds"):
+            return False
         try:
             s = self.session.restore()
         except AoiError as exc:

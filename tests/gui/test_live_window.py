@@ -146,6 +146,7 @@ def test_keyboard_and_view_controls(qtbot, window: MainWindow, fake_web: FakeWeb
     qtbot.keyClick(window, Qt.Key.Key_S)
     snaps = sorted((window.state.notifications[-1][1]).split(": ", 1)[1:])
     assert snaps, window.state.notifications
+    window.access.confirm_stop = False  # Stop's confirmation dialog: test_roles_audit.py
     qtbot.keyClick(window, Qt.Key.Key_Space)
     assert not window.state.running
 
