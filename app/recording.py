@@ -12,13 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from app import paths
+from app.recording_settings import RecordingSettings, load_settings
 from inspection_core.errors import AoiError
 from inspection_core.inspector import Inspector
 from inspection_core.records import RecordContext, Recorder
 from inspection_core.records.log import model_hash
 from inspection_core.types import Frame, InspectionResult
-
-IMAGE_QUOTA_MB = 5000.0  # stored images (raw + overlay + JSON) kept; the oldest are deleted first
 
 
 def records_dir() -> Path:
@@ -30,6 +29,7 @@ class StationRecording:
 
     `recipe_of` returns the window's current recipe (an object with `name` and `version`) or None; it
     is read once per inspector change, so a deploy shows up in the rows from its first frame.
+    `settings`: image quota, free-space guard and OK sampling (default: the station home's saved ones).
     """
 
     def __init__(
@@ -37,10 +37,17 @@ class StationRecording:
         source: str = "",
         recipe_of: Callable[[], Any] | None = None,
         directory: Path | None = None,
+        settings: RecordingSettings | None = None,
     ) -> None:
         self.source = source
         self.recipe_of = recipe_of or (lambda: None)
-        self.recorder = Recorder(directory or records_dir(), quota_mb=IMAGE_QUOTA_MB)
+        s = settings or load_settings()
+        self.recorder = Recorder(
+            directory or records_dir(),
+            quota_mb=s.quota_mb,
+            min_free_mb=s.min_free_mb,
+            ok_image_every=s.ok_image_every,
+        )
         self._for: tuple[Any, ...] | None = None
         self._seen: tuple[int, int, str | None] = (0, 0, None)
 
@@ -100,3 +107,43 @@ def open_recording(source: str, recipe_of: Callable[[], Any] | None) -> tuple[St
     if rec.recorder.log is None:  # kept: it writes again once the file is repaired or removed
         return rec, f"inspections are not being recorded: {rec.recorder.last_error}"
     return rec, ""
+
+
+class ImageSavingWatch:
+    """Whether stored images are paused, from a Recorder's public counters (polled on the GUI thread,
+    about once a second): paused while free disk is under the guard, or while images are skipped and
+    none saved; resumed once an image is saved again (or space is back, when low space was why)."""
+
+    def __init__(self) -> None:
+        self.paused = False
+        self.reason = ""
+        self._low = False
+        self._recorder: Any = None
+        self._seen = (0, 0)
+
+    def update(self, recorder: Recorder | None) -> bool:
+        """True when `paused` changed."""
+        before = self.paused
+        if recorder is None:
+            return False
+        if recorder is not self._recorder:
+            self._recorder, self._seen = recorder, (0, 0)
+        saved, skipped = recorder.images_saved, recorder.images_skipped
+        d_saved, d_skipped = saved - self._seen[0], skipped - self._seen[1]
+        self._seen = (saved, skipped)
+        store = recorder.store
+        free = store.free_mb() if store is not None else None
+        low = store is not None and free is not None and free < store.min_free_mb
+        if low:
+            self.paused = True
+            self.reason = (
+                f"only {free:.0f} MB free under {store.root} (keep-free guard {store.min_free_mb:.0f} MB)"
+            )
+        elif self._low or d_saved > 0:  # space is back (the skips were for lack of it), or saving works
+            self.paused = False
+            self.reason = ""
+        elif d_skipped > 0:
+            self.paused = True
+            self.reason = recorder.last_error or "the image store cannot write"
+        self._low = low
+        return self.paused != before

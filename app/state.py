@@ -49,6 +49,7 @@ class SessionState(QObject):
     rawChanged = Signal(object)  # app.raw_frame.RawFrame shown uninspected (no model loaded yet)
     ngAdded = Signal(object)  # InspectedFrame with verdict NG
     countersChanged = Signal(object)  # CounterSnapshot
+    counted = Signal(object)  # every inspected InspectedFrame, drawn or not (shift/lot counters)
     overlayChanged = Signal(object)  # OverlaySettings
     thresholdsChanged = Signal(float, float)  # image, pixel (normalised)
     roiChanged = Signal(object)  # Roi
@@ -140,8 +141,12 @@ class SessionState(QObject):
             self.set_error("")  # a frame was inspected: whatever failed before works again
         self.current = item
         self.currentChanged.emit(item)
-        if not count:
-            return
+        if count:
+            self.count(item)
+
+    def count(self, item: InspectedFrame) -> None:
+        """Count one inspected result, shown or not (the window draws only the newest of a burst, but
+        every inspected part counts: the counters must match the records)."""
         latency_ms = (time.perf_counter() - item.t_grab) * 1e3
         self.counters.add(item.result.is_ng, latency_ms, item.inference_ms, item.skipped)
         self._check_drops(item.skipped)
@@ -152,6 +157,7 @@ class SessionState(QObject):
                 "error", f"ALARM — verdicts cannot be trusted: {item.result.alarm} (parts fail as NG)"
             )
         self._last_alarm = item.result.alarm
+        self.counted.emit(item)
         self.countersChanged.emit(self.counters.snapshot())
 
     def show_raw(self, raw: Any) -> None:

@@ -1,0 +1,453 @@
+"""Records panel: what the station inspected, answerable later — filter by time, verdict, recipe and
+defect size; a paged table with thumbnails of the saved images; a record opened with its frame,
+overlay and defects; the current filter exported to CSV.
+
+Every read runs on the records-query thread (`app.records_query`): a page is one LIMIT/OFFSET query
+plus one COUNT, so 100,000 rows cost no more than 200; thumbnails follow the page they belong to.
+The GUI thread only builds pixmaps from small arrays.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QDateTime,
+    QModelIndex,
+    QPersistentModelIndex,
+    QSize,
+    Qt,
+    QTime,
+    QTimer,
+    Signal,
+)
+from PySide6.QtGui import QPixmap
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QComboBox,
+    QDateTimeEdit,
+    QFileDialog,
+    QGridLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+    QSplitter,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.display_data import to_display8
+from app.panels.record_view import RecordView, to_pixmap
+from app.records_query import RecordsQuery, reader
+from inspection_core.data.imageio import imread
+from inspection_core.errors import AoiError
+from inspection_core.records import InspectionRecord
+from inspection_core.records.query import Filters, write_export
+
+PAGE_SIZE = 200
+THUMB_PX = 48
+VIEW_MAX_SIDE = 1600  # a record's frame is shown at most this big (the label scales it anyway)
+COLUMNS = (
+    "image",
+    "time (local)",
+    "verdict",
+    "score",
+    "margin",
+    "recipe",
+    "defects",
+    "max area px",
+    "source",
+    "frame",
+)
+NO_LOG = "no inspection log"
+
+
+@dataclass(frozen=True)
+class Page:
+    filters: Filters
+    rows: list[InspectionRecord]
+    total: int
+    ok: int
+    ng: int
+
+
+def image_file(directory: Path, image_path: str, overlay: bool = True) -> Path:
+    """The file a row's image_path names (relative ones are under the records folder); with
+    `overlay`, its overlay twin when that exists."""
+    p = Path(image_path)
+    if not p.is_absolute():
+        p = directory / p
+    if overlay and p.name.endswith("_raw.png"):
+        o = p.with_name(p.name[: -len("_raw.png")] + "_overlay.png")
+        if o.is_file():
+            return o
+    return p
+
+
+def _shrink(img: np.ndarray, side: int) -> np.ndarray:
+    img = to_display8(img)
+    h, w = img.shape[:2]
+    f = max(h, w) / side
+    if f > 1:
+        img = cv2.resize(img, (max(1, round(w / f)), max(1, round(h / f))), interpolation=cv2.INTER_AREA)
+    return np.ascontiguousarray(img)
+
+
+# --- jobs (run on the records-query thread) ------------------------------------------------------
+def load_page(directory: Path, f: Filters) -> Page:
+    try:
+        with reader(directory) as r:
+            rows = list(r.records(f, newest_first=True))
+            c = r.counts(replace(f, limit=None, offset=0))
+    except AoiError as exc:
+        if NO_LOG in str(exc):
+            return Page(f, [], 0, 0, 0)  # nothing recorded yet: an empty table, not an error
+        raise
+    return Page(f, rows, c["inspected"], c["OK"], c["NG"])
+
+
+def load_thumbs(directory: Path, image_paths: list[str]) -> dict[str, np.ndarray | None]:
+    out: dict[str, np.ndarray | None] = {}
+    for ip in image_paths:
+        try:
+            out[ip] = _shrink(imread(image_file(directory, ip)), THUMB_PX)
+        except (AoiError, OSError, cv2.error):
+            out[ip] = None  # deleted or unreadable: no thumbnail, the row stays
+    return out
+
+
+def load_view_image(directory: Path, image_path: str) -> np.ndarray:
+    return _shrink(imread(image_file(directory, image_path)), VIEW_MAX_SIDE)
+
+
+def export_records(directory: Path, f: Filters, out: Path, fmt: str = "csv") -> int:
+    try:
+        fh = out.open("w", newline="", encoding="utf-8")
+    except OSError as exc:
+        raise AoiError(f"cannot write {out}: {exc.strerror or exc}") from exc
+    with fh, reader(directory) as r:
+        return write_export(r.records(replace(f, limit=None, offset=0)), fh, fmt)
+
+
+# --- the table -------------------------------------------------------------------------------------
+def _num(v: float | None, spec: str) -> str:
+    return "" if v is None else format(v, spec)
+
+
+class RecordsModel(QAbstractTableModel):
+    """One page of records; thumbnails keyed by image path (filled in as they arrive)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[InspectionRecord] = []
+        self.thumbs: dict[str, QPixmap] = {}
+
+    def set_rows(self, rows: list[InspectionRecord]) -> None:
+        self.beginResetModel()
+        self.rows = rows
+        self.endResetModel()
+
+    def set_thumbs(self, thumbs: dict[str, QPixmap]) -> None:
+        self.thumbs.update(thumbs)
+        if self.rows:
+            self.dataChanged.emit(self.index(0, 0), self.index(len(self.rows) - 1, 0))
+
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008, N802
+        return 0 if parent.isValid() else len(self.rows)
+
+    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008, N802
+        return 0 if parent.isValid() else len(COLUMNS)
+
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:  # noqa: N802
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return COLUMNS[section]
+        return None
+
+    def data(
+        self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
+        if not index.isValid():
+            return None
+        r = self.rows[index.row()]
+        col = index.column()
+        if col == 0:
+            if role == Qt.ItemDataRole.DecorationRole and r.image_path:
+                return self.thumbs.get(r.image_path)
+            if role == Qt.ItemDataRole.DisplayRole and not r.image_path:
+                return "—"
+            if role == Qt.ItemDataRole.ToolTipRole:
+                return r.image_path or r.note or "no image saved"
+            return None
+        if role == Qt.ItemDataRole.DisplayRole:
+            return (
+                (r.time_local or "")[:19].replace("T", " "),
+                r.verdict + (" !" if r.alarm else ""),
+                _num(r.score, ".3f"),
+                _num(r.margin, "+.3f"),
+                r.recipe + (f" v{r.recipe_version}" if r.recipe_version else ""),
+                str(r.n_defects),
+                "" if r.max_area_px is None else str(r.max_area_px),
+                r.source,
+                str(r.frame_id),
+            )[col - 1]
+        if role == Qt.ItemDataRole.ForegroundRole and col == 2 and r.verdict == "NG":
+            return Qt.GlobalColor.red
+        return None
+
+
+# --- the panel -------------------------------------------------------------------------------------
+class RecordsPanel(QWidget):
+    """`directory`: the records folder (or a callable giving it, read at each query). `query`: the
+    thread to read on (the panel makes its own if None and ends it in `shutdown`)."""
+
+    recordOpened = Signal(object)  # InspectionRecord
+    exported = Signal(str, int)  # path, rows
+    failed = Signal(str)
+
+    def __init__(
+        self,
+        directory: Path | Callable[[], Path],
+        query: RecordsQuery | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self._directory = directory
+        self._own_query = query is None
+        self.query = query or RecordsQuery(self)
+        self.page: Page | None = None
+        self.offset = 0
+        self._gen = 0  # the newest page asked for; older answers are ignored
+        self._open_gen = 0
+        self._debounce = QTimer(self)
+        self._debounce.setSingleShot(True)
+        self._debounce.setInterval(250)
+        self._debounce.timeout.connect(self.refresh)
+        self._build()
+
+    @property
+    def directory(self) -> Path:
+        d = self._directory
+        return d() if callable(d) else d
+
+    def _build(self) -> None:
+        now = QDateTime.currentDateTime()
+        self.since_on = QCheckBox("From")
+        self.since = QDateTimeEdit(QDateTime(now.date(), QTime(0, 0)))
+        self.until_on = QCheckBox("To")
+        self.until = QDateTimeEdit(now.addSecs(3600))
+        for e in (self.since, self.until):
+            e.setCalendarPopup(True)
+            e.setDisplayFormat("yyyy-MM-dd HH:mm:ss")
+        self.verdict = QComboBox()
+        self.verdict.addItems(["all", "NG", "OK"])
+        self.recipe = QLineEdit()
+        self.recipe.setPlaceholderText("any recipe")
+        self.recipe.setClearButtonEnabled(True)
+        self.min_area = QSpinBox()
+        self.min_area.setRange(0, 100_000_000)
+        self.min_area.setSingleStep(50)
+        self.min_area.setSuffix(" px")
+        self.min_area.setSpecialValueText("any")
+        self.min_area.setToolTip("only parts whose largest defect region is at least this big")
+        self.refresh_button = QPushButton("Refresh")
+        self.export_button = QPushButton("Export CSV…")
+        grid = QGridLayout()
+        grid.addWidget(self.since_on, 0, 0)
+        grid.addWidget(self.since, 0, 1)
+        grid.addWidget(self.until_on, 0, 2)
+        grid.addWidget(self.until, 0, 3)
+        grid.addWidget(self.refresh_button, 0, 5)
+        grid.addWidget(QLabel("Verdict"), 1, 0)
+        grid.addWidget(self.verdict, 1, 1)
+        grid.addWidget(QLabel("Recipe"), 1, 2)
+        grid.addWidget(self.recipe, 1, 3)
+        grid.addWidget(QLabel("Min. defect area"), 1, 4)
+        grid.addWidget(self.min_area, 1, 5)
+        grid.addWidget(self.export_button, 0, 6)
+        grid.setColumnStretch(3, 1)
+
+        self.model = RecordsModel()
+        self.table = QTableView()
+        self.table.setObjectName("recordsTable")
+        self.table.setModel(self.model)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setIconSize(QSize(THUMB_PX, THUMB_PX))
+        self.table.verticalHeader().setDefaultSectionSize(THUMB_PX + 4)
+        self.table.verticalHeader().hide()
+        head = self.table.horizontalHeader()
+        head.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        head.setStretchLastSection(True)
+        self.table.setColumnWidth(0, THUMB_PX + 12)
+
+        self.prev_button = QPushButton("◀ Newer")
+        self.next_button = QPushButton("Older ▶")
+        self.status = QLabel("")
+        self.status.setObjectName("recordsStatus")
+        self.status.setWordWrap(True)
+        pager = QHBoxLayout()
+        pager.addWidget(self.prev_button)
+        pager.addWidget(self.next_button)
+        pager.addWidget(self.status, 1)
+
+        self.view = RecordView()
+        left = QWidget()
+        ll = QVBoxLayout(left)
+        ll.setContentsMargins(0, 0, 0, 0)
+        ll.addWidget(self.table, 1)
+        ll.addLayout(pager)
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.addWidget(left)
+        split.addWidget(self.view)
+        split.setStretchFactor(0, 3)
+        split.setStretchFactor(1, 2)
+        self.splitter = split
+
+        lay = QVBoxLayout(self)
+        lay.addLayout(grid)
+        lay.addWidget(split, 1)
+
+        for sig in (
+            self.since_on.toggled,
+            self.until_on.toggled,
+            self.since.dateTimeChanged,
+            self.until.dateTimeChanged,
+            self.verdict.currentIndexChanged,
+            self.recipe.textChanged,
+            self.min_area.valueChanged,
+        ):
+            sig.connect(self._filters_changed)
+        self.refresh_button.clicked.connect(self.refresh)
+        self.export_button.clicked.connect(self._ask_export)
+        self.prev_button.clicked.connect(lambda: self.go_to(self.offset - PAGE_SIZE))
+        self.next_button.clicked.connect(lambda: self.go_to(self.offset + PAGE_SIZE))
+        self.table.selectionModel().currentRowChanged.connect(lambda cur, _prev: self.open_row(cur.row()))
+        self._update_pager()
+
+    # --- filters and pages ---------------------------------------------------------------------
+    def filters(self) -> Filters:
+        """What the filter widgets say now (no paging)."""
+        return Filters(
+            since_ns=self.since.dateTime().toMSecsSinceEpoch() * 1_000_000
+            if self.since_on.isChecked()
+            else None,
+            until_ns=self.until.dateTime().toMSecsSinceEpoch() * 1_000_000
+            if self.until_on.isChecked()
+            else None,
+            verdict=None if self.verdict.currentText() == "all" else self.verdict.currentText(),
+            recipe=self.recipe.text().strip() or None,
+            min_area_px=self.min_area.value() or None,
+        )
+
+    def _filters_changed(self, *_: object) -> None:
+        self.offset = 0
+        self._debounce.start()
+
+    def refresh(self) -> None:
+        """Ask for the current page of the current filter (the answer replaces the table)."""
+        self._debounce.stop()
+        self.go_to(self.offset)
+
+    def go_to(self, offset: int) -> None:
+        self.offset = max(0, offset)
+        f = replace(self.filters(), limit=PAGE_SIZE, offset=self.offset)
+        self._gen += 1
+        gen, directory = self._gen, self.directory
+        self.status.setText("reading the records…")
+        self.query.submit(lambda: load_page(directory, f), lambda p: self._page_done(gen, p), self._error)
+
+    def _page_done(self, gen: int, page: Page) -> None:
+        if gen != self._gen:
+            return
+        self.page = page
+        self.model.set_rows(page.rows)
+        self._update_pager()
+        wanted = sorted(
+            {r.image_path for r in page.rows if r.image_path and r.image_path not in self.model.thumbs}
+        )
+        if wanted:
+            directory = self.directory
+            self.query.submit(lambda: load_thumbs(directory, wanted), self._thumbs_done, self._error)
+
+    def _thumbs_done(self, thumbs: dict[str, np.ndarray | None]) -> None:
+        self.model.set_thumbs({k: to_pixmap(v) for k, v in thumbs.items() if v is not None})
+
+    def _update_pager(self) -> None:
+        p = self.page
+        total = p.total if p else 0
+        self.prev_button.setEnabled(self.offset > 0)
+        self.next_button.setEnabled(p is not None and self.offset + len(p.rows) < total)
+        if p is None:
+            return
+        if not total:
+            self.status.setText("no inspections match")
+            return
+        y = f"{100 * p.ok / total:.2f} %" if total else "—"
+        self.status.setText(
+            f"{self.offset + 1}–{self.offset + len(p.rows)} of {total:,}, newest first  ·  "
+            f"OK {p.ok:,}  NG {p.ng:,}  yield {y}"
+        )
+
+    def _error(self, message: str) -> None:
+        self.status.setText(f"error: {message}")
+        self.failed.emit(message)
+
+    # --- one record ------------------------------------------------------------------------------
+    def open_row(self, row: int) -> None:
+        if not 0 <= row < len(self.model.rows):
+            return
+        rec = self.model.rows[row]
+        self.view.show_record(rec)
+        self.recordOpened.emit(rec)
+        self._open_gen += 1
+        gen = self._open_gen
+        if rec.image_path:
+            directory, ip = self.directory, rec.image_path
+            self.query.submit(
+                lambda: load_view_image(directory, ip),
+                lambda img: gen == self._open_gen and self.view.set_image(img),
+                lambda msg: gen == self._open_gen and self.view.set_image(None, f"image not readable: {msg}"),
+            )
+
+    # --- export ----------------------------------------------------------------------------------
+    def _ask_export(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export records", "inspections.csv", "CSV (*.csv)")
+        if path:
+            self.export_csv(Path(path))
+
+    def export_csv(self, out: Path) -> None:
+        """Write every record the current filter matches (all pages, oldest first) to `out`."""
+        f, directory = self.filters(), self.directory
+        self.status.setText(f"exporting to {out}…")
+        self.export_button.setEnabled(False)
+
+        def done(n: int) -> None:
+            self.export_button.setEnabled(True)
+            self.status.setText(f"{n:,} inspections exported to {out}")
+            self.exported.emit(str(out), n)
+
+        def failed(msg: str) -> None:
+            self.export_button.setEnabled(True)
+            self._error(msg)
+
+        self.query.submit(lambda: export_records(directory, f, out), done, failed)
+
+    def shutdown(self) -> None:
+        """End the query thread if this panel made it (waits for the job in flight)."""
+        self._debounce.stop()
+        if self._own_query:
+            self.query.shutdown()

@@ -1,0 +1,305 @@
+"""The Records panel, shift/lot counters and recording settings, on records written by the real
+Recorder in a temporary station home (AOI_STATION_HOME, set by conftest)."""
+
+from __future__ import annotations
+
+import csv
+import os
+import sqlite3
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from gui_fakes import FakeWeb
+from PySide6.QtCore import QDateTime, Qt
+
+import app.panels.records_panel as records_panel
+from app.main_window import MainWindow
+from app.panels.records_panel import RecordsPanel
+from app.recording import records_dir
+from app.recording_settings import RecordingSettings, load_settings
+from inspection_core.models.bundle import ModelBundle
+from inspection_core.postprocess.settings import PostprocessSettings
+from inspection_core.records import RecordContext, Recorder
+from inspection_core.types import Defect, InspectionResult, Verdict
+
+pytestmark = pytest.mark.gui
+WAIT_MS = 60_000
+SHOTS = os.environ.get("AOI_SCREENSHOTS")
+
+
+def _result(fid: int, area: int | None) -> InspectionResult:
+    defects = (Defect(1, (2, 3, 12, 14), area, (6.0, 7.0), 0.9, 0.7),) if area else ()
+    return InspectionResult(
+        frame_id=fid,
+        anomaly_map=np.zeros((32, 32), np.float32),
+        score=0.8 if area else 0.1,
+        verdict=Verdict.NG if area else Verdict.OK,
+        mask=np.zeros((32, 32), bool),
+        defects=defects,
+        model_name="patchcore",
+    )
+
+
+@pytest.fixture
+def recorded() -> dict[str, int]:
+    """15 records: 6 OK + 3 NG (Tile v2) before `mid_ns`, 4 OK + 2 NG (Sheet v1) after it."""
+    rng = np.random.default_rng(0)
+    rec = Recorder(records_dir(), batch_interval_s=0.05)
+    fid = 0
+    try:
+        for recipe, version, areas in (
+            ("Tile", 2, [None] * 6 + [50, 500, 5000]),
+            ("Sheet", 1, [None] * 4 + [20, 2000]),
+        ):
+            if recipe == "Sheet":
+                assert rec.flush()
+                time.sleep(0.01)
+                mid = time.time_ns()
+                time.sleep(0.01)
+            rec.set_context(
+                RecordContext(source="fake", recipe=recipe, recipe_version=version, image_threshold=0.5)
+            )
+            for area in areas:
+                fid += 1
+                assert rec.submit(rng.integers(0, 255, (32, 32), dtype=np.uint8), _result(fid, area))
+        assert rec.flush()
+    finally:
+        rec.close()
+    return {"mid_ns": mid}
+
+
+@pytest.fixture
+def panel(qtbot) -> Iterator[RecordsPanel]:
+    p = RecordsPanel(records_dir)
+    qtbot.addWidget(p)
+    p.resize(1200, 700)
+    p.show()
+    yield p
+    p.shutdown()
+
+
+def _total(p: RecordsPanel) -> int | None:
+    return None if p.page is None or p.query.pending or p._debounce.isActive() else p.page.total
+
+
+def test_filters_paging_thumbnails_and_an_opened_record(
+    qtbot, panel: RecordsPanel, recorded, monkeypatch
+) -> None:
+    panel.refresh()
+    qtbot.waitUntil(lambda: _total(panel) == 15, timeout=WAIT_MS)
+    assert "OK 10" in panel.status.text() and "NG 5" in panel.status.text()
+    panel.verdict.setCurrentText("NG")
+    qtbot.waitUntil(lambda: _total(panel) == 5, timeout=WAIT_MS)
+    assert {r.verdict for r in panel.model.rows} == {"NG"}
+    panel.recipe.setText("Tile")
+    qtbot.waitUntil(lambda: _total(panel) == 3, timeout=WAIT_MS)
+    panel.min_area.setValue(400)
+    qtbot.waitUntil(lambda: _total(panel) == 2, timeout=WAIT_MS)
+    assert sorted(r.max_area_px for r in panel.model.rows) == [500, 5000]
+    # thumbnails of the saved NG images reach the table
+    qtbot.waitUntil(
+        lambda: all(r.image_path in panel.model.thumbs for r in panel.model.rows), timeout=WAIT_MS
+    )
+    icon = panel.model.data(panel.model.index(0, 0), Qt.ItemDataRole.DecorationRole)
+    assert icon is not None and not icon.isNull()
+    # open the biggest defect: its frame (overlay) and its defect list
+    row = [r.max_area_px for r in panel.model.rows].index(5000)
+    panel.table.selectRow(row)
+    assert panel.view.record is not None and panel.view.record.max_area_px == 5000
+    assert panel.view.defects.rowCount() == 1 and panel.view.defects.item(0, 2).text() == "5000"
+    assert "Tile v2" in panel.view.info.text()
+    qtbot.waitUntil(lambda: panel.view._pixmap is not None, timeout=WAIT_MS)
+    # the time range: only what came after the midpoint (the Sheet records)
+    panel.recipe.setText("")
+    panel.min_area.setValue(0)
+    panel.verdict.setCurrentText("all")
+    panel.since.setDateTime(QDateTime.fromMSecsSinceEpoch(recorded["mid_ns"] // 1_000_000))
+    panel.since_on.setChecked(True)
+    qtbot.waitUntil(lambda: _total(panel) == 6, timeout=WAIT_MS)
+    assert {r.recipe for r in panel.model.rows} == {"Sheet"}
+    panel.until.setDateTime(QDateTime.fromMSecsSinceEpoch(recorded["mid_ns"] // 1_000_000))
+    panel.since_on.setChecked(False)
+    panel.until_on.setChecked(True)
+    qtbot.waitUntil(lambda: _total(panel) == 9, timeout=WAIT_MS)
+    # pages: newest first, PAGE_SIZE rows a page
+    monkeypatch.setattr(records_panel, "PAGE_SIZE", 4)
+    panel.until_on.setChecked(False)
+    qtbot.waitUntil(lambda: _total(panel) == 15 and len(panel.model.rows) == 4, timeout=WAIT_MS)
+    first = [r.id for r in panel.model.rows]
+    assert not panel.prev_button.isEnabled() and panel.next_button.isEnabled()
+    panel.next_button.click()
+    qtbot.waitUntil(lambda: _total(panel) == 15 and panel.offset == 4, timeout=WAIT_MS)
+    second = [r.id for r in panel.model.rows]
+    assert max(second) < min(first) and "5–8 of 15" in panel.status.text()
+
+
+def test_export_writes_the_current_filter_to_csv(
+    qtbot, panel: RecordsPanel, recorded, tmp_path: Path
+) -> None:
+    panel.verdict.setCurrentText("NG")
+    panel.min_area.setValue(100)
+    out = tmp_path / "ng.csv"
+    with qtbot.waitSignal(panel.exported, timeout=WAIT_MS) as sig:
+        panel.export_csv(out)
+    assert sig.args == [str(out), 3]
+    rows = list(csv.DictReader(out.open(encoding="utf-8")))
+    assert sorted(int(r["max_area_px"]) for r in rows) == [500, 2000, 5000]
+    assert all(r["verdict"] == "NG" and r["defects"].startswith("[") for r in rows)
+    # an unwritable target: one clear line, nothing else lost
+    with qtbot.waitSignal(panel.failed, timeout=WAIT_MS) as sig:
+        panel.export_csv(tmp_path / "missing" / "x.csv")
+    assert "cannot write" in sig.args[0] and panel.export_button.isEnabled()
+
+
+def test_an_empty_station_shows_no_records_not_an_error(qtbot, panel: RecordsPanel) -> None:
+    panel.refresh()
+    qtbot.waitUntil(lambda: _total(panel) == 0, timeout=WAIT_MS)
+    assert panel.status.text() == "no inspections match"
+
+
+def test_panel_screenshot(qtbot, panel: RecordsPanel, recorded, tmp_path: Path) -> None:
+    panel.refresh()
+    qtbot.waitUntil(lambda: _total(panel) == 15, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: len(panel.model.thumbs) == 5, timeout=WAIT_MS)
+    ng = [r.verdict for r in panel.model.rows].index("NG")
+    panel.table.selectRow(ng)
+    qtbot.waitUntil(lambda: panel.view._pixmap is not None, timeout=WAIT_MS)
+    qtbot.wait(50)
+    shot = (Path(SHOTS) if SHOTS else tmp_path) / "records_panel.png"
+    shot.parent.mkdir(parents=True, exist_ok=True)
+    assert panel.grab().save(str(shot)) and shot.stat().st_size > 0
+    # nothing clipped: every filter control gets at least the width it asks for
+    for w in (
+        panel.since,
+        panel.until,
+        panel.verdict,
+        panel.min_area,
+        panel.export_button,
+        panel.refresh_button,
+    ):
+        assert w.width() >= w.minimumSizeHint().width(), type(w).__name__
+
+
+# --- the live station ---------------------------------------------------------------------------------
+def _window(qtbot, bundle: ModelBundle, web: FakeWeb) -> MainWindow:
+    def opener(spec: str):  # noqa: ANN202
+        def open_it() -> FakeWeb:
+            web.open()
+            return web
+
+        return open_it
+
+    w = MainWindow(opener_for=opener, device="cpu")
+    w.set_bundle(bundle, PostprocessSettings(image_threshold=2.0))
+    w.show()
+    qtbot.waitExposed(w)
+    return w
+
+
+def _db_counts() -> dict[str, int]:
+    con = sqlite3.connect(Path(os.environ["AOI_STATION_HOME"]) / "records" / "inspections.sqlite")
+    try:
+        d = dict(con.execute("SELECT verdict, COUNT(*) FROM inspections GROUP BY verdict").fetchall())
+    finally:
+        con.close()
+    return {"OK": d.get("OK", 0), "NG": d.get("NG", 0)}
+
+
+def _run(qtbot, w: MainWindow, web: FakeWeb, n: int) -> None:
+    start = w.state.counters.inspected
+    w.start("fake")
+    qtbot.waitUntil(lambda: w.state.counters.inspected >= start + n, timeout=WAIT_MS)
+    web.defects = True
+    qtbot.waitUntil(lambda: w.state.counters.ng >= 1, timeout=WAIT_MS)
+    web.defects = False
+    w.stop()
+
+
+def _synced(w: MainWindow, kind: str) -> tuple[int, int] | None:
+    ui = w.records_ui
+    p = ui.shifts.book.periods[kind]
+    if p is None or p.base_until_ns is None or ui.query.pending:
+        return None
+    return p.tally.ok, p.tally.ng
+
+
+def test_shift_and_lot_counters_survive_a_restart(qtbot, tiny_bundle: ModelBundle, fake_web: FakeWeb) -> None:
+    w = _window(qtbot, tiny_bundle, fake_web)
+    try:
+        assert w.records_ui.shifts.start("shift", "Night A") and w.records_ui.shifts.start("lot", "L-17")
+        _run(qtbot, w, fake_web, 5)
+        db = _db_counts()
+        snap = w.state.snapshot()
+        # the window counts every inspected result, drawn or not: it matches the records
+        assert (snap.ok, snap.ng) == (db["OK"], db["NG"])
+        qtbot.waitUntil(lambda: _synced(w, "shift") == (db["OK"], db["NG"]), timeout=WAIT_MS)
+        assert _synced(w, "lot") == (db["OK"], db["NG"])
+        assert "Night A" in w.records_ui.shifts.names["shift"].text()
+    finally:
+        w.close()
+    fake_web.close()
+    # a restart: a new window on the same station home continues the shift and the lot
+    w2 = _window(qtbot, tiny_bundle, fake_web)
+    try:
+        qtbot.waitUntil(lambda: _synced(w2, "shift") == (db["OK"], db["NG"]), timeout=WAIT_MS)
+        assert "Night A" in w2.records_ui.shifts.names["shift"].text()
+        assert f"{db['OK'] + db['NG']} inspected" in w2.records_ui.shifts.values["shift"].text()
+        _run(qtbot, w2, fake_web, 3)
+        db2 = _db_counts()
+        assert db2["OK"] + db2["NG"] > db["OK"] + db["NG"]
+        qtbot.waitUntil(lambda: _synced(w2, "shift") == (db2["OK"], db2["NG"]), timeout=WAIT_MS)
+        # a new lot starts from zero; the shift goes on
+        assert w2.records_ui.shifts.start("lot", "L-18")
+        assert _synced(w2, "lot") == (0, 0) and _synced(w2, "shift") == (db2["OK"], db2["NG"])
+        assert not w2.records_ui.shifts.start("lot", "  ")  # a name is needed: refused, said once
+        assert "needs a name" in w2.state.notifications[-1][1]
+    finally:
+        w2.close()
+
+
+def test_low_disk_pauses_images_with_a_banner_while_inspection_goes_on(
+    qtbot, tiny_bundle: ModelBundle, fake_web: FakeWeb
+) -> None:
+    w = _window(qtbot, tiny_bundle, fake_web)
+    ui = w.records_ui
+    try:
+        w.start("fake")
+        qtbot.waitUntil(
+            lambda: ui.recorder() is not None and w.state.counters.inspected >= 2, timeout=WAIT_MS
+        )
+        assert not ui.banner.isVisible()
+        # the engineer sets a free-space guard the disk cannot meet: images pause, a banner says so
+        assert ui.apply_settings(RecordingSettings(quota_mb=100, min_free_mb=1e12, ok_image_every=0))
+        assert ui.banner.isVisible() and "IMAGES NOT SAVED" in ui.banner.text()
+        paused_at = time.time_ns()
+        n = w.state.counters.inspected
+        fake_web.defects = True
+        qtbot.waitUntil(
+            lambda: w.state.counters.ng >= 3 and w.state.counters.inspected >= n + 3, timeout=WAIT_MS
+        )
+        # back to a sane guard and OK images sampled: the next saved image takes the banner down
+        assert ui.apply_settings(RecordingSettings(quota_mb=100, min_free_mb=0, ok_image_every=1))
+        assert not ui.banner.isVisible()
+        fake_web.defects = False
+        ok = w.state.counters.ok
+        qtbot.waitUntil(lambda: w.state.counters.ok >= ok + 2, timeout=WAIT_MS)
+        w.stop()
+        inspected = w.state.counters.inspected
+    finally:
+        w.close()
+    con = sqlite3.connect(Path(os.environ["AOI_STATION_HOME"]) / "records" / "inspections.sqlite")
+    try:
+        assert con.execute("SELECT COUNT(*) FROM inspections").fetchone()[0] == inspected  # verdicts kept
+        paused_ng = con.execute(
+            "SELECT COUNT(*), COUNT(image_path) FROM inspections WHERE verdict='NG' AND time_ns > ?",
+            (paused_at,),
+        ).fetchone()
+        ok_images = con.execute("SELECT COUNT(image_path) FROM inspections WHERE verdict='OK'").fetchone()[0]
+    finally:
+        con.close()
+    assert paused_ng[0] >= 3 and paused_ng[1] < paused_ng[0]  # NG rows without their image while paused
+    assert ok_images >= 1  # OK sampling applied to the running recorder
+    assert load_settings() == RecordingSettings(quota_mb=100, min_free_mb=0, ok_image_every=1)  # kept
