@@ -134,6 +134,9 @@ class MainWindow(QMainWindow):
         from app.training.integration import install_workspaces  # Tune / Train docks (issues #5, #6)
 
         self.workspaces = install_workspaces(self)
+        from app.camera.integration import install_camera  # camera panel + feature tree (#25)
+
+        self.camera = install_camera(self)
         from app.station_access import install_access  # roles, audit trail, feedback loop (#25)
 
         self.station_access = install_access(self)
@@ -436,6 +439,7 @@ class MainWindow(QMainWindow):
             self._opener, self.slot, control=self.camera_control, prepare=self.camera.prepare
         )
         acq.warned.connect(self._on_worker_status_warning)
+        acq.ended.connect(self._on_worker_status)
         acq.opened.connect(self.state.set_source)
         acq.stateChanged.connect(self._on_camera_state)
         acq.lost.connect(self._on_camera_lost)

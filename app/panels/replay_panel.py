@@ -160,6 +160,6 @@ class ReplayPanel(QWidget):
         if "file" not in meta:
             return
         index, total = meta.get("index"), meta.get("total")
-        where = f"  ({index + 1} / {total})" if isinstance(index, int) and total else ""
+        where = f" ({index + 1} / {total})" if isinstance(index, int) and total else ""
         self.file_label.setText(f"{Path(str(meta['file'])).name}{where}")
         self.file_label.setToolTip(str(meta["file"]))

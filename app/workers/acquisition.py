@@ -13,7 +13,7 @@ from PySide6.QtCore import Signal
 
 from app.workers.latest import LatestFrameSlot
 from app.workers.threads import LoopWorker
-from inspection_core.camera.base import CameraLost, CameraTimeout, FrameSource, SourceState
+from inspection_core.camera.base import CameraLost, CameraTimeout, EndOfStream, FrameSource, SourceState
 from inspection_core.camera.control import SourceControl
 from inspection_core.errors import AoiError
 
@@ -24,6 +24,7 @@ class AcquisitionWorker(LoopWorker):
     lost = Signal(str)
 
     warned = Signal(str)  # a problem that leaves acquisition running (a recipe setting not applied)
+    ended = Signal(str)  # a finite source (a replay played once) delivered its last frame
 
     def __init__(
         self,
@@ -77,6 +78,11 @@ class AcquisitionWorker(LoopWorker):
                 source.start()
             self.stateChanged.emit("running")
             self._loop(source)
+        except EndOfStream as exc:
+            if self.source is not None and self.source.every_frame:  # the last frame gets inspected too
+                while not self.stop_requested and not self.slot.wait_free(self.read_timeout_s):
+                    pass
+            self.ended.emit(str(exc))
         except CameraLost as exc:
             final = "lost"
             self.lost.emit(str(exc) or "camera lost")
