@@ -54,6 +54,7 @@ class LiveShareKeeper(QObject):
         self._timer.timeout.connect(self.fit)
         self._adopt: set[QDockWidget] = set(window.findChildren(QDockWidget))
         window.installEventFilter(self)
+        central.installEventFilter(self)  # any cause of a narrower live view (a dock's content grew)
         self._timer.start()
 
     def watch(self, dock: QDockWidget, grow: bool = False) -> None:
@@ -88,7 +89,7 @@ class LiveShareKeeper(QObject):
         self.watch(dock, grow=closable and self.window.dockWidgetArea(dock) in sides)
 
     def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt API
-        if obj is self.window and event.type() in (QEvent.Type.Resize, QEvent.Type.Show):
+        if obj in (self.window, self.central) and event.type() in (QEvent.Type.Resize, QEvent.Type.Show):
             self._timer.start()
         elif obj is self.window and event.type() == QEvent.Type.ChildAdded:
             child = event.child()  # type: ignore[attr-defined]
