@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Qt, QTimer
@@ -63,6 +64,7 @@ class RecordsUi(QObject):
         bar.addAction(self.dock.toggleViewAction())
         self.settings_action = bar.addAction("Recording settings…", self.edit_settings)
 
+        self.shifts.started.connect(lambda kind, new, old: self._audit(f"start {kind}", kind, old, new))
         state.counted.connect(self.count)
         state.runningChanged.connect(self._running_changed)
         self.timer = QTimer(self)
@@ -115,14 +117,23 @@ class RecordsUi(QObject):
                 level, f"image saving {what}: {self.watch.reason or 'images are saved again'}"
             )
 
+    def _audit(self, action: str, target: str, old: object, new: object) -> None:
+        """Into the window's audit trail, where it has one (roles, #25)."""
+        access = getattr(self.window, "access", None)
+        if access is not None:
+            access.record(action, target, old, new)
+
     # --- settings ---------------------------------------------------------------------------------
     def apply_settings(self, s: RecordingSettings) -> bool:
         """Save (station home) and apply to the running recorder; False (and a message) if refused."""
+        before = load_settings()
         try:
             save_settings(s)
         except AoiError as exc:
             self.window.state.notify("error", str(exc))
             return False
+        if s != before:
+            self._audit("recording settings", "recording", asdict(before), asdict(s))
         rec = self.recorder()
         if rec is not None:
             apply_to(rec, s)
@@ -135,6 +146,9 @@ class RecordsUi(QObject):
         return True
 
     def edit_settings(self) -> None:
+        access = getattr(self.window, "access", None)
+        if access is not None and not access.allow("change the recording settings"):
+            return
         rec = self.recorder()
         usage = ""
         if rec is not None and rec.store is not None:

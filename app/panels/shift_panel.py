@@ -8,6 +8,7 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QGridLayout, QInputDialog, QLabel, QPushButton, QWidget
 
 from app.records_query import RecordsQuery, reader
@@ -46,6 +47,8 @@ def _line(p: Period | None) -> tuple[str, str]:
 class ShiftPanel(QWidget):
     """`add_result(ng)` for every inspected result; `resync()` after a stop (or at start) reads the
     counts from the records on `query`'s thread."""
+
+    started = Signal(str, str, str)  # kind, new name, old name ("" if none)
 
     def __init__(
         self,
@@ -104,6 +107,7 @@ class ShiftPanel(QWidget):
             self.start(kind, name)
 
     def start(self, kind: str, name: str) -> bool:
+        old = self.book.periods.get(kind)
         try:
             p = self.book.start(kind, name)
         except AoiError as exc:
@@ -111,6 +115,7 @@ class ShiftPanel(QWidget):
             return False
         self.notify("info", f"{kind} started: {p.name}")
         self.show_counts()
+        self.started.emit(kind, p.name, old.name if old is not None else "")
         return True
 
     def resync(self) -> None:

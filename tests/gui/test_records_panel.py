@@ -229,7 +229,10 @@ def _synced(w: MainWindow, kind: str) -> tuple[int, int] | None:
 def test_shift_and_lot_counters_survive_a_restart(qtbot, tiny_bundle: ModelBundle, fake_web: FakeWeb) -> None:
     w = _window(qtbot, tiny_bundle, fake_web)
     try:
-        assert w.records_ui.shifts.start("shift", "Night A") and w.records_ui.shifts.start("lot", "L-17")
+        with qtbot.waitSignal(w.access.recorded, timeout=WAIT_MS) as sig:  # audited
+            assert w.records_ui.shifts.start("shift", "Night A")
+        assert (sig.args[0].action, sig.args[0].new) == ("start shift", "Night A")
+        assert w.records_ui.shifts.start("lot", "L-17")
         _run(qtbot, w, fake_web, 5)
         db = _db_counts()
         snap = w.state.snapshot()
@@ -251,6 +254,12 @@ def test_shift_and_lot_counters_survive_a_restart(qtbot, tiny_bundle: ModelBundl
         db2 = _db_counts()
         assert db2["OK"] + db2["NG"] > db["OK"] + db["NG"]
         qtbot.waitUntil(lambda: _synced(w2, "shift") == (db2["OK"], db2["NG"]), timeout=WAIT_MS)
+        # the Records dock, opened from the toolbar, lists the same records (floating: the live view
+        # keeps its size)
+        w2.records_ui.dock.toggleViewAction().trigger()
+        panel = w2.records_ui.panel
+        qtbot.waitUntil(lambda: _total(panel) == db2["OK"] + db2["NG"], timeout=WAIT_MS)
+        assert w2.records_ui.dock.isFloating()
         # a new lot starts from zero; the shift goes on
         assert w2.records_ui.shifts.start("lot", "L-18")
         assert _synced(w2, "lot") == (0, 0) and _synced(w2, "shift") == (db2["OK"], db2["NG"])
