@@ -96,6 +96,10 @@ class CameraPanel(QWidget):
             ed.blockSignals(True)
             try:
                 self._load(ed, f)
+                if isinstance(ed, QSpinBox | QDoubleSpinBox):  # no made-up "0" for a missing feature
+                    ed.setSpecialValueText("—" if f.value is None else "")
+                    if f.value is None:
+                        ed.setValue(ed.minimum())
             finally:
                 ed.blockSignals(False)
             usable = f.writable if f.type != "Command" else f.access in ("RW", "WO")

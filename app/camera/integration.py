@@ -49,6 +49,7 @@ class CameraSetup:
     tree: FeatureTree
     replay: ReplayPanel
     dock: QDockWidget
+    tabs: QTabWidget
 
     def prepare(self, source: FrameSource) -> list[str]:
         """Acquisition thread, source open and not started: replay options, then the recipe's settings."""
@@ -123,7 +124,7 @@ def install_camera(window: MainWindow) -> CameraSetup:
     toolbar = getattr(getattr(window, "workspaces", None), "toolbar", None)
     if toolbar is not None:
         toolbar.addAction(dock.toggleViewAction())
-    setup = CameraSetup(window, controller, panel, tree, replay, dock)
+    setup = CameraSetup(window, controller, panel, tree, replay, dock, tabs)
     panel.saveRequested.connect(setup.save_to_recipe)
     controller.failed.connect(lambda m: window.state.notify("warning", f"camera: {m}"))
 

@@ -156,6 +156,15 @@ def test_viky_raw_view_camera_panel_and_feature_tree(qtbot, window: MainWindow, 
     assert na
     tree.select(na[0])
     assert not tree.write_button.isEnabled() and "not available now" in tree.detail.text()
+    if os.environ.get("AOI_SCREENSHOTS"):  # the docs' picture of the tree, on request only
+        tree.access.setCurrentIndex(0)
+        tree.search.clear()
+        tree.select("BouncingBallSize")
+        w.camera.tabs.setCurrentIndex(1)
+        w.camera.dock.resize(560, 700)
+        w.camera.tabs.grab().save(str(Path(os.environ["AOI_SCREENSHOTS"]) / "camera_features_viky.png"))
+        w.camera.tabs.setCurrentIndex(0)
+        w.camera.tabs.grab().save(str(Path(os.environ["AOI_SCREENSHOTS"]) / "camera_panel_viky.png"))
     # a layout change while streaming (Mono8): the acquisition thread stops and restarts the stream
     panel.set_value("pixel_format", "Mono8")
     qtbot.waitUntil(lambda: w.state.raw is not None and w.state.raw.frame.image.ndim == 2, timeout=WAIT_MS)
@@ -174,4 +183,28 @@ def test_camera_panel_screenshot(qtbot, window: MainWindow, tmp_path: Path) -> N
     out.mkdir(parents=True, exist_ok=True)
     assert pix.save(str(out / "camera_panel.png")) and pix.width() > 100
     w.camera.tree.resize(520, 640)
+    w.stop()
+
+
+def test_deploy_reapplies_and_the_panel_saves_camera_settings_in_the_live_recipe(
+    qtbot, window: MainWindow, tiny_bundle, tmp_path: Path
+) -> None:
+    from app import paths
+    from inspection_core.recipes.store import RecipeStore
+
+    w = window
+    model = tiny_bundle.save(tmp_path / "model")
+    store = RecipeStore(paths.recipes_dir())
+    v1 = store.save(Recipe(name="part", model_dir=str(model), camera=CameraSettings(exposure_us=700.0)))
+    _start_web(w)
+    _tree_ready(qtbot, w)
+    w.set_inspector(v1.build_inspector("cpu"), v1)  # a deploy while the camera runs
+    qtbot.waitUntil(lambda: w.camera.controller.standard["exposure_us"].value == 700.0, timeout=WAIT_MS)
+    w.camera.panel.set_value("gain_db", 4.5)
+    qtbot.waitUntil(lambda: w.camera.controller.standard["gain_db"].value == 4.5, timeout=WAIT_MS)
+    w.camera.panel.save_button.click()
+    qtbot.waitUntil(lambda: w.recipe is not None and w.recipe.version == 2, timeout=WAIT_MS)
+    saved = store.load("part")
+    assert saved.version == 2 and saved.camera.gain_db == 4.5 and saved.camera.exposure_us == 700.0
+    assert saved.camera.width == 96 and saved.camera.pixel_format == "Mono8"
     w.stop()
