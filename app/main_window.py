@@ -137,16 +137,16 @@ class MainWindow(QMainWindow):
         from app.camera.integration import install_camera  # camera panel + feature tree (#25)
 
         self.camera = install_camera(self)
-        from app.station_access import install_access  # roles, audit trail, feedback loop (#25)
-
-        self.station_access = install_access(self)
-        self.access = self.station_access.access
         from app.camera.integration import install_camera  # camera panel + feature tree (#25)
 
         self.camera = install_camera(self)
         from app.records_integration import install_records  # Records, shift/lot, image banner (#24)
 
         self.records_ui = install_records(self)
+        from app.station_access import install_access  # roles, audit trail, feedback loop (#25)
+
+        self.station_access = install_access(self)  # after the panels whose changes it guards
+        self.access = self.station_access.access
         self.live_share = LiveShareKeeper(self, self.live_view)  # live view ≥ 50 % of the width (#25)
         for dock in (self.workspaces.tune_dock, self.workspaces.train_dock):
             self.live_share.watch(dock, grow=True)

@@ -1,8 +1,8 @@
 """Put roles, the audit trail and the feedback loop into the operator's MainWindow (issue #25, items 4, 7).
 
 - `window.access` (AccessControl): the role bar in the status bar, an "Audit" dock (hidden until asked);
-- Tune's Apply/Restore and Train's Deploy/switch ask `access.allow` first (their `guard`); the window
-  itself asks before ROI editing and model switching, and confirms Stop;
+- Tune's Apply/Restore, Train's Deploy/switch and the camera controller's writes ask `access.allow`
+  first (their `guard`); the window itself asks before ROI editing and model switching, confirms Stop;
 - every change to live inspection is audited by `window.set_inspector` (`access.live_changed`);
 - "Add to good samples + refit" in either validation gallery goes to `FeedbackLoop`.
 """
@@ -67,4 +67,10 @@ def install_access(window: MainWindow) -> StationAccess:
 
     for gallery in (ws.tune.validation.gallery, ws.train.result_view.gallery):
         gallery.toGoodRequested.connect(to_good)
+    camera = getattr(window, "camera", None)  # the camera panel and feature tree write through it
+    if camera is not None:
+        camera.controller.guard = access.allow
+        camera.controller.changed.connect(
+            lambda name, old, new: access.record("change camera setting", name, old, new)
+        )
     return StationAccess(access, bar, panel, dock, feedback)

@@ -24,6 +24,7 @@ class CameraController(QObject):
     treeChanged = Signal(object)  # Feature (the root) or None when no camera is open
     written = Signal(str, object)  # feature name, value read back (None for a command)
     failed = Signal(str)  # one line: why a read or write did not happen
+    changed = Signal(str, object, object)  # feature name, old value, value read back: the audit trail
     _done = Signal(object, object)  # (callback, Future) from the acquisition thread
 
     def __init__(self, control: SourceControl, state: SessionState, parent: QObject | None = None) -> None:
@@ -35,6 +36,7 @@ class CameraController(QObject):
         self.owner = ""
         self.kind = ""  # the source's kind: genicam | simulated | replay
         self.pending = 0  # calls submitted and not answered yet (tests wait on 0)
+        self.guard: Callable[[str], bool] = lambda _what: True  # the window's AccessControl.allow
         self._done.connect(self._deliver)  # queued: emitted from the acquisition thread
         state.cameraStateChanged.connect(self._camera_state)
 
@@ -64,10 +66,18 @@ class CameraController(QObject):
         self.call(snapshot, self._set_tree)
 
     def write(self, name: str, value: Any) -> None:
-        """Write one feature by its tree name (a command executes); the tree is re-read after."""
+        """Write one feature by its tree name (a command executes); the tree is re-read after. Changing
+        the camera is the engineer's (`guard`); a refused write re-reads the tree, so editors show the
+        camera's value again."""
+        if not self.guard(f"change the camera setting {name}"):
+            self.refresh()
+            return
+        known = self.tree.find(name) if self.tree is not None else None
+        old = known.value if known is not None else None
 
         def done(v: Any) -> None:
             self.written.emit(name, v)
+            self.changed.emit(name, old, v)
             self.refresh()
 
         self.call(lambda s: s.write_feature(name, value), done)

@@ -198,3 +198,30 @@ def test_false_reject_goes_to_good_set_and_refits(qtbot, window: MainWindow, tmp
     assert sorted(row.new) == sorted(gallery.lists["fr"].item(i).data(Qt.ItemDataRole.UserRole).path.name
                                      for i in range(3))  # fmt: skip
     assert w.inspector.bundle is not train.result.bundle  # refitted, not deployed: Deploy decides
+
+
+def test_camera_settings_need_the_engineer_and_are_audited(qtbot, window: MainWindow) -> None:  # noqa: ANN001
+    from app import sources
+
+    w, ctl = window, window.camera.controller
+    RoleStore().set_pin(Role.ENGINEER, "2468")
+    w.stop()
+    w.start("simulated:96x64", opener=lambda: sources.open_source("simulated:96x64", fps=30))
+    qtbot.waitUntil(lambda: ctl.tree is not None, timeout=WAIT_MS)
+    old = ctl.standard["exposure_us"].value
+    answer(login(None))
+    ctl.write("exposure_us", 2500.0)
+    qtbot.waitUntil(lambda: ctl.pending == 0, timeout=WAIT_MS)
+    assert ctl.tree.find("exposure_us").value == old and not AuditLog().entries(
+        action="change camera setting"
+    )
+    answer(login("2468", name="bo"))
+    ctl.write("exposure_us", 2500.0)
+    qtbot.waitUntil(
+        lambda: ctl.pending == 0 and ctl.tree.find("exposure_us").value == 2500.0, timeout=WAIT_MS
+    )
+    (row,) = AuditLog().entries(action="change camera setting")
+    assert (row.target, row.old, row.new, row.user) == ("exposure_us", old, 2500.0, "bo")
+    w.access.confirm_stop = False
+    w.source_panel.start_button.click()
+    assert not w.state.running
