@@ -163,3 +163,14 @@ def test_cli_bench_rows_side_by_side(saved: Path, tmp_path: Path) -> None:
     rows = json.loads(js.read_text())["results"]
     assert {r["backend"] for r in rows} == {"torch", "onnxruntime"}
     assert all(r["label"].startswith(r["backend"] + ": ") and r["median_ms"] > 0 for r in rows)
+
+
+def test_recipe_records_its_validated_backend(saved: Path) -> None:
+    from inspection_core.recipes import Recipe
+
+    r = Recipe(name="tile", model_dir=str(saved), backend="onnxruntime")
+    back = Recipe.from_dict(r.to_dict())
+    assert back.backend == "onnxruntime"
+    old = {k: v for k, v in r.to_dict().items() if k != "backend"}  # saved before backends existed
+    assert Recipe.from_dict(old).backend == ""
+    assert back.build_inspector("cpu", "onnxruntime").backend == "onnxruntime"

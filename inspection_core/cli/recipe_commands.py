@@ -56,6 +56,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--device", default="auto", help="auto | cpu | cuda (default auto)")
     p.add_argument("--batch", type=int, default=16, help="images per inference batch")
+    p.add_argument(
+        "--backend",
+        default="auto",
+        help="what runs the model: torch, onnxruntime or auto (onnxruntime on a CPU where the model "
+        "exports); --write records it in the recipe",
+    )
     p.add_argument("--json", default=None, help="also write the suggestion and metrics to this JSON file")
     _add_store_arg(p)
     p.set_defaults(func=cmd_calibrate)
@@ -142,14 +148,16 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
         bundle = load_bundle(model_dir, device)
         if recipe is not None:
-            inspector = Inspector(bundle, recipe.postprocess, recipe.preprocessing)
+            inspector = Inspector(bundle, recipe.postprocess, recipe.preprocessing, backend=args.backend)
         else:  # thresholds 0.5 = its calibration, frames cut as it was calibrated
-            inspector = Inspector(bundle, preprocessing=calibrated_preprocessing(bundle))
+            inspector = Inspector(
+                bundle, preprocessing=calibrated_preprocessing(bundle), backend=args.backend
+            )
     else:
         if recipe is None:
             raise AoiError(f"no recipe named {args.recipe!r}; give --model-dir to create it")
         model_dir = recipe.model_path
-        inspector = recipe.build_inspector(device)
+        inspector = recipe.build_inspector(device, args.backend)
     samples = labelled_samples(args.data, args.defective, args.masks)
     bar = ProgressBar()
     run = ValidationRun.run(
@@ -203,7 +211,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
             created=creation_info("aoi calibrate"),
             preprocessing=inspector.preprocessing,
         )
-        saved = store.save(base.apply_thresholds(img.threshold, pix.threshold, note=note))
+        validated = base.apply_thresholds(img.threshold, pix.threshold, note=note)
+        saved = store.save(validated.with_(backend=inspector.backend))  # what these thresholds were seen on
         written = {"recipe": saved.name, "version": saved.version}
         print(f"written to recipe {saved.name!r} version {saved.version} (old values kept in its history)")
     if args.json:
