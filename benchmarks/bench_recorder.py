@@ -6,7 +6,10 @@ large enough to keep them all), then flushed: committed rows/s and the submit ti
 competes for the GIL; (2) `--seconds` at `--fps` with every 10th part NG and its image saved (PNG
 raw + overlay): submit time at line rate.
 
-Usage: python benchmarks/bench_recorder.py --json FILE
+`--url postgresql://user@host/db` runs the same on PostgreSQL (its `inspections` table is appended
+to; use an empty database) instead of an SQLite file in the temporary folder.
+
+Usage: python benchmarks/bench_recorder.py --json FILE [--url postgresql://…]
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from inspection_core.records import RecordContext, Recorder
+from inspection_core.records.db import display_url
 from inspection_core.types import Defect, InspectionResult, Verdict
 
 
@@ -60,11 +64,11 @@ def _rss_mb() -> float:
     return float("nan")
 
 
-def _soak(directory: Path, n: int, ctx: RecordContext) -> dict:
+def _soak(directory: Path, n: int, ctx: RecordContext, url: str | None = None) -> dict:
     """N inspections through one recorder, in chunks of 2,000 as fast as it takes them."""
     import threading
 
-    rec = Recorder(directory, min_free_mb=0, quota_mb=5, context=ctx)
+    rec = Recorder(directory, min_free_mb=0, quota_mb=5, context=ctx, url=url)
     image = (np.random.default_rng(1).random((64, 64)) * 255).astype(np.uint8)
     results = _results(2000, 64)
     t0 = time.perf_counter()
@@ -100,6 +104,9 @@ def main() -> int:
         help="also N inspections of 64x64 frames (every 10th NG, its images saved while fewer than 8 wait, a 5 MB image quota): "
         "RSS and thread count after the first 10%% and at the end",
     )
+    ap.add_argument(
+        "--url", default=None, help="records database URL (postgresql://…); default: SQLite in a temp folder"
+    )
     args = ap.parse_args()
     ctx = RecordContext(
         source="bench", recipe="tile", recipe_version=1, image_threshold=0.5, pixel_threshold=0.5
@@ -109,10 +116,13 @@ def main() -> int:
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}",
         "python": sys.version.split()[0],
         "date": time.strftime("%Y-%m-%d"),
+        "database": display_url(args.url) if args.url else "sqlite (temporary file)",
     }
     image = (np.random.default_rng(0).random((args.size, args.size)) * 255).astype(np.uint8)
     with tempfile.TemporaryDirectory() as d:
-        rec = Recorder(Path(d) / "a", save_ng_images=False, queue_size=args.rows + 1, context=ctx)
+        rec = Recorder(
+            Path(d) / "a", save_ng_images=False, queue_size=args.rows + 1, context=ctx, url=args.url
+        )
         results = _results(args.rows, args.size)
         ts = []
         t0 = time.perf_counter()
@@ -126,7 +136,7 @@ def main() -> int:
         out["throughput"] = {"rows": rec.written, "dropped": rec.dropped, "seconds": round(wall, 3),
                              "rows_per_s": round(rec.written / wall), "submit": _pct(ts)}  # fmt: skip
 
-        rec = Recorder(Path(d) / "b", save_ng_images=True, min_free_mb=0, context=ctx)
+        rec = Recorder(Path(d) / "b", save_ng_images=True, min_free_mb=0, context=ctx, url=args.url)
         n = int(args.seconds * args.fps)
         results = _results(n, args.size)
         ts = []
@@ -142,7 +152,7 @@ def main() -> int:
         out["line_rate"] = {"fps": args.fps, "frames": n, "written": rec.written, "dropped": rec.dropped,
                             "ng_images_saved": rec.images_saved, "submit": _pct(ts)}  # fmt: skip
         if args.soak:
-            out["soak"] = _soak(Path(d) / "c", args.soak, ctx)
+            out["soak"] = _soak(Path(d) / "c", args.soak, ctx, args.url)
     Path(args.json).write_text(json.dumps(out, indent=1))
     print(json.dumps(out, indent=1))
     return 0

@@ -256,6 +256,12 @@ class InspectionRecord:
         return asdict(self)
 
 
+def _insert_sql(paramstyle: str) -> str:
+    """INSERT of one row in COLUMNS order, in the driver's placeholder style (sqlite3: ?, psycopg: %s)."""
+    mark = "?" if paramstyle == "qmark" else "%s"
+    return f"INSERT INTO inspections ({', '.join(COLUMNS)}) VALUES ({', '.join([mark] * len(COLUMNS))})"
+
+
 class InspectionLog:
     """Append-only log of inspections; thread-safe (the engine's pool gives each thread a connection).
 
@@ -293,8 +299,8 @@ class InspectionLog:
         paths the store's retention deleted; their rows (also those in `rows`) lose the path and say so."""
         try:
             with self.engine.begin() as con:  # commits, or rolls back on any error
-                if rows:
-                    con.execute(inspections.insert(), [dict(zip(COLUMNS, r, strict=True)) for r in rows])
+                if rows:  # the driver's executemany on the rows as they are: ~2x the rows/s of insert()
+                    con.exec_driver_sql(_insert_sql(con.dialect.paramstyle), rows)
                 if removed_images:
                     c = inspections.c
                     con.execute(
