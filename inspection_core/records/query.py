@@ -252,13 +252,14 @@ def write_export(records: Iterable[InspectionRecord], fh: IO[str], fmt: str = "c
     or JSON lines; returns how many were written. The one exporter of the CLI and the GUI."""
     if fmt not in EXPORT_FORMATS:
         raise AoiError(f"unknown export format {fmt!r}: use one of {', '.join(EXPORT_FORMATS)}")
+    names = [f.name for f in fields(InspectionRecord)]
     writer = None
     if fmt == "csv":
-        writer = csv.DictWriter(fh, fieldnames=[f.name for f in fields(InspectionRecord)])
+        writer = csv.DictWriter(fh, fieldnames=names)
         writer.writeheader()
     n = 0
     for rec in records:
-        d = rec.to_dict()
+        d = {k: getattr(rec, k) for k in names}  # shallow: asdict's deep copy was most of the time
         if writer is not None:
             d["defects"] = json.dumps(d["defects"])
             d["timings"] = json.dumps(d["timings"])
