@@ -68,11 +68,26 @@ def app_icon() -> QIcon:
     return icon
 
 
+def set_windows_app_id() -> bool:
+    """Windows groups taskbar buttons by AppUserModelID: without one of its own, a station started
+    from a venv sits under pythonw.exe's button and icon. True when set (only on Windows)."""
+    if sys.platform != "win32":
+        return False
+    try:
+        import ctypes
+
+        ctypes.windll.shell32.SetCurrentProcessExplicitAppUserModelID(APP_ID)  # type: ignore[attr-defined]
+    except (AttributeError, OSError):
+        return False
+    return True
+
+
 def apply(app: QApplication) -> None:
     """Give a QApplication the station's stylesheet, window icon and desktop identity."""
     app.setStyleSheet(load_stylesheet())
     app.setWindowIcon(app_icon())
     app.setDesktopFileName(APP_ID)  # Wayland/X11 match the window to aoi-station.desktop
+    set_windows_app_id()  # Windows: the taskbar button shows this icon, not Python's
 
 
 def set_state(widget: QWidget, name: str, state: str) -> None:

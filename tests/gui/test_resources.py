@@ -74,3 +74,22 @@ def test_set_state_repolishes_only_on_change(qtbot, styled_app: QApplication) ->
     assert label.palette().color(label.foregroundRole()).name() == "#cf222e"
     resources.set_state(label, "cameraState", "running")
     assert label.palette().color(label.foregroundRole()).name() == "#1a7f37"
+
+
+def test_on_windows_the_taskbar_gets_the_stations_own_app_id(monkeypatch: pytest.MonkeyPatch) -> None:
+    import ctypes
+    import sys
+    from types import SimpleNamespace
+
+    calls: list[str] = []
+    shell32 = SimpleNamespace(SetCurrentProcessExplicitAppUserModelID=calls.append)
+    monkeypatch.setattr(ctypes, "windll", SimpleNamespace(shell32=shell32), raising=False)
+    monkeypatch.setattr(sys, "platform", "linux")
+    assert not resources.set_windows_app_id() and not calls
+    monkeypatch.setattr(sys, "platform", "win32")
+    assert resources.set_windows_app_id() and calls == ["aoi-station"]
+
+
+def test_the_window_icon_has_every_rendered_size(qapp: QApplication) -> None:
+    sizes = {(s.width(), s.height()) for s in resources.app_icon().availableSizes()}
+    assert {(n, n) for n in resources.ICON_SIZES} <= sizes
