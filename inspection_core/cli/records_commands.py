@@ -59,8 +59,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "records",
         help="list, export, count and check the station's inspection records",
         description="Every inspection the station made (time, recipe, verdict, score, defects, image) "
-        "is in <station home>/records/inspections.sqlite. These commands read it without changing it, "
-        "also while a station is writing.",
+        "is in <station home>/records/inspections.sqlite, or in the database $AOI_RECORDS_URL names "
+        "(postgresql://user@host/db: one plant database for several stations). These commands read it "
+        "without changing it, also while a station is writing.",
     )
     rs = p.add_subparsers(dest="records_command", required=True, metavar="ACTION")
 

@@ -16,7 +16,11 @@ on the disk, and a failing disk or database never stops inspection.
 - A database error (corrupt file, locked, disk full, a file that was deleted) never ends the writer
   thread: the batch is dropped and counted (`lost`, `errors`), `last_error` says why, and the log is
   re-opened (at most every `reopen_every_s`) for the next batch. A database locked by another
-  process is waited for `lock_timeout_s` at most, then counted as an error like the others.
+  process is waited for `lock_timeout_s` at most, then counted as an error like the others. The same
+  holds for PostgreSQL (`url` / $AOI_RECORDS_URL): a server that is gone or restarts costs the batches
+  written meanwhile, never the thread; a dropped connection is replaced before the next batch.
+- A full disk (under the store's free-space guard) pauses image saving (`images_paused` says why,
+  logged once; resumed and logged when an image is saved again); the rows go on being written.
 """
 
 from __future__ import annotations
