@@ -167,7 +167,7 @@ class AccessControl(QObject):
     def allow(self, what: str, need: Role = Role.ENGINEER) -> bool:
         """May the current user `what`? Asks for a PIN (dialogs on) when the role is too low."""
         if self.role >= need or not self.enforced:
-            self._pending = what
+            self._set_pending(what)
             if self.role > Role.OPERATOR:
                 self._idle.start()
             return True
@@ -177,10 +177,19 @@ class AccessControl(QObject):
             role, user, pin = dlg.role.currentData(), dlg.user.text().strip(), dlg.pin.text()
             dlg.deleteLater()
             if accepted and self.login(role, pin, user) and self.role >= need:
-                self._pending = what
+                self._set_pending(what)
                 return True
         self.notified.emit("warning", f"not allowed: to {what} log in as {need.label}")
         return False
+
+    def _set_pending(self, what: str) -> None:
+        """Name the live change this permission causes: it happens in this call chain (Apply, Deploy,
+        switch), so the name is forgotten once control returns to the event loop."""
+        self._pending = what
+        QTimer.singleShot(0, self._clear_pending)
+
+    def _clear_pending(self) -> None:
+        self._pending = ""
 
     def login(self, role: Role, pin: str, user: str = "") -> bool:
         now = time.monotonic()
@@ -287,24 +296,27 @@ class AccessControl(QObject):
 
     def live_changed(self, old_inspector: Any, old_recipe: Any, new_inspector: Any, new_recipe: Any) -> int:
         """Audit what changed in live inspection (recipe, model, each setting): returns rows written."""
-        action = self._pending or "live inspection changed"
-        self._pending = ""
+        pending, self._pending = self._pending, ""
         n = 0
 
         def tag(r: Any) -> str | None:
             return f"{r.name} v{r.version}" if r is not None and getattr(r, "version", None) else None
 
         if tag(old_recipe) != tag(new_recipe) and tag(new_recipe) is not None:
-            n += self.record(action, "recipe", tag(old_recipe), tag(new_recipe)) is not None
+            n += (
+                self.record(pending or "switch recipe", "recipe", tag(old_recipe), tag(new_recipe))
+                is not None
+            )
         old_model = None if old_inspector is None else old_inspector.bundle
         if old_model is not new_inspector.bundle:
             name = new_inspector.bundle.name
             old_name = None if old_model is None else old_model.name
-            n += self.record(action, "model", old_name, name) is not None
+            n += self.record(pending or "load model", "model", old_name, name) is not None
         before = {} if old_inspector is None else old_inspector.settings.to_dict()
         after = new_inspector.settings.to_dict()
         if old_inspector is not None:
             for key in sorted(set(before) | set(after)):
                 if before.get(key) != after.get(key):
+                    action = pending or ("edit the ROI" if key == "roi" else "change settings")
                     n += self.record(action, key, before.get(key), after.get(key)) is not None
         return n

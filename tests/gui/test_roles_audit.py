@@ -225,3 +225,37 @@ def test_camera_settings_need_the_engineer_and_are_audited(qtbot, window: MainWi
     w.access.confirm_stop = False
     w.source_panel.start_button.click()
     assert not w.state.running
+
+
+def test_model_switch_and_recipe_switch_need_the_engineer(qtbot, window: MainWindow) -> None:  # noqa: ANN001
+    from inspection_core.recipe import Recipe
+
+    w = window
+    RoleStore().set_pin(Role.ENGINEER, "2468")
+    live = w.inspector
+    seen = answer(login(None))
+    w.source_panel.modelRequested.emit("demo")  # the model picker
+    assert seen == ["login"] and w.inspector is live
+    answer(login(None))
+    assert not w.workspaces.train.switch_to(Recipe(name="part", model_dir="m"))  # the recipe bar
+    assert w.inspector is live and w.recipe is None
+    assert not AuditLog().entries(action="load model", limit=None)[1:]  # only the fixture's first model
+
+
+def test_wrong_pins_pause_logins(qtbot) -> None:  # noqa: ANN001
+    from app.access import MAX_FAILURES, AccessControl
+
+    RoleStore().set_pin(Role.ENGINEER, "2468")
+    access = AccessControl(dialogs=False)
+    assert not access.allow("apply thresholds")  # no dialog to ask in: refused, said
+    for _ in range(MAX_FAILURES):
+        assert not access.login(Role.ENGINEER, "0000")
+    with qtbot.waitSignal(access.notified) as sig:
+        assert not access.login(Role.ENGINEER, "2468")  # right PIN, but logins are paused
+    assert "too many wrong PINs" in sig.args[1] and access.role is Role.OPERATOR
+    assert len(AuditLog().entries(action="login failed")) == MAX_FAILURES
+    access._locked_until = 0.0  # the pause is over
+    assert access.login(Role.ENGINEER, "2468", "ana") and access.allow("apply thresholds")
+    access.logout()
+    assert access.role is Role.OPERATOR
+    assert [e.action for e in AuditLog().entries(limit=2)] == ["log out", "log in"]
