@@ -52,7 +52,7 @@ from app.panels.record_view import RecordView, to_pixmap
 from app.records_query import RecordsQuery, reader
 from inspection_core.data.imageio import imread
 from inspection_core.errors import AoiError
-from inspection_core.records import InspectionRecord
+from inspection_core.records import InspectionRecord, RecordContext
 from inspection_core.records.query import Filters, write_export
 
 PAGE_SIZE = 200
@@ -262,6 +262,9 @@ class RecordsPanel(QWidget):
         self.min_area.setSuffix(" px")
         self.min_area.setSpecialValueText("any")
         self.min_area.setToolTip("only parts whose largest defect region is at least this big")
+        self.this_station = QCheckBox(f"This station only ({RecordContext().station})")
+        self.this_station.setChecked(True)
+        self.this_station.setToolTip("a plant database holds the records of several stations")
         self.refresh_button = QPushButton("Refresh")
         self.export_button = QPushButton("Export CSV…")
         grid = QGridLayout()
@@ -277,6 +280,7 @@ class RecordsPanel(QWidget):
         grid.addWidget(QLabel("Min. defect area"), 1, 4)
         grid.addWidget(self.min_area, 1, 5)
         grid.addWidget(self.export_button, 0, 6)
+        grid.addWidget(self.this_station, 1, 6)
         grid.setColumnStretch(3, 1)
 
         self.model = RecordsModel()
@@ -329,6 +333,7 @@ class RecordsPanel(QWidget):
             self.verdict.currentIndexChanged,
             self.recipe.textChanged,
             self.min_area.valueChanged,
+            self.this_station.toggled,
         ):
             sig.connect(self._filters_changed)
         self.refresh_button.clicked.connect(self.refresh)
@@ -351,6 +356,7 @@ class RecordsPanel(QWidget):
             verdict=None if self.verdict.currentText() == "all" else self.verdict.currentText(),
             recipe=self.recipe.text().strip() or None,
             min_area_px=self.min_area.value() or None,
+            station=RecordContext().station if self.this_station.isChecked() else None,
         )
 
     def _filters_changed(self, *_: object) -> None:

@@ -14,16 +14,18 @@ from PySide6.QtWidgets import QGridLayout, QInputDialog, QLabel, QPushButton, QW
 from app.records_query import RecordsQuery, reader
 from app.shifts import KINDS, Period, ShiftBook, Tally
 from inspection_core.errors import AoiError
+from inspection_core.records import RecordContext
 from inspection_core.records.query import Filters
 
 NO_LOG = "no inspection log"
 
 
 def count_between(directory: Path, start_ns: int, until_ns: int) -> tuple[int, int]:
-    """(OK, NG) recorded in [start_ns, until_ns) — runs on the records-query thread."""
+    """(OK, NG) this station recorded in [start_ns, until_ns) (a plant database holds other stations'
+    rows too) — runs on the records-query thread."""
     try:
         with reader(directory) as r:
-            c = r.counts(Filters(since_ns=start_ns, until_ns=until_ns))
+            c = r.counts(Filters(since_ns=start_ns, until_ns=until_ns, station=RecordContext().station))
     except AoiError as exc:
         if NO_LOG in str(exc):
             return 0, 0

@@ -67,6 +67,7 @@ class Filters:
     limit: int | None = None
     min_area_px: int | None = None  # only parts whose largest defect region has at least this area
     offset: int = 0  # rows skipped before the first one returned (a page of a long list)
+    station: str | None = None  # one station's rows (several stations may share one plant database)
 
     def where(self) -> tuple[str, list[Any]]:
         clauses: list[str] = []
@@ -86,6 +87,9 @@ class Filters:
         if self.min_area_px is not None:
             clauses.append("max_area_px >= ?")
             args.append(int(self.min_area_px))
+        if self.station:
+            clauses.append("station = ?")
+            args.append(self.station)
         return (" WHERE " + " AND ".join(clauses) if clauses else ""), args
 
     def conditions(self) -> list[sa.ColumnElement[bool]]:
@@ -102,6 +106,8 @@ class Filters:
             out.append(c.recipe == self.recipe)
         if self.min_area_px is not None:
             out.append(c.max_area_px >= int(self.min_area_px))
+        if self.station:
+            out.append(c.station == self.station)
         return out
 
 

@@ -45,7 +45,8 @@ def _result(fid: int, area: int | None) -> InspectionResult:
 
 @pytest.fixture
 def recorded() -> dict[str, int]:
-    """15 records: 6 OK + 3 NG (Tile v2) before `mid_ns`, 4 OK + 2 NG (Sheet v1) after it."""
+    """15 records of this station: 6 OK + 3 NG (Tile v2) before `mid_ns`, 4 OK + 2 NG (Sheet v1) after
+    it; and one OK record of another station ("line-2")."""
     rng = np.random.default_rng(0)
     rec = Recorder(records_dir(), batch_interval_s=0.05)
     fid = 0
@@ -65,6 +66,8 @@ def recorded() -> dict[str, int]:
             for area in areas:
                 fid += 1
                 assert rec.submit(rng.integers(0, 255, (32, 32), dtype=np.uint8), _result(fid, area))
+        rec.set_context(RecordContext(source="cam2", recipe="Sheet", station="line-2"))  # a plant database
+        assert rec.submit(None, _result(fid + 1, None))
         assert rec.flush()
     finally:
         rec.close()
@@ -134,6 +137,10 @@ def test_filters_paging_thumbnails_and_an_opened_record(
     qtbot.waitUntil(lambda: _total(panel) == 15 and panel.offset == 4, timeout=WAIT_MS)
     second = [r.id for r in panel.model.rows]
     assert max(second) < min(first) and "5–8 of 15" in panel.status.text()
+    # another station's records, too (one plant database)
+    panel.this_station.setChecked(False)
+    qtbot.waitUntil(lambda: _total(panel) == 16 and panel.offset == 0, timeout=WAIT_MS)
+    assert panel.model.rows[0].station == "line-2"
 
 
 def test_export_writes_the_current_filter_to_csv(
