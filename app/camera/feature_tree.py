@@ -61,6 +61,7 @@ class FeatureTree(QWidget):
         self.tree.setColumnWidth(0, 220)
         self.tree.setAlternatingRowColors(True)
         self.name = QLabel("")
+        self.name.setWordWrap(True)
         self.detail = QLabel("")
         self.detail.setWordWrap(True)
         self.detail.setObjectName("featureReason")

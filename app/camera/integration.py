@@ -120,6 +120,9 @@ def install_camera(window: MainWindow) -> CameraSetup:
     dock.setObjectName("camera_dock")
     dock.setWidget(tabs)
     window.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, dock)
+    train_dock = getattr(getattr(window, "workspaces", None), "train_dock", None)
+    if train_dock is not None:  # a tab beside Train: the live view keeps its height on a 768-px screen
+        window.tabifyDockWidget(train_dock, dock)
     dock.hide()
     toolbar = getattr(getattr(window, "workspaces", None), "toolbar", None)
     if toolbar is not None:
