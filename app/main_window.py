@@ -42,7 +42,7 @@ from app.panels import (
 )
 from app.raw_frame import RawFeed
 from app.snapshot import save_snapshot
-from app.state import SessionState
+from app.state import LiveLine, SessionState
 from app.views import LiveView
 from app.workers import AcquisitionWorker, InferenceWorker, LatestFrameSlot, WorkerThread
 from app.workers.fit import DemoFitWorker
@@ -114,6 +114,7 @@ class MainWindow(QMainWindow):
         self.inspector: Inspector | None = None
         self.settings = PostprocessSettings()
         self.recipe: Recipe | None = None  # the recipe live inspection runs, when it came from one
+        self.model_source = ""  # the bare model's picker entry: "demo" or a model folder (LiveLine.source)
         self._spec: str | None = None
         self._opener: SourceOpener | None = None
         self._start_when_ready = False
@@ -245,6 +246,7 @@ class MainWindow(QMainWindow):
         frames; nothing rebuilds it. With `recipe` (a deploy or a loaded recipe) the station remembers
         it and reopens it at the next start."""
         inspector.bundle.model.to(self.device).eval()
+        same_model = self.bundle is inspector.bundle  # Apply, ROI: the live recipe stays live
         old_inspector, old_recipe = self.inspector, self.recipe
         self.bundle = inspector.bundle
         self.settings = inspector.settings
@@ -253,21 +255,40 @@ class MainWindow(QMainWindow):
         bundle = inspector.bundle
         if self.inf is not None:
             self.inf.worker.set_inspector(self.inspector)  # type: ignore[attr-defined]
-        self.state.set_model(f"{bundle.name} ({bundle.info.get('purpose', 'custom')})")
         self.state.set_thresholds(self.settings.image_threshold, self.settings.pixel_threshold)
         if recipe is not None and recipe.version:
+            changed = self.recipe is None or (self.recipe.name, self.recipe.version) != (
+                recipe.name,
+                recipe.version,
+            )
             self.recipe = recipe
             self.model_error = None
             self._remember(recipe=f"{recipe.name}@{recipe.version}", model=None)
             self.camera.apply_recipe(recipe)  # its camera settings, on the running camera too
-            self.state.notify("info", f"recipe deployed: {recipe.name} v{recipe.version} ({bundle.name})")
+            if changed:
+                self.state.notify("info", f"live recipe: {recipe.name} v{recipe.version} ({bundle.name})")
+        elif not same_model:
+            self.recipe = None  # another model: no recipe is live any more
+        self._show_live()
         self.access.live_changed(old_inspector, old_recipe, inspector, self.recipe)  # the audit trail
         if self._start_when_ready and self._spec:
             self._start_when_ready = False
             self.start(self._spec)
 
+    def _show_live(self) -> None:
+        """One LiveLine for every view (status bar, model picker, recipe bar, Tune's Apply)."""
+        if self.inspector is None:
+            return
+        bundle = self.inspector.bundle
+        model = f"{bundle.name} ({bundle.info.get('purpose', 'custom')})"
+        r = self.recipe
+        source = f"recipe:{r.name}@{r.version}" if r is not None else self.model_source
+        self.state.set_live(LiveLine(model=model, recipe=r, source=source))
+
     def load_model(self, which: str) -> bool:
         """Load a model folder (or the demo model); on failure the window stays up in its error state."""
+        if which.startswith("recipe:"):  # the model picker's entry for a deployed recipe
+            return self.load_recipe(which.removeprefix("recipe:"))
         if which == "demo":
             self.recipe = None
             self._remember(model="demo", recipe=None)
@@ -275,6 +296,7 @@ class MainWindow(QMainWindow):
             return self.model_error is None
         try:
             bundle = load_bundle(Path(which), self.device)
+            self.model_source = str(Path(which).resolve())
             self.set_bundle(bundle)
         except AoiError as exc:
             self._model_failed(str(exc))
@@ -362,6 +384,7 @@ class MainWindow(QMainWindow):
     def ensure_demo_model(self, directory: Path | None = None) -> None:
         """Use the cached demo model, or fit it on good simulated frames in a worker (first start)."""
         directory = directory or paths.demo_model_dir()
+        self.model_source = "demo"
         cached = load_cached(directory, self.device)
         if cached is not None:
             self.set_bundle(cached)

@@ -39,6 +39,25 @@ class OverlaySettings:
         return replace(self, **kw)
 
 
+@dataclass(frozen=True)
+class LiveLine:
+    """What live inspection runs now: the one truth that the status bar, the model picker, the recipe
+    bar and Tune's Apply read (issue #25: they used to disagree after Apply, deploy or a switch)."""
+
+    model: str = ""  # the model's label, e.g. "patchcore (demo)"
+    recipe: Any = None  # the Recipe live inspection runs; None: a bare model (demo or a model folder)
+    source: str = ""  # what the model picker selects: "demo", a model folder, or "recipe:NAME@VERSION"
+
+    @property
+    def recipe_key(self) -> tuple[str, int] | None:
+        return (self.recipe.name, int(self.recipe.version)) if self.recipe is not None else None
+
+    def label(self) -> str:
+        if self.recipe is None:
+            return self.model
+        return f"{self.recipe.name} v{self.recipe.version} — {self.model}"
+
+
 class SessionState(QObject):
     cameraStateChanged = Signal(str)  # idle | starting | running | stopped | lost | reconnecting
     sourceChanged = Signal(str)
@@ -56,6 +75,7 @@ class SessionState(QObject):
     notified = Signal(str, str)  # level ("info" | "warning" | "error"), message
     errorChanged = Signal(str)  # why frames go uninspected now ("" once a result comes through again)
     dropAlarmChanged = Signal(bool)  # frames dropped above max_drop_rate (True) or back under it
+    liveChanged = Signal(object)  # LiveLine: the recipe/version/model now live (every view follows it)
 
     def __init__(self) -> None:
         super().__init__()
@@ -63,6 +83,7 @@ class SessionState(QObject):
         self.camera_state = "idle"
         self.source_label = ""
         self.model_name = ""
+        self.live = LiveLine()
         self.device = ""
         self.running = False
         self.current: InspectedFrame | None = None
@@ -96,6 +117,18 @@ class SessionState(QObject):
         self.model_name = name
         self.model_ready = ready
         self.modelChanged.emit(name)
+
+    def set_live(self, line: LiveLine) -> None:
+        """Switch every view to the line now live, in one step (emits only on a change)."""
+        if (line.model, line.recipe_key, line.source) == (
+            self.live.model,
+            self.live.recipe_key,
+            self.live.source,
+        ) and self.model_ready:
+            return
+        self.live = line
+        self.set_model(line.label())
+        self.liveChanged.emit(line)
 
     def set_device(self, label: str) -> None:
         self.device = label

@@ -13,7 +13,7 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QComboBox, QFileDialog, QGridLayout, QLabel, QPushButton, QWidget
 
 from app.sources import SourceWarnings
-from app.state import SessionState
+from app.state import LiveLine, SessionState
 from inspection_core.camera.base import SourceInfo
 
 REPLAY_FOLDER = "replay-folder"
@@ -61,6 +61,7 @@ class SourcePanel(QWidget):
         grid.addWidget(self.snapshot_button, 3, 2)
         self._running(state.running)
         state.runningChanged.connect(self._running)
+        state.liveChanged.connect(self.show_live)
 
     def set_sources(self, sources: list[SourceInfo], problems: Sequence[str] = ()) -> None:
         """Offer `sources`; `problems` (producers skipped, enumeration errors) are listed and warned of."""
@@ -92,6 +93,22 @@ class SourcePanel(QWidget):
             self.model_combo.insertItem(self.model_combo.count() - 1, label, path)
             idx = self.model_combo.findData(path)
         self.model_combo.setCurrentIndex(idx)
+
+    def show_live(self, line: LiveLine) -> None:
+        """Select what is live: the demo, a model folder, or the deployed recipe (one entry, replaced
+        at each deploy or switch) — never "Demo model" while a recipe runs (issue #25)."""
+        if not line.source:
+            return
+        if line.recipe is not None:  # one recipe entry: the last one live stays a click away
+            for i in reversed(range(self.model_combo.count())):
+                data = str(self.model_combo.itemData(i))
+                if data.startswith("recipe:") and data != line.source:
+                    self.model_combo.removeItem(i)
+            self.add_model(f"Recipe {line.recipe.name} v{line.recipe.version}", line.source)
+        elif line.source == DEMO_MODEL:
+            self.model_combo.setCurrentIndex(self.model_combo.findData(DEMO_MODEL))
+        else:
+            self.add_model(line.source.rstrip("/").split("/")[-1], line.source)
 
     def current_spec(self) -> str | None:
         data = self.source_combo.currentData()

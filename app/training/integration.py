@@ -60,9 +60,8 @@ def install_workspaces(window: MainWindow, store: RecipeStore | None = None) -> 
         return state.latest_frame()  # inspected or raw: capture works before any model (#25)
 
     def go_live(recipe: Recipe, inspector: Inspector) -> None:
-        window.set_inspector(inspector, recipe)  # the recipe's: thresholds, ROI, preprocessing
-        tune.session.store = store
-        tune.session.set_recipe(recipe)
+        # the recipe's thresholds, ROI, preprocessing; every view follows the window's LiveLine
+        window.set_inspector(inspector, recipe)
 
     train = TrainingWorkspace(store, latest_frame, go_live, window.device, dialogs=False)
     tune = TuningWorkspace(TuningSession(window.settings), lambda: window.inspector, dialogs=False)
@@ -72,10 +71,27 @@ def install_workspaces(window: MainWindow, store: RecipeStore | None = None) -> 
     state.rawChanged.connect(lambda raw: train.capture.on_frame(raw.frame, None))  # no model yet
 
     def applied(settings) -> None:  # noqa: ANN001 - PostprocessSettings from Apply / Restore
-        if window.inspector is not None:
-            window.set_inspector(window.inspector.with_settings(settings))
+        """Apply/Restore saved a new version of the live recipe (or, on a bare model, kept the settings
+        in memory): the inspector and the version go live in one step."""
+        live, saved = window.inspector, tune.session.recipe
+        if live is None:
+            return
+        same_recipe = saved is not None and window.recipe is not None and saved.name == window.recipe.name
+        window.set_inspector(live.with_settings(settings), saved if same_recipe else None)
+
+    def live_changed(line) -> None:  # noqa: ANN001 - LiveLine
+        """Tune edits the live recipe and nothing else; the recipe bar shows what is live."""
+        train.show_live(line)
+        session = tune.session
+        if line.recipe is None:
+            if session.recipe is not None:  # a bare model is live: Apply must not write into a recipe
+                session.detach(window.settings)
+        elif session.recipe is None or (session.recipe.name, session.recipe.version) != line.recipe_key:
+            session.store = store
+            session.set_recipe(line.recipe)
 
     tune.applied.connect(applied)
+    state.liveChanged.connect(live_changed)
 
     docks = []
     for title, widget in (("Tune", tune), ("Train", train)):

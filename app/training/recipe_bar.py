@@ -11,6 +11,7 @@ from pathlib import Path
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QComboBox, QFileDialog, QGridLayout, QLabel, QPushButton, QWidget
 
+from app.state import LiveLine
 from inspection_core.errors import AoiError
 from inspection_core.recipe import Recipe
 from inspection_core.recipes.store import RecipeStore
@@ -68,6 +69,16 @@ class RecipeBar(QWidget):
 
     def set_active(self, recipe: Recipe) -> None:
         self.active.setText(f"live: {recipe.name} v{recipe.version}")
+
+    def show_live(self, line: LiveLine) -> None:
+        """What is live now: the recipe and version (listed and selected), or a bare model."""
+        if line.recipe is None:
+            self.active.setText("live: no recipe")
+            self.active.setToolTip(f"a bare model is live: {line.model}")
+            return
+        self.refresh((line.recipe.name, line.recipe.version))  # Apply may have saved a new version
+        self.set_active(line.recipe)
+        self.active.setToolTip(line.label())
 
     def switch_selected(self) -> Recipe | None:
         sel = self.selected()

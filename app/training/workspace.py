@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.state import LiveLine
 from app.training.capture_panel import CapturePanel
 from app.training.model_form import ModelForm
 from app.training.recipe_bar import RecipeBar
@@ -317,6 +318,11 @@ class TrainingWorkspace(QWidget):
             return False
         self._go_live(recipe, inspector)
         return True
+
+    def show_live(self, line: LiveLine) -> None:
+        """The station's live line (after a deploy, a switch, Apply or Restore in Tune, another model)."""
+        self.live_recipe = line.recipe
+        self.recipes.show_live(line)
 
     def _go_live(self, recipe: Recipe, inspector: Inspector) -> None:
         if self._deploy is not None:

@@ -42,6 +42,13 @@ class TuningSession(QObject):
             self.settingsChanged.emit(self.settings)
             self.applied.emit(self.settings)
 
+    def detach(self, settings: PostprocessSettings) -> None:
+        """No recipe is live any more (a bare model is): start from `settings`, with no history, so an
+        Apply can never save into the recipe that was live before (issue #25)."""
+        self.recipe = None
+        self.history = ()
+        self.set_base(settings)
+
     def set_base(self, settings: PostprocessSettings) -> None:
         """Start from these committed settings (the live ones) without touching the history."""
         self.committed = self.settings = settings
