@@ -2,11 +2,11 @@
 # Register aoi-station in the Linux desktop menu for the current user (no root needed):
 # the desktop entry into $XDG_DATA_HOME/applications, the icons into the hicolor theme.
 #
-#   bash packaging/desktop.sh [EXECUTABLE]    # default: aoi-station on PATH, else .venv/bin/aoi-station
+#   bash packaging/desktop.sh [EXECUTABLE]    # default: the bundle's, else aoi-station on PATH, else .venv's
 #   bash packaging/desktop.sh --uninstall
 #
 # The entry's Exec is the executable's absolute path: a venv's bin/ or a bundle is not on the menu's
-# PATH. install.sh --desktop calls this; in a built bundle it lies beside the executable.
+# PATH. install.sh --desktop calls this; packaging/build.sh puts a copy beside the bundle's executable.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 # the resources: the checkout's resources/, or the bundle's (this script is copied into the bundle)
@@ -30,7 +30,13 @@ if [ "${1:-}" = "--uninstall" ]; then
     exit 0
 fi
 [ -n "$RES" ] || { echo "error: resources/aoi-station.desktop not found beside $HERE" >&2; exit 2; }
-EXE=${1:-$(command -v aoi-station || echo "$HERE/../.venv/bin/aoi-station")}
+if [ -n "${1:-}" ]; then
+    EXE=$1
+elif [ -x "$HERE/aoi-station" ]; then  # in a bundle, beside the executable
+    EXE=$HERE/aoi-station
+else
+    EXE=$(command -v aoi-station || echo "$HERE/../.venv/bin/aoi-station")
+fi
 [ -x "$EXE" ] || { echo "error: $EXE is not an executable (give the path of aoi-station)" >&2; exit 2; }
 EXE=$(cd "$(dirname "$EXE")" && pwd)/$(basename "$EXE")
 case "$EXE" in *[[:space:]\"\'\\]*) echo "error: the path $EXE has spaces or quotes; install aoi-station elsewhere" >&2; exit 2 ;; esac
