@@ -71,7 +71,8 @@ class RecordsUi(QObject):
         self.timer.timeout.connect(self.poll)
         self.timer.start(POLL_MS)
         window.closed.connect(self.shutdown)
-        self.shifts.resync()  # a restarted station continues its shift and lot from the records
+        # a restarted station continues its shift and lot from the records (once the window is built)
+        QTimer.singleShot(0, self, self.shifts.resync)
 
     def _place_in_operator_column(self) -> None:
         """The shift counters under "Production", the banner above the verdict (its own box otherwise)."""

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,13 @@ def reader(directory: Path) -> Iterator[RecordsReader]:
         yield r
     finally:
         r.close()
+
+
+def _end(thread: QThread, *_: object) -> None:
+    with suppress(RuntimeError):  # already deleted (interpreter exit): nothing runs any more
+        if thread.isRunning():
+            thread.quit()
+            thread.wait()
 
 
 class _Runner(QObject):
@@ -48,7 +56,8 @@ class _Runner(QObject):
 
 class RecordsQuery(QObject):
     """`submit(fn, on_done, on_error)` → token. Callbacks run on the GUI thread; `shutdown()` waits
-    for the job in flight and ends the thread (idempotent; also when the owner is destroyed)."""
+    for the job in flight and ends the thread (idempotent; also when this object is destroyed). The
+    thread starts with the first job."""
 
     _request = Signal(int, object)
 
@@ -63,8 +72,10 @@ class RecordsQuery(QObject):
         self._request.connect(self._runner.run)
         self._runner.done.connect(self._done)
         self._runner.failed.connect(self._failed)
-        self._thread.start()
         self.pending = 0
+        # a safety net: a RecordsQuery deleted with its parent (e.g. a window whose constructor
+        # failed) must not leave a running QThread behind to be destroyed (that aborts the process)
+        self.destroyed.connect(partial(_end, self._thread))
 
     def submit(
         self,
@@ -75,6 +86,8 @@ class RecordsQuery(QObject):
         token = next(self._tokens)
         self._callbacks[token] = (on_done, on_error)
         self.pending += 1
+        if not self._thread.isRunning():  # started by the first job, not at construction
+            self._thread.start()
         self._request.emit(token, fn)
         return token
 

@@ -319,3 +319,41 @@ def test_low_disk_pauses_images_with_a_banner_while_inspection_goes_on(
     assert paused_ng[0] >= 3 and paused_ng[1] < paused_ng[0]  # NG rows without their image while paused
     assert ok_images >= 1  # OK sampling applied to the running recorder
     assert load_settings() == RecordingSettings(quota_mb=100, min_free_mb=0, ok_image_every=1)  # kept
+
+
+def test_the_query_thread_ends_with_its_owner(qtbot) -> None:
+    """Deleted with its parent without shutdown() (a window whose constructor failed): no QThread
+    is left running (the leak check of conftest fails the test otherwise)."""
+    from PySide6.QtCore import QObject
+    from shiboken6 import Shiboken
+
+    from app.records_query import RecordsQuery
+
+    owner = QObject()
+    q = RecordsQuery(owner)
+    got: list[int] = []
+    q.submit(lambda: 41 + 1, got.append)
+    qtbot.waitUntil(lambda: got == [42], timeout=WAIT_MS)
+    thread = q._thread
+    assert thread.isRunning()
+    Shiboken.delete(owner)
+    assert not thread.isRunning()
+
+
+def test_bad_settings_and_shift_files_fall_back_and_bad_values_are_refused(tmp_path: Path) -> None:
+    from app.recording_settings import save_settings, settings_file
+    from app.shifts import ShiftBook, state_file
+    from inspection_core.errors import AoiError
+
+    settings_file().parent.mkdir(parents=True, exist_ok=True)
+    settings_file().write_text('{"quota_mb": "lots", "ok_image_every": 5}')
+    assert load_settings() == RecordingSettings(ok_image_every=5)  # the readable value is kept
+    settings_file().write_text("{not json")
+    assert load_settings() == RecordingSettings()
+    with pytest.raises(AoiError, match="quota"):
+        save_settings(RecordingSettings(quota_mb=0))
+    state_file().write_text('{"shift": {"name": 3}}')
+    book = ShiftBook()
+    assert book.periods == {"shift": None, "lot": None}
+    book.start("shift", "Early", now_ns=1_000)
+    assert ShiftBook().periods["shift"].name == "Early"  # type: ignore[union-attr]
