@@ -128,6 +128,12 @@ class ValidationRun:
         self.model_name = model_name
         self.labels = np.array([it.label for it in items], np.int64)
         self.scores = np.array([it.score for it in items], np.float64)
+        # ranking metrics (ROC, AUROC) on the scores before their floor at 0: floored good scores tie
+        # at 0 and lowered the AUROC (issue #25: GUI 0.641 vs `aoi eval` 0.662 on one model); these
+        # are a monotone map of the raw scores, so the AUROC is the CLI's, from the same function
+        self.rank_scores = np.array(
+            [normalization.score_unfloored(float(it.raw_score)) for it in items], np.float64
+        )
         self.map_size = items[0].raw_map.shape
         # seconds spent reading images, in the model (incl. its pre/post resize) and caching results
         self.timings: dict[str, float] = {}
@@ -214,7 +220,7 @@ class ValidationRun:
         return sorted((it for it in self.items if it.label == 1 and it.score < t), key=lambda it: it.score)
 
     def roc(self) -> RocData:
-        return roc_data(self.labels, self.scores)
+        return roc_data(self.labels, self.rank_scores)
 
     def histograms(self, bins: int = 50) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(edges, good counts, defective counts) on common bins, for the good-vs-defective plot."""
@@ -270,7 +276,7 @@ class ValidationRun:
             "n_images": len(self.items),
             "n_good": self.n_good,
             "n_defective": self.n_defective,
-            "image_auroc": auroc(self.labels, self.scores)
+            "image_auroc": auroc(self.labels, self.rank_scores)
             if self.n_good and self.n_defective
             else float("nan"),
             **self.pixel_metrics(),
