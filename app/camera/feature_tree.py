@@ -165,7 +165,7 @@ class FeatureTree(QWidget):
         if f is not None and f.type == "Category":
             f = None
         self.selected = f
-        enum = f is not None and f.type == "Enumeration" and bool(f.choices)
+        enum = f is not None and (f.type == "Boolean" or (f.type == "Enumeration" and bool(f.choices)))
         self.choices.setVisible(enum)
         self.value.setVisible(not enum and (f is None or f.type != "Command"))
         if f is None:
@@ -189,7 +189,7 @@ class FeatureTree(QWidget):
         self.value.setText("" if f.value is None else str(f.value))
         if enum:
             self.choices.clear()
-            self.choices.addItems(list(f.choices))
+            self.choices.addItems(["True", "False"] if f.type == "Boolean" else list(f.choices))
             self.choices.setCurrentText(str(f.value))
 
     def write_selected(self) -> None:
@@ -202,7 +202,7 @@ class FeatureTree(QWidget):
         elif f.type == "Enumeration" and f.choices:
             value = self.choices.currentText()
         elif f.type == "Boolean":
-            value = self.value.text().strip().lower() in ("1", "true", "on", "yes")
+            value = self.choices.currentText() == "True"
         elif f.type == "Integer":
             try:
                 value = int(self.value.text().strip())

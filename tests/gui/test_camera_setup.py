@@ -115,6 +115,10 @@ def test_viky_raw_view_camera_panel_and_feature_tree(qtbot, window: MainWindow, 
     w.start(viky_spec)
     qtbot.waitUntil(lambda: w.state.raw is not None and w.live_view.frames_drawn >= 2, timeout=WAIT_MS)
     assert w.state.counters.inspected == 0 and np.asarray(w.live_view.image_item.image).max() > 0
+    train = w.workspaces.train  # capture with no model, from the camera
+    assert train.set_product("viky-part")
+    sample = train.capture.capture("good")
+    assert sample is not None and Path(sample.path).is_file()
     _tree_ready(qtbot, w)
     w.camera.dock.show()
     panel, tree, c = w.camera.panel, w.camera.tree, w.camera.controller
@@ -143,6 +147,10 @@ def test_viky_raw_view_camera_panel_and_feature_tree(qtbot, window: MainWindow, 
         lambda: c.tree is not None and c.tree.find("BouncingBallSize").value == 31, timeout=WAIT_MS
     )
     assert tree.selected is not None and tree.selected.name == "BouncingBallSize"  # kept across the refresh
+    tree.select("ChunkModeActive")  # a boolean: True/False to pick, not text to type
+    assert not tree.choices.isHidden() and tree.choices.currentText() == str(
+        c.tree.find("ChunkModeActive").value
+    )
     tree.select("FancyBallOperation")
     assert tree.write_button.text() == "Execute" and tree.write_button.isEnabled()
     tree.search.clear()
