@@ -50,6 +50,7 @@ def install_access(window: MainWindow) -> StationAccess:
         dock.raise_()
 
     bar.audit_button.clicked.connect(show_audit)
+    window.closed.connect(access.audit.close)
     ws = window.workspaces
     ws.tune.guard = access.allow
     ws.train.guard = access.allow

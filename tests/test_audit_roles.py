@@ -9,14 +9,14 @@ from pathlib import Path
 import pytest
 
 from inspection_core.cli import main
-from inspection_core.records.audit import AuditError, AuditLog, default_audit_path
+from inspection_core.records.audit import AuditError, AuditLog, default_records_dir
 from inspection_core.runtime.roles import Role, RoleError, RoleStore
 
 
 def test_audit_rows_keep_who_what_old_new(tmp_path: Path) -> None:
-    log = AuditLog(tmp_path / "records" / "audit.sqlite")
-    assert log.entries() == []  # no file yet: an empty trail, nothing created
-    assert not log.path.exists()
+    log = AuditLog(tmp_path / "records")
+    assert log.entries() == []  # no store yet: an empty trail, nothing created
+    assert not (tmp_path / "records").exists()
     e = log.record("apply thresholds", "image_threshold", 0.5, 0.62, user="ana", role="engineer",
                    recipe="tile", recipe_version=3)  # fmt: skip
     assert e.id == 1 and e.time_utc.endswith("Z") and e.change_text() == "0.5 → 0.62"
@@ -28,19 +28,36 @@ def test_audit_rows_keep_who_what_old_new(tmp_path: Path) -> None:
     assert rows[1].new == [1, 2, 30, 40] and rows[0].user == "operator"
     assert [r.action for r in log.entries(action="edit ROI")] == ["edit ROI"]
     assert len(log.entries(limit=1)) == 1 and log.entries(user="nobody") == []
-    # a second handle (the CLI, another process) sees the same rows
-    assert len(AuditLog(log.path).entries()) == 3
-    with sqlite3.connect(log.path) as con:
+    # a second handle (the CLI, another process) sees the same rows, in the records store
+    assert len(AuditLog(tmp_path / "records").entries()) == 3
+    log.close()
+    with sqlite3.connect(tmp_path / "records" / "inspections.sqlite") as con:
         assert con.execute("SELECT old, new FROM audit WHERE id = 1").fetchone() == ("0.5", "0.62")
     with pytest.raises(AuditError, match="needs an action"):
         log.record("")
 
 
 def test_audit_bad_file_is_one_clear_error(tmp_path: Path) -> None:
-    bad = tmp_path / "audit.sqlite"
-    bad.write_text("not a database")
+    (tmp_path / "inspections.sqlite").write_text("not a database")
     with pytest.raises(AuditError, match="audit trail"):
-        AuditLog(bad).record("x")
+        AuditLog(tmp_path).record("x")
+    with pytest.raises(AuditError, match="audit trail"):
+        AuditLog(tmp_path).entries()
+
+
+def test_audit_shares_the_records_store_and_reads_old_rows(tmp_path: Path) -> None:
+    from inspection_core.records.log import InspectionLog
+
+    log = InspectionLog(tmp_path / "inspections.sqlite")
+    log.audit("reset counters", {"by": "shift end"}, user="op")  # a schema-1 style row
+    log.close()
+    trail = AuditLog(tmp_path)
+    (old,) = trail.entries()
+    assert (old.action, old.user, old.note, old.old) == ("reset counters", "op", '{"by": "shift end"}', None)
+    trail.record("deploy", "recipe", None, "tile v1", role="engineer")
+    assert [e.action for e in trail.entries()] == ["deploy", "reset counters"]
+    assert trail.entries()[0].station  # which station made the change (one plant database)
+    trail.close()
 
 
 def test_pins_are_salted_hashes(tmp_path: Path) -> None:
@@ -73,7 +90,7 @@ def test_cli_audit_list_and_set_pin(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("AOI_STATION_HOME", str(tmp_path))
     AuditLog().record("deploy", "recipe", "tile v1", "tile v2", user="ana", role="engineer",
                       recipe="tile", recipe_version=2)  # fmt: skip
-    assert default_audit_path() == tmp_path / "records" / "audit.sqlite"
+    assert default_records_dir() == tmp_path / "records"
     assert main(["audit", "list"]) == 0
     out = capsys.readouterr().out
     assert "deploy" in out and "tile v1 → tile v2" in out and "ana" in out

@@ -71,7 +71,7 @@ class AuditPanel(QWidget):
         self.filter = QLineEdit()
         self.filter.setPlaceholderText("filter: user, action, what, recipe…")
         self.refresh_button = QPushButton("Refresh")
-        self.where = QLabel(f"<small>{access.audit.path}</small>")
+        self.where = QLabel(f"<small>{access.audit.where}</small>")
         self.where.setWordWrap(True)
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(COLUMNS)

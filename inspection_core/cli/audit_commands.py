@@ -16,11 +16,17 @@ def register(sub: argparse._SubParsersAction) -> None:
         "audit",
         help="the audit trail: thresholds, ROI, recipes, camera settings and PINs changed, by whom",
         description="Every change made on the station (who, when, what, old → new, recipe version) is in "
-        "<station home>/records/audit.sqlite. This reads it without changing it.",
+        "the records store's audit table (<station home>/records/inspections.sqlite, or $AOI_RECORDS_URL). "
+        "This reads it without changing it.",
     )
     a = p.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
     q = a.add_parser("list", help="print changes, newest first")
-    q.add_argument("--file", default=None, metavar="FILE", help="audit file (default: the station home's)")
+    q.add_argument(
+        "--records",
+        default=None,
+        metavar="DIR",
+        help="records folder (default: <station home>/records; $AOI_RECORDS_URL, when set, wins)",
+    )
     q.add_argument("--limit", type=int, default=50, metavar="N", help="at most N rows (default 50; 0 = all)")
     q.add_argument("--action", default=None, help="only this action (e.g. 'apply thresholds')")
     q.add_argument("--user", default=None, help="only changes by this user")
@@ -51,13 +57,13 @@ def cmd_list(args: argparse.Namespace) -> int:
 
     if args.limit < 0:
         raise AoiError("--limit must be 0 (all) or more")
-    log = AuditLog(Path(args.file).expanduser() if args.file else None)
+    log = AuditLog(Path(args.records).expanduser() if args.records else None)
     rows = log.entries(args.limit or None, action=args.action, user=args.user)
     if args.json:
         print(json.dumps([e.to_dict() for e in rows], indent=1, default=str))
         return 0
     if not rows:
-        print(f"no changes recorded in {log.path}")
+        print(f"no changes recorded in {log.where}")
         return 0
     head = ("time (UTC)", "user", "role", "action", "what", "old → new", "recipe")
     table = [
@@ -103,6 +109,10 @@ def cmd_set_pin(args: argparse.Namespace) -> int:
     if pin != ask(f"the {role.label} PIN again: "):
         raise RoleError("the two PINs differ: nothing changed")
     store.set_pin(role, pin)
-    AuditLog().record("set PIN", role.label, user=getpass.getuser(), role="administrator", note="aoi roles")
+    log = AuditLog()
+    try:
+        log.record("set PIN", role.label, user=getpass.getuser(), role="administrator", note="aoi roles")
+    finally:
+        log.close()
     print(f"{role.label} PIN set in {store.path}")
     return 0

@@ -1,19 +1,19 @@
 """The audit trail: who changed what on the station, when, from which value to which, under which recipe.
 
 One row per change (a threshold applied, an ROI drawn, a recipe deployed or switched, a camera setting, a
-PIN set, a sample sent to the good set), kept in its own SQLite file next to the inspection records
-(`<station home>/records/audit.sqlite`, table ``audit``). A separate file keeps the trail independent of
-the inspection log's schema and of its writer thread: the GUI writes a row the moment a change is made,
-and a change is rare, so one short transaction per row is cheap. WAL mode: a committed row survives a
-killed process.
+PIN set, a sample sent to the good set) in the records store's ``audit`` table (schema 4): the SQLite file
+`<station home>/records/inspections.sqlite`, or the plant's PostgreSQL database with `AOI_RECORDS_URL`,
+beside the inspection rows and migrated by the same Alembic revisions. The GUI writes a row the moment
+a change is made; changes are rare, so one short transaction per row is cheap and never waits on the
+recorder's batches for long (WAL on SQLite).
 
 Values are stored as JSON text, so ``old`` and ``new`` may be numbers, strings, lists or small dicts.
+Rows from before schema 4 (action + details) read back with their details as the note.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 import time
 from dataclasses import asdict, dataclass
@@ -21,50 +21,33 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
+
 from inspection_core.errors import AoiError
+from inspection_core.records.db import (
+    display_url,
+    is_sqlite,
+    make_engine,
+    migrate,
+    records_url,
+    sqlite_path,
+    why,
+)
+from inspection_core.records.log import default_station_id
+from inspection_core.records.schema import audit as audit_table
 from inspection_core.runtime.home import station_home
 
-AUDIT_FILE = "audit.sqlite"
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS audit (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    time_ns INTEGER NOT NULL,
-    time_utc TEXT NOT NULL,
-    user TEXT NOT NULL,
-    role TEXT NOT NULL,
-    action TEXT NOT NULL,
-    target TEXT NOT NULL,
-    old TEXT,
-    new TEXT,
-    recipe TEXT,
-    recipe_version INTEGER,
-    note TEXT
-);
-CREATE INDEX IF NOT EXISTS audit_time ON audit(time_ns);
-"""
-_COLUMNS = (
-    "id",
-    "time_ns",
-    "time_utc",
-    "user",
-    "role",
-    "action",
-    "target",
-    "old",
-    "new",
-    "recipe",
-    "recipe_version",
-    "note",
-)
+_NAMES = ("id", "time_ns", "time_utc", "user", "role", "action", "target", "old", "new", "recipe",
+          "recipe_version", "note", "details", "station")  # fmt: skip
 
 
 class AuditError(AoiError):
     """The audit trail cannot be opened, read or written."""
 
 
-def default_audit_path() -> Path:
-    """`<station home>/records/audit.sqlite`: beside the inspection log, read by `aoi audit list`."""
-    return station_home() / "records" / AUDIT_FILE
+def default_records_dir() -> Path:
+    """`<station home>/records`: where the station's records (and so its audit trail) live."""
+    return station_home() / "records"
 
 
 @dataclass(frozen=True)
@@ -83,6 +66,7 @@ class AuditEntry:
     recipe: str | None
     recipe_version: int | None
     note: str
+    station: str = ""
 
     def change_text(self) -> str:
         """``old → new`` for people (values as JSON, so strings are quoted and None reads null)."""
@@ -121,24 +105,32 @@ def _load(text: str | None) -> Any:
 
 
 class AuditLog:
-    """Append-only audit trail in `path` (created with its folder on first use). Thread-safe."""
+    """The audit table of the records store in `directory` (default: the station home's), or at `url`
+    ($AOI_RECORDS_URL wins, as for the inspection records). Thread-safe; the schema is created or
+    migrated on the first write, never by a read."""
 
-    def __init__(self, path: str | Path | None = None) -> None:
-        self.path = Path(path) if path is not None else default_audit_path()
+    def __init__(self, directory: str | Path | None = None, url: str | None = None) -> None:
+        self.url = records_url(Path(directory) if directory is not None else default_records_dir(), url)
+        self.where = display_url(self.url)
         self._lock = threading.Lock()
-        self._ready = False
+        self._engine: sa.Engine | None = None
+        self._migrated = False
 
-    def _connect(self) -> sqlite3.Connection:
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            con = sqlite3.connect(self.path, timeout=10.0)
-            if not self._ready:
-                con.execute("PRAGMA journal_mode=WAL")
-                con.executescript(_SCHEMA)
-                self._ready = True
-        except (OSError, sqlite3.Error) as exc:
-            raise AuditError(f"cannot open the audit trail {self.path}: {exc}") from exc
-        return con
+    def _writer(self) -> sa.Engine:
+        if self._engine is None:
+            try:
+                self._engine = make_engine(self.url)
+            except sa.exc.SQLAlchemyError as exc:
+                raise AuditError(f"cannot open the audit trail {self.where}: {why(exc)}") from exc
+        if not self._migrated:
+            try:
+                migrate(self._engine, self.where)
+            except AoiError as exc:
+                raise AuditError(f"audit trail: {exc}") from exc
+            except sa.exc.SQLAlchemyError as exc:
+                raise AuditError(f"cannot open the audit trail {self.where}: {why(exc)}") from exc
+            self._migrated = True
+        return self._engine
 
     def record(
         self,
@@ -159,23 +151,21 @@ class AuditLog:
             raise AuditError("an audit entry needs an action")
         t = time.time_ns() if time_ns is None else int(time_ns)
         utc = datetime.fromtimestamp(t / 1e9, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-        row = (t, utc, user or role, role, action, target, _dump(old), _dump(new), recipe,
-               None if recipe_version is None else int(recipe_version), note)  # fmt: skip
+        row = {
+            "time_ns": t, "time_utc": utc, "station": default_station_id(), "user": user or role,
+            "role": role, "action": action, "target": target, "old": _dump(old), "new": _dump(new),
+            "recipe": recipe, "recipe_version": None if recipe_version is None else int(recipe_version),
+            "note": note,
+        }  # fmt: skip
         with self._lock:
-            con = self._connect()
+            engine = self._writer()
             try:
-                with con:
-                    cur = con.execute(
-                        "INSERT INTO audit (time_ns, time_utc, user, role, action, target, old, new, "
-                        "recipe, recipe_version, note) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                        row,
-                    )
-                rid = int(cur.lastrowid or 0)
-            except sqlite3.Error as exc:
-                raise AuditError(f"cannot write to the audit trail {self.path}: {exc}") from exc
-            finally:
-                con.close()
-        return AuditEntry(rid, t, utc, row[2], role, action, target, old, new, recipe, row[9], note)
+                with engine.begin() as con:
+                    rid = int(con.execute(audit_table.insert(), row).inserted_primary_key[0])
+            except sa.exc.SQLAlchemyError as exc:
+                raise AuditError(f"cannot write to the audit trail {self.where}: {why(exc)}") from exc
+        return AuditEntry(rid, t, utc, row["user"], role, action, target, old, new, recipe,
+                          row["recipe_version"], note, row["station"])  # fmt: skip
 
     def entries(
         self,
@@ -185,34 +175,51 @@ class AuditLog:
         user: str | None = None,
         since_ns: int | None = None,
     ) -> list[AuditEntry]:
-        """Newest first, optionally only one action or user, or from a time on. Empty if no trail yet."""
-        if not self.path.exists():
+        """Newest first, optionally only one action or user, or from a time on. Empty if no store yet.
+        Reads as the store is (an older schema's missing columns read as empty)."""
+        if is_sqlite(self.url) and not sqlite_path(self.url).exists():
             return []
-        where, args = [], []
-        for col, val in (("action", action), ("user", user)):
-            if val:
-                where.append(f"{col} = ?")
-                args.append(val)
-        if since_ns is not None:
-            where.append("time_ns >= ?")
-            args.append(int(since_ns))
-        sql = f"SELECT {', '.join(_COLUMNS)} FROM audit"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY id DESC"
-        if limit is not None:
-            sql += f" LIMIT {int(limit)}"
-        with self._lock:
-            con = self._connect()
-            try:
-                rows = con.execute(sql, args).fetchall()
-            except sqlite3.Error as exc:
-                raise AuditError(f"cannot read the audit trail {self.path}: {exc}") from exc
-            finally:
-                con.close()
-        return [
-            AuditEntry(
-                r[0], r[1], r[2], r[3], r[4], r[5], r[6], _load(r[7]), _load(r[8]), r[9], r[10], r[11] or ""
-            )
-            for r in rows
-        ]
+        engine = None
+        try:
+            engine = self._engine if self._migrated else make_engine(self.url, read_only=True)
+            with engine.connect() as con:
+                insp = sa.inspect(con)
+                if "audit" not in insp.get_table_names():
+                    return []
+                have = {c["name"] for c in insp.get_columns("audit")}
+                c = audit_table.c
+                q = sa.select(*[c[n] for n in _NAMES if n in have])
+                for col, val in ((c.action, action), (c.user, user)):
+                    if val:
+                        q = q.where(col == val)
+                if since_ns is not None:
+                    q = q.where(c.time_ns >= int(since_ns))
+                q = q.order_by(c.id.desc())
+                if limit is not None:
+                    q = q.limit(int(limit))
+                rows = [r._mapping for r in con.execute(q)]
+        except sa.exc.SQLAlchemyError as exc:
+            raise AuditError(f"cannot read the audit trail {self.where}: {why(exc)}") from exc
+        finally:
+            if engine is not None and engine is not self._engine:
+                engine.dispose()
+        return [_entry(r) for r in rows]
+
+    def close(self) -> None:
+        """Close the pooled connections (a later call opens new ones)."""
+        if self._engine is not None:
+            self._engine.dispose()
+
+
+def _entry(r: Any) -> AuditEntry:
+    t = int(r["time_ns"])
+    utc = r.get("time_utc") or datetime.fromtimestamp(t / 1e9, UTC).isoformat(
+        timespec="milliseconds"
+    ).replace("+00:00", "Z")
+    details = r.get("details")
+    note = r.get("note") or ("" if details in (None, "", "{}") else details)
+    return AuditEntry(
+        int(r["id"]), t, utc, r.get("user") or "", r.get("role") or "", r["action"], r.get("target") or "",
+        _load(r.get("old")), _load(r.get("new")), r.get("recipe"), r.get("recipe_version"), note,
+        r.get("station") or "",
+    )  # fmt: skip

@@ -69,5 +69,16 @@ audit = sa.Table(
     sa.Column("user", sa.Text),
     sa.Column("action", sa.Text, nullable=False),
     sa.Column("details", sa.Text),
+    # schema 4: who changed what, old → new, under which recipe (records/audit.py)
+    sa.Column("time_utc", sa.Text),
+    sa.Column("station", sa.Text),
+    sa.Column("role", sa.Text),
+    sa.Column("target", sa.Text),
+    sa.Column("old", sa.Text),  # JSON
+    sa.Column("new", sa.Text),  # JSON
+    sa.Column("recipe", sa.Text),
+    sa.Column("recipe_version", sa.Integer),
+    sa.Column("note", sa.Text),
+    sa.Index("audit_time", "time_ns"),
     sqlite_autoincrement=True,
 )
