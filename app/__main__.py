@@ -99,7 +99,27 @@ def build_parser() -> argparse.ArgumentParser:
         help="hand every verdict to URL (repeatable; replaces <station home>/sinks.json for this run): "
         "mqtt://host:port/prefix, opcua://0.0.0.0:4840, folder:PATH, http://host/path, camera-output:Line1",
     )
+    p.add_argument(
+        "--version",
+        action=_VersionAction,
+        help="print the version, git revision (a bundle's build stamp), torch/CUDA and Qt, and exit",
+    )
     return p
+
+
+class _VersionAction(argparse.Action):
+    """Help → About's lines without a window (torch and Qt are imported only when asked)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, help: str | None = None) -> None:
+        super().__init__(
+            option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, nargs=0, help=help
+        )
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:  # noqa: ANN001
+        from app.about import about_lines
+
+        print("\n".join(about_lines()))
+        parser.exit()
 
 
 def setup_log_file(log_dir: Path) -> logging.Handler:

@@ -28,8 +28,8 @@ LICENCES = "THIRD-PARTY-LICENSES.txt"
 def about_lines() -> list[str]:
     """What the dialog shows and copies: `aoi --version`'s lines, Qt, the station home, the licences."""
     lines = version_lines()
-    platform = QGuiApplication.platformName() if QGuiApplication.instance() else "no application"
-    lines.append(f"Qt {qVersion()} (PySide6 {PySide6.__version__}, platform {platform})")
+    platform = f", platform {QGuiApplication.platformName()}" if QGuiApplication.instance() else ""
+    lines.append(f"Qt {qVersion()} (PySide6 {PySide6.__version__}{platform})")
     lines.append(f"station home {paths.station_home()}")
     bundle = bundle_dir()
     if bundle is not None and (bundle / LICENCES).is_file():

@@ -41,7 +41,9 @@ def declared_licence(meta: md.PackageMetadata) -> str:
     lic = (meta.get("License") or "").strip()
     if lic and lic.upper() != "UNKNOWN":
         return lic.splitlines()[0][:200]
-    classifiers = [c.split("::")[-1].strip() for c in meta.get_all("Classifier") or [] if c.startswith("License")]
+    classifiers = [
+        c.split("::")[-1].strip() for c in meta.get_all("Classifier") or [] if c.startswith("License")
+    ]
     return "; ".join(classifiers)
 
 
@@ -50,7 +52,9 @@ def licence_texts(dist: md.Distribution) -> list[tuple[str, str]]:
     for f in dist.files or []:
         if LICENCE_FILE.search(str(f)) and not str(f).endswith((".py", ".pyc")):
             try:
-                out.append((str(f), Path(str(dist.locate_file(f))).read_text(encoding="utf-8", errors="replace")))
+                out.append(
+                    (str(f), Path(str(dist.locate_file(f))).read_text(encoding="utf-8", errors="replace"))
+                )
             except OSError:
                 continue
     return out
@@ -90,7 +94,9 @@ def main(out: Path) -> int:
             block += [f"--- {path}", text.rstrip()]
         parts.append("\n".join(block) + "\n")
     out.write_text("\n".join(parts), encoding="utf-8")
-    print(f"{out}: {len(names)} packages" + (f", no licence declared: {', '.join(unknown)}" if unknown else ""))
+    print(
+        f"{out}: {len(names)} packages" + (f", no licence declared: {', '.join(unknown)}" if unknown else "")
+    )
     return 0
 
 

@@ -33,3 +33,23 @@ def test_help_about_shows_versions_and_copies_them(qtbot) -> None:  # noqa: ANN0
     assert QApplication.clipboard().text() == text
     dialog.close()
     w.close()
+
+
+def test_aoi_station_version_prints_the_about_lines_without_a_window(tmp_path) -> None:  # noqa: ANN001
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    home = tmp_path / "home"
+    env = {**os.environ, "AOI_STATION_HOME": str(home), "QT_QPA_PLATFORM": "offscreen"}
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])
+    proc = subprocess.run(
+        [sys.executable, "-m", "app", "--version"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith(f"aoi-station {package_version()}")
+    assert lines[1].startswith(f"torch {torch.__version__}")
+    assert f"Qt {qVersion()} (PySide6 {PySide6.__version__})" in lines
+    assert not home.exists()  # a version query creates no station home
