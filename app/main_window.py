@@ -283,7 +283,9 @@ class MainWindow(QMainWindow):
         model = f"{bundle.name} ({bundle.info.get('purpose', 'custom')})"
         r = self.recipe
         source = f"recipe:{r.name}@{r.version}" if r is not None else self.model_source
-        self.state.set_live(LiveLine(model=model, recipe=r, source=source))
+        self.state.set_live(
+            LiveLine(model, r, source, settings=self.settings, normalization=bundle.normalization)
+        )
 
     def load_model(self, which: str) -> bool:
         """Load a model folder (or the demo model); on failure the window stays up in its error state."""

@@ -6,6 +6,7 @@ Only the GUI thread touches it. Workers talk to the MainWindow (queued signals),
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections import deque
 from dataclasses import dataclass, replace
@@ -47,6 +48,33 @@ class LiveLine:
     model: str = ""  # the model's label, e.g. "patchcore (demo)"
     recipe: Any = None  # the Recipe live inspection runs; None: a bare model (demo or a model folder)
     source: str = ""  # what the model picker selects: "demo", a model folder, or "recipe:NAME@VERSION"
+    settings: Any = None  # the PostprocessSettings in force (thresholds, min area, ROI, pixel size)
+    normalization: Any = None  # the model's Normalization: scores before their floor at 0
+
+    def margin(self, score: float, raw_score: float) -> float | None:
+        """Signed distance of a frame's image score to the threshold, before the floor at 0 (a good
+        frame far below the threshold shows how far, not "score 0.000"); None when unknown."""
+        if self.settings is None:
+            return None
+        s = score
+        if self.normalization is not None and not self.settings.roi.shapes and math.isfinite(raw_score):
+            s = float(self.normalization.score_unfloored(float(raw_score)))
+        return s - float(self.settings.image_threshold) if math.isfinite(s) else None
+
+    def verdict_rule(self) -> str:
+        """The verdict rule in words, as `postprocess.is_ng` applies it with these settings."""
+        s = self.settings
+        if s is None:
+            return ""
+        rule = f"NG when the image score ≥ {s.image_threshold:.2f}"
+        needs = []
+        if s.min_defect_area > 0:
+            needs.append(f"a region of ≥ {s.min_defect_area} px")
+        if s.roi.shapes:
+            needs.append("a region inside the ROI")
+        if needs:
+            rule += " and " + " and ".join(needs) + " survives"
+        return rule
 
     @property
     def recipe_key(self) -> tuple[str, int] | None:
@@ -120,10 +148,11 @@ class SessionState(QObject):
 
     def set_live(self, line: LiveLine) -> None:
         """Switch every view to the line now live, in one step (emits only on a change)."""
-        if (line.model, line.recipe_key, line.source) == (
+        if (line.model, line.recipe_key, line.source, line.settings) == (
             self.live.model,
             self.live.recipe_key,
             self.live.source,
+            self.live.settings,
         ) and self.model_ready:
             return
         self.live = line

@@ -30,6 +30,12 @@ class VerdictPanel(QWidget):
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(self.verdict)
         lay.addWidget(self.score)
+        self.rule = QLabel("")  # the verdict rule in words (issue #25: it was shown nowhere)
+        self.rule.setObjectName("verdictRule")
+        self.rule.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.rule.setWordWrap(True)
+        lay.addWidget(self.rule)
+        state.liveChanged.connect(lambda line: self.rule.setText(line.verdict_rule()))
         self._set("", "—")
         state.currentChanged.connect(self.show_item)
         for signal in (
@@ -78,8 +84,10 @@ class VerdictPanel(QWidget):
         self._set(v, v)
         n = len(r.defects)
         regions = "no region, peak boxed" if r.hotspot is not None else f"{n} defect{'s' if n != 1 else ''}"
+        m = self.state.live.margin(r.score, r.raw_score)
+        margin = f" (margin {m:+.3f})" if m is not None else ""
         self.score.setText(
-            f"score {r.score:.3f} / threshold {self.state.image_threshold:.2f}  ·  {regions}  ·  "
+            f"score {r.score:.3f} / threshold {self.state.image_threshold:.2f}{margin}  ·  {regions}  ·  "
             f"frame {r.frame_id}{review}"
         )
 

@@ -1,0 +1,48 @@
+"""Issue #25, numbers people can read: the verdict panel shows the signed margin to the threshold
+before the floor at 0 (a good frame is not just "score 0.000") and the verdict rule in words."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from app.display_data import prepare
+from app.panels.verdict_panel import VerdictPanel
+from app.state import LiveLine, SessionState
+from inspection_core.postprocess.normalization import Normalization
+from inspection_core.postprocess.roi import Roi, RoiShape
+from inspection_core.postprocess.settings import PostprocessSettings
+from inspection_core.types import Frame, InspectionResult, Verdict
+
+NORM = Normalization(image_threshold=10.0, image_reference=8.0, pixel_threshold=1.0, pixel_reference=0.0)
+
+
+def _item(i: int, raw: float):  # noqa: ANN202 - InspectedFrame
+    score = float(NORM.score(raw))
+    verdict = Verdict.NG if score >= 0.5 else Verdict.OK
+    z = np.zeros((16, 16), np.float32)
+    res = InspectionResult(i, z, score, verdict, np.zeros((16, 16), bool), (), raw_score=raw)
+    frame = Frame(np.zeros((16, 16), np.uint8), i, 0, "t")
+    return prepare(frame, res, 0.0, 1.0, 0)
+
+
+def test_good_frames_show_their_margin_and_the_rule_is_in_words(qtbot) -> None:  # noqa: ANN001
+    state = SessionState()
+    panel = VerdictPanel(state)
+    qtbot.addWidget(panel)
+    state.set_live(LiveLine("patchcore (demo)", settings=PostprocessSettings(), normalization=NORM))
+    assert panel.rule.text() == "NG when the image score ≥ 0.50"
+    panel.show_item(_item(1, raw=5.0))  # normalised -0.75: floored to 0
+    assert "score 0.000" in panel.score.text() and "margin -1.250" in panel.score.text()
+    panel.show_item(_item(2, raw=9.0))  # 0.25: a quarter under the threshold
+    assert "margin -0.250" in panel.score.text()
+    panel.show_item(_item(3, raw=11.0))
+    assert panel.text == "NG" and "margin +0.250" in panel.score.text()
+    roi = Roi((RoiShape("rect", ((0.0, 0.0), (8.0, 8.0))),))
+    state.set_live(
+        LiveLine(
+            "patchcore (demo)", settings=PostprocessSettings(min_defect_area=20, roi=roi), normalization=NORM
+        )
+    )
+    assert panel.rule.text() == (
+        "NG when the image score ≥ 0.50 and a region of ≥ 20 px and a region inside the ROI survives"
+    )
