@@ -110,3 +110,20 @@ def test_cli_audit_list_and_set_pin(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert main(["roles", "set-pin", "engineer", "--stdin"]) == 0
     assert RoleStore().verify(Role.ENGINEER, "1357")
     assert [e.action for e in AuditLog().entries()][:2] == ["set PIN", "set PIN"]
+
+
+def test_audit_on_postgresql(postgres_url: str) -> None:
+    """The plant database: the same rows through AOI_RECORDS_URL's PostgreSQL ("user" is quoted there)."""
+    log = AuditLog(url=postgres_url)
+    log.record("apply thresholds", "image_threshold", 0.5, 0.6, user="ana", role="engineer",
+               recipe="tile", recipe_version=2)  # fmt: skip
+    (e,) = log.entries()
+    assert (e.user, e.role, e.old, e.new, e.recipe, e.recipe_version) == (
+        "ana",
+        "engineer",
+        0.5,
+        0.6,
+        "tile",
+        2,
+    )
+    log.close()
