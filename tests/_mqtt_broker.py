@@ -1,13 +1,15 @@
-"""A real MQTT broker (amqtt) on a free loopback port, in a thread of the test process, that can be
-stopped and started again on the same port (the broker-restart test)."""
+"""A real MQTT broker (amqtt) on a free loopback port, in a child process that a test can kill and
+start again on the same port (a broker crash and restart mid-run). amqtt's own in-process shutdown
+can wait many seconds on connected sessions; a killed process is what a crashed broker looks like."""
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import socket
-import threading
-from typing import Any
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
 
 
 def free_port() -> int:
@@ -16,42 +18,48 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def wait_port(port: int, timeout: float = 20.0) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.02)
+    raise TimeoutError(f"no MQTT broker on 127.0.0.1:{port} after {timeout} s")
+
+
 class Broker:
     def __init__(self, port: int | None = None) -> None:
         self.port = port or free_port()
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="test-broker", daemon=True)
-        self._thread.start()
-        self._broker: Any = None
-        for name in ("amqtt", "transitions"):
-            logging.getLogger(name).setLevel(logging.ERROR)
-
-    def _run(self, coro: Any, timeout: float = 10.0) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
+        self._dir = tempfile.TemporaryDirectory(prefix="amqtt_")
+        self.config = Path(self._dir.name) / "broker.yaml"
+        self.config.write_text(
+            "listeners:\n  default:\n    type: tcp\n"
+            f"    bind: 127.0.0.1:{self.port}\n"
+            "plugins:\n  amqtt.plugins.authentication.AnonymousAuthPlugin:\n    allow_anonymous: true\n"
+        )
+        self._proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Broker:
-        from amqtt.broker import Broker as AmqttBroker
-
-        config = {
-            "listeners": {"default": {"type": "tcp", "bind": f"127.0.0.1:{self.port}"}},
-            "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}},
-        }
-
-        async def start() -> Any:
-            b = AmqttBroker(config, loop=self._loop)
-            await b.start()
-            return b
-
-        self._broker = self._run(start())
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "amqtt.scripts.broker_script", "-c", str(self.config)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            wait_port(self.port)
+        except TimeoutError:
+            self.stop()
+            raise
         return self
 
     def stop(self) -> None:
-        if self._broker is not None:
-            b, self._broker = self._broker, None
-            self._run(b.shutdown())
+        """Kill the broker (SIGKILL: its clients see the connection drop, as in a crash)."""
+        if self._proc is not None:
+            p, self._proc = self._proc, None
+            p.kill()
+            p.wait(10)
 
     def close(self) -> None:
         self.stop()
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(5)
-        self._loop.close()
+        self._dir.cleanup()

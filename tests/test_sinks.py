@@ -87,6 +87,7 @@ def test_a_stuck_sink_never_blocks_submit_and_counts_drops() -> None:
         hub.submit(big, CTX)
     per_submit_ms = (time.perf_counter() - t0) * 1000 / 100
     assert per_submit_ms < 1.0  # O(1): no I/O, no wait for the stuck receiver
+    assert wait_for(lambda: hub.pending == 0)
     st = hub.stats()[0]
     assert st.dropped >= 89 and st.dropped + st.queued + st.sent <= 102  # +2: the status messages
     gate.set()
@@ -199,7 +200,13 @@ def test_mqtt_results_status_and_a_broker_restart() -> None:
     broker = Broker().start()
     got: list[tuple[str, dict[str, Any], bool]] = []
     sub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+    subscribed = [0]
+
+    def on_subscribe(*_: Any) -> None:
+        subscribed[0] += 1  # SUBACK: from now on the broker forwards to this subscriber
+
     sub.on_connect = lambda c, *_: c.subscribe("line/#", qos=1)
+    sub.on_subscribe = on_subscribe
     sub.on_message = lambda c, u, m: got.append((m.topic, json.loads(m.payload), m.retain))
     sub.reconnect_delay_set(0.05, 0.2)
     hub = None
@@ -214,18 +221,22 @@ def test_mqtt_results_status_and_a_broker_restart() -> None:
         assert wait_for(lambda: results() == [0, 1, 2, 3, 4])
         assert [m["verdict"] for t, m, _ in got if t == "line/st1/result"][2] == "NG"
         broker.stop()  # mid-run: the station keeps inspecting, the sink counts what it cannot send
-        for i in range(5, 15):
+        i, end = 5, time.monotonic() + 10
+        while hub.stats()[0].state is SinkState.CONNECTED and time.monotonic() < end:
             hub.submit(inspection_result(i, None), CTX)
+            i += 1
             time.sleep(0.01)
-        assert wait_for(lambda: hub.stats()[0].state is not SinkState.CONNECTED)
-        broker.start()
-        assert wait_for(lambda: hub.stats()[0].state is SinkState.CONNECTED, 10)
-        for i in range(15, 18):
-            hub.submit(inspection_result(i, None), CTX)
-        assert wait_for(lambda: results()[-3:] == [15, 16, 17], 10)
         st = hub.stats()[0]
-        after = [f for f in results() if f >= 5]
-        assert st.failed + st.dropped >= 1 and st.failed + st.dropped + len(after) >= 13
+        assert st.state is not SinkState.CONNECTED and st.failed >= 1  # a failed send left CONNECTED
+        assert "disconnected" in st.last_error or "no MQTT broker" in st.last_error
+        connects = subscribed[0]
+        broker.start()
+        assert wait_for(lambda: hub.stats()[0].state is SinkState.CONNECTED, 15)
+        assert wait_for(lambda: subscribed[0] > connects, 15)  # the test's subscriber is back too
+        for j in range(1000, 1003):
+            hub.submit(inspection_result(j, None), CTX)
+        assert wait_for(lambda: results()[-3:] == [1000, 1001, 1002], 10)
+        assert all(r.alive for r in hub.runners)
         # a late subscriber finds the retained status (online, with the recipe)
         late: list[Any] = []
         c2 = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)

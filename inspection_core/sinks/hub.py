@@ -1,8 +1,14 @@
 """SinkHub: the station's set of sinks. The inference thread calls `submit` once per result; each
-sink gets it through its own runner (queue + thread). Nothing here blocks the caller."""
+sink gets it through its own runner (queue + thread). Nothing here blocks the caller.
+
+`submit` costs one queue put (and one thread wake-up, ~20 µs on a 2-core VM): a dispatcher thread
+strips the result's arrays and fans it out to the sinks' queues, so the inference thread pays for one
+wake-up, not one per sink (three wake-ups and `dataclasses.replace` measured 0.11 ms a result).
+"""
 
 from __future__ import annotations
 
+import queue
 import threading
 import time
 from collections.abc import Iterable, Sequence
@@ -25,6 +31,7 @@ class SinkHub:
         backoff_s: tuple[float, float] = (0.5, 30.0),
         fail_after: int = 3,
         station: str | None = None,
+        inbox_size: int = 64,
     ) -> None:
         self.runners: list[SinkRunner] = [
             SinkRunner(s, queue_size=queue_size, backoff_s=backoff_s, fail_after=fail_after) for s in sinks
@@ -35,7 +42,19 @@ class SinkHub:
         self._recipe: tuple[str, int | None] | None = None
         self._alarm = ""
         self.counts = {"inspected": 0, "ok": 0, "ng": 0}
+        self.dropped = 0  # results the dispatcher's own queue refused (counted in every sink's too)
+        self.inbox_size = inbox_size
+        self._inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._dispatcher: threading.Thread | None = None
+        if self.runners:
+            self._dispatcher = threading.Thread(target=self._dispatch, name="aoi-sinks", daemon=True)
+            self._dispatcher.start()
         self.publish_status(state="online")
+
+    @property
+    def pending(self) -> int:
+        """Results submitted and not yet handed to the sinks' queues (normally 0 or 1)."""
+        return self._inbox.qsize()
 
     def __len__(self) -> int:
         return len(self.runners)
@@ -50,22 +69,36 @@ class SinkHub:
         context: RecordContext,
         frame_timestamp_ns: int | None = None,
         time_ns: int | None = None,
-    ) -> int:
-        """Hand one result to every sink (O(1) per sink, never blocks); returns how many took it."""
-        if not self.runners:
-            return 0
-        c = self.counts
-        c["inspected"] += 1
-        c["ng" if result.verdict is Verdict.NG else "ok"] += 1
-        if (context.recipe, context.recipe_version) != self._recipe:  # a deploy: the status says so
-            self._recipe = (context.recipe, context.recipe_version)
-            self.publish_status(recipe=context.recipe, recipe_version=context.recipe_version)
-        d = Delivery("result", time_ns or time.time_ns(), slim(result), context, frame_timestamp_ns)
-        taken = 0
-        for r in self.runners:
-            taken += r.submit(d)
+    ) -> bool:
+        """Hand one result to every sink: O(1), never blocks, no I/O. False when the dispatcher is
+        that far behind (`inbox_size` results waiting): dropped and counted for every sink."""
+        if self._dispatcher is None:
+            return False
         self.submitted += 1
-        return taken
+        if self._inbox.qsize() >= self.inbox_size:
+            self.dropped += 1
+            for r in self.runners:
+                r.dropped += 1
+            return False
+        self._inbox.put(Delivery("result", time_ns or time.time_ns(), result, context, frame_timestamp_ns))
+        return True
+
+    def _dispatch(self) -> None:
+        """The dispatcher thread: count, tell a recipe change, strip the arrays, fan out."""
+        c = self.counts
+        while True:
+            d = self._inbox.get()
+            if d is None:
+                return
+            c["inspected"] += 1
+            c["ng" if d.result.verdict is Verdict.NG else "ok"] += 1
+            ctx = d.context
+            if (ctx.recipe, ctx.recipe_version) != self._recipe:  # a deploy: the status says so
+                self._recipe = (ctx.recipe, ctx.recipe_version)
+                self.publish_status(recipe=ctx.recipe, recipe_version=ctx.recipe_version)
+            d.result = slim(d.result)
+            for r in self.runners:
+                r.submit(d)
 
     def publish_status(self, **fields: Any) -> None:
         """Merge into the station's status and hand it to every sink (MQTT keeps it retained)."""
@@ -135,6 +168,9 @@ class SinkHub:
 
     def close(self, timeout: float = 5.0) -> None:
         """Tell the line the station goes offline, then stop every sink's thread (idempotent)."""
+        if self._dispatcher is not None:
+            self._inbox.put(None)  # after the results already submitted
+            self._dispatcher.join(timeout)
         if any(r.alive for r in self.runners):
             self.publish_status(state="offline")
             deadline = time.monotonic() + min(1.0, timeout)
