@@ -17,6 +17,7 @@ from _tiny_data import inspection_result
 
 from inspection_core.records import RecordContext
 from inspection_core.records.log import COLUMNS, make_row
+from inspection_core.runtime.roles import Role, RoleStore
 from inspection_core.sinks import (
     Delivery,
     Sink,
@@ -257,7 +258,7 @@ def test_mqtt_results_status_and_a_broker_restart() -> None:
     assert any(t == "line/st1/status" and m["state"] == "offline" for t, m, _ in got)
 
 
-def test_opcua_server_nodes_and_switch_recipe() -> None:
+def test_opcua_server_nodes_and_switch_recipe(tmp_path: Path) -> None:
     from asyncua import Client
 
     port = free_port()
@@ -265,6 +266,9 @@ def test_opcua_server_nodes_and_switch_recipe() -> None:
     sink = make_sink(
         f"opcua://127.0.0.1:{port}", "st1", switch_recipe=lambda n: asked.append(n) or f"switching to {n}"
     )
+    roles = RoleStore(tmp_path / "roles.json")
+    roles.set_pin(Role.ENGINEER, "2468")
+    sink.roles = roles
     hub = SinkHub([sink], **FAST)
     try:
         assert wait_for(lambda: hub.stats()[0].state is SinkState.CONNECTED, 30)
@@ -272,7 +276,7 @@ def test_opcua_server_nodes_and_switch_recipe() -> None:
             hub.submit(inspection_result(i, 40 if i == 1 else None), CTX)
         assert wait_for(lambda: hub.stats()[0].sent >= 5)
 
-        async def read() -> tuple[dict[str, Any], str]:
+        async def read() -> tuple[dict[str, Any], str, str]:
             async with Client(f"opc.tcp://127.0.0.1:{port}/aoi/", timeout=5) as c:
                 idx = await c.get_namespace_index("urn:aoi-station")
                 obj = await c.nodes.objects.get_child(f"{idx}:AoiStation")
@@ -288,14 +292,16 @@ def test_opcua_server_nodes_and_switch_recipe() -> None:
                     "Alarm",
                 ):
                     vals[n] = await (await obj.get_child(f"{idx}:{n}")).read_value()
-                answer = await obj.call_method(f"{idx}:SwitchRecipe", "Tile B@2")
-                return vals, answer
+                refused = await obj.call_method(f"{idx}:SwitchRecipe", "Tile B@2", "0000")
+                answer = await obj.call_method(f"{idx}:SwitchRecipe", "Tile B@2", "2468")
+                return vals, refused, answer
 
-        vals, answer = asyncio.run(asyncio.wait_for(read(), 20))
+        vals, refused, answer = asyncio.run(asyncio.wait_for(read(), 20))
         assert vals["LastVerdict"] == "OK" and vals["Inspected"] == 3 and vals["NgCount"] == 1
         assert vals["OkCount"] == 2 and vals["Recipe"] == "tile" and vals["Alarm"] is False
         assert vals["Margin"] == pytest.approx(-0.4)
-        assert answer == "switching to Tile B@2" and asked == ["Tile B@2"]
+        assert refused.startswith("refused: switching the recipe needs the engineer's PIN")
+        assert answer == "switching to Tile B@2" and asked == ["Tile B@2"]  # the engineer's PIN
     finally:
         hub.close()
 

@@ -2,9 +2,11 @@
 
 Objects/AoiStation (namespace `urn:aoi-station`) holds LastVerdict, Score, Margin, FrameId, Inspected,
 OkCount, NgCount, Recipe, RecipeVersion, Alarm, AlarmText, LastResultJson and a method
-SwitchRecipe(name) -> text, which calls the station's `switch_recipe` (the window loads the recipe
-on its own thread; the method answers at once with what was asked). No security (NoSecurity
-endpoint): an OPC UA server for the cell network, not the internet.
+SwitchRecipe(name, pin) -> text, which calls the station's `switch_recipe` (the window loads the recipe
+on its own thread; the method answers at once with what was asked). Switching a recipe is the
+engineer's (#15): once the station has a PIN (`aoi roles set-pin`), `pin` must be the engineer's or
+the administrator's; on a station without PINs roles are off and any PIN is accepted. No transport
+security (NoSecurity endpoint): an OPC UA server for the cell network, not the internet.
 
 The server runs on its own asyncio loop thread (it must answer clients between results); the sink's
 thread only posts node updates to that loop.
@@ -20,6 +22,7 @@ import urllib.parse
 from collections.abc import Callable
 from typing import Any
 
+from inspection_core.runtime.roles import Role, RoleError, RoleStore
 from inspection_core.sinks.base import Delivery, Sink
 
 NAMESPACE = "urn:aoi-station"
@@ -40,6 +43,7 @@ class OpcUaSink(Sink):
         station: str,
         switch_recipe: RecipeSwitcher | None = None,
         start_timeout_s: float = 30.0,
+        roles: RoleStore | None = None,
     ) -> None:
         super().__init__(url)
         u = urllib.parse.urlsplit(url)
@@ -49,6 +53,7 @@ class OpcUaSink(Sink):
         self.endpoint = f"opc.tcp://{self.host}:{self.port}/aoi/"
         self.station = station
         self.switch_recipe = switch_recipe
+        self.roles = roles  # None: the station home's roles.json, read at each call
         self.start_timeout_s = start_timeout_s
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -92,21 +97,31 @@ class OpcUaSink(Sink):
         for name, (value, vtype) in spec.items():
             self.nodes[name] = await obj.add_variable(idx, name, ua.Variant(value, vtype))
 
-        async def switch(parent: Any, name: Any) -> list[Any]:
-            text = str(getattr(name, "Value", name))
-            if self.switch_recipe is None:
-                answer = "recipe switching is not available on this station"
-            else:
-                try:
-                    answer = await asyncio.get_running_loop().run_in_executor(None, self.switch_recipe, text)
-                except Exception as exc:  # noqa: BLE001 - a client's bad request must not end the server
-                    answer = f"cannot switch to {text}: {exc}"
+        async def switch(parent: Any, name: Any, pin: Any) -> list[Any]:
+            text, pin = str(getattr(name, "Value", name)), str(getattr(pin, "Value", pin))
+            answer = await asyncio.get_running_loop().run_in_executor(None, self._switch, text, pin)
             return [ua.Variant(answer, V.String)]
 
-        self.nodes["SwitchRecipe"] = await obj.add_method(idx, "SwitchRecipe", switch, [V.String], [V.String])
+        self.nodes["SwitchRecipe"] = await obj.add_method(
+            idx, "SwitchRecipe", switch, [V.String, V.String], [V.String]
+        )
         await server.start()
         self._server = server
         self._types = spec
+
+    def _switch(self, name: str, pin: str) -> str:
+        """(A worker thread: a PIN check is ~50 ms of scrypt.) The answer SwitchRecipe returns."""
+        if self.switch_recipe is None:
+            return "recipe switching is not available on this station"
+        try:
+            store = self.roles if self.roles is not None else RoleStore()
+            if store.any_pin() and not store.verify(Role.ENGINEER, pin):
+                return "refused: switching the recipe needs the engineer's PIN"
+            return self.switch_recipe(name)
+        except RoleError as exc:
+            return f"refused: {exc}"
+        except Exception as exc:  # noqa: BLE001 - a client's bad request must not end the server
+            return f"cannot switch to {name}: {exc}"
 
     async def _write(self, values: dict[str, Any]) -> None:
         from asyncua import ua
