@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QMainWindow,
+    QProgressBar,
     QSizePolicy,
     QVBoxLayout,
     QWidget,
@@ -193,6 +194,12 @@ class MainWindow(QMainWindow):
         bdock.setWidget(bottom)
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, bdock)
         self.setStatusBar(StationStatusBar(s))
+        # first start: the demo model fits for seconds to minutes; say so and how far (issue #25)
+        self.fit_bar = QProgressBar()
+        self.fit_bar.setObjectName("demoFitProgress")
+        self.fit_bar.setMaximumWidth(260)
+        self.fit_bar.setVisible(False)
+        self.statusBar().addPermanentWidget(self.fit_bar)
         self.source_panel.set_sources(*sources.scan_sources())
         # wiring: panels say what the operator wants, this window does it
         self.source_panel.startRequested.connect(self.start)
@@ -398,6 +405,10 @@ class MainWindow(QMainWindow):
         worker.progress.connect(self._fit_progress)
         worker.done.connect(self._fit_done)
         worker.error.connect(self._model_failed)
+        worker.error.connect(self._fit_ended)
+        self.fit_bar.setRange(0, 0)  # busy until the first step is known
+        self.fit_bar.setFormat("fitting the demo model…")
+        self.fit_bar.setVisible(True)
         self.state.set_model("fitting demo model…", ready=False)
         self.state.notify("info", "first start: fitting the demo model on good simulated frames")
         self.fit = WorkerThread(worker, "demo-fit")
@@ -405,8 +416,19 @@ class MainWindow(QMainWindow):
 
     def _fit_progress(self, stage: str, step: int, total: int) -> None:
         self.statusBar().showMessage(f"demo model: {stage} {step}/{total}")
+        if total > 0 and step < total:
+            self.fit_bar.setRange(0, total)
+            self.fit_bar.setValue(step)
+            self.fit_bar.setFormat(f"demo model: {stage} %p%")
+        else:  # a stage done, the next not yet reported: busy, never a 100 % that is not
+            self.fit_bar.setRange(0, 0)
+            self.fit_bar.setFormat(f"demo model: {stage}…")
+
+    def _fit_ended(self, *_args: object) -> None:
+        self.fit_bar.setVisible(False)
 
     def _fit_done(self, bundle: ModelBundle) -> None:
+        self._fit_ended()
         self.model_error = None
         self.statusBar().showMessage(f"demo model ready ({bundle.info.get('fit_seconds', '?')} s)", 5000)
         self.state.notify("info", f"demo model fitted in {bundle.info.get('fit_seconds', '?')} s and cached")

@@ -50,10 +50,12 @@ def test_first_start_fits_caches_then_inspects_and_second_start_is_instant(qtbot
     w = MainWindow(opener_for=lambda spec: lambda: (live_src.open(), live_src)[1], device="cpu", demo_fit=fit)
     w.ensure_demo_model(cache)
     assert w.fit is not None and w.inspector is None
+    assert not w.fit_bar.isHidden() and "demo model" in w.fit_bar.format()  # start-up progress shown
     w.start("fake")  # asked before the model exists: starts once it is ready
     assert not w.state.running
     qtbot.waitUntil(lambda: w.state.counters.inspected >= 3, timeout=120_000)
     assert (cache / "model.json").is_file() and (cache / "model.safetensors").is_file()
+    assert w.fit_bar.isHidden()  # and gone once the model is ready
     assert {"grab", "features", "calibrate"} <= set(progress)
     assert w.bundle is not None and w.bundle.info["n_frames"] == 14
     w.close()

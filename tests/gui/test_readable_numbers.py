@@ -46,3 +46,22 @@ def test_good_frames_show_their_margin_and_the_rule_is_in_words(qtbot) -> None: 
     assert panel.rule.text() == (
         "NG when the image score ≥ 0.50 and a region of ≥ 20 px and a region inside the ROI survives"
     )
+
+
+def test_training_progress_is_busy_between_stages_and_times_each_stage(qtbot) -> None:  # noqa: ANN001
+    from app.training.train_progress import TrainProgress
+    from inspection_core.runtime.context import ProgressEvent
+
+    p = TrainProgress()
+    qtbot.addWidget(p)
+    p.reset("cpu")
+    p.on_progress(ProgressEvent("fit", 0, 10, elapsed_s=100.0))  # a first stage took 100 s
+    p.on_progress(ProgressEvent("fit", 5, 10, elapsed_s=110.0))  # 2 s a step in this stage
+    assert p.bar.maximum() == 10 and p.bar.value() == 5
+    assert "ETA 10 s for fit" in p.eta.text()  # not 110 s / 5 steps × 5 = ETA 110 s
+    p.on_progress(ProgressEvent("fit", 10, 10, elapsed_s=120.0))  # the stage is done, training is not
+    assert p.bar.maximum() == 0 and "ETA" not in p.eta.text()  # busy: never "100 % / ETA 0 s"
+    p.on_progress(ProgressEvent("validate", 1, 4, elapsed_s=130.0))
+    assert p.bar.maximum() == 4 and "ETA" not in p.eta.text()  # no pace known in this stage yet
+    p.finish("trained in 140 s")
+    assert p.bar.value() == p.bar.maximum() == 1
