@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from gui_fakes import FakeWeb
@@ -49,6 +50,14 @@ def test_signature_change_is_cheap_and_sensible() -> None:
     assert frame_change(frame_signature(a), frame_signature(noisy)) < 0.005  # sensor noise: under 1 %
     assert frame_change(frame_signature(a), frame_signature(a + 51)) == pytest.approx(0.2, abs=1e-3)
     assert frame_signature(np.zeros((20, 30, 3), np.uint16)).shape == (32, 32)
+    # a 5 MP frame: sensor noise stays a near-copy, a moved web does not
+    rng = np.random.default_rng(1)
+    coarse = rng.normal(128, 40, (105, 125)).astype(np.float32)  # structure ~20 px across
+    web = np.clip(cv2.resize(coarse, (2500, 2100), interpolation=cv2.INTER_CUBIC), 0, 255).astype(np.uint8)
+    view, noisy = web[:2048, :2448], np.clip(web[:2048, :2448] + rng.integers(-3, 4, (2048, 2448)), 0, 255)
+    moved = web[40:2088, 40:2488]
+    assert frame_change(frame_signature(view), frame_signature(noisy.astype(np.uint8))) < 0.005
+    assert frame_change(frame_signature(view), frame_signature(moved)) > 0.02
     f = CaptureFilter("skip", 0.05)
     sig = frame_signature(a)
     assert f.check(sig, judged_ng=None, previous=sig).cause == "similar"
