@@ -87,7 +87,8 @@ def boxes(result: InspectionResult) -> tuple[np.ndarray, tuple[tuple[float, floa
     for d in result.defects:
         x0, y0, x1, y1 = d.bbox
         chunks.append(np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]], np.float32))
-        labels.append((float(x0), float(y0), f"{d.id}: {d.max_score:.2f}"))
+        size = f"{d.area_mm2:.2f} mm²" if d.area_mm2 is not None else f"{d.area_px} px"
+        labels.append((float(x0), float(y0), f"{d.id}: {d.max_score:.2f} · {size}"))
     spot = result.hotspot
     if spot is not None:  # NG without a region: frame the map's peak so the operator sees where to look
         x, y = spot

@@ -26,6 +26,7 @@ from app.resources import set_state
 from app.tuning.anomaly_histogram import ThresholdHistogram
 from app.tuning.defect_table import DefectTable
 from app.tuning.frame_view import FrozenFrameView
+from app.tuning.pixel_size import PixelSizeBox
 from app.tuning.session import TuningSession
 from app.tuning.threshold_controls import ThresholdControls
 from inspection_core.calibration.frozen import FrozenFrame
@@ -50,11 +51,14 @@ class FrameTuner(QWidget):
         self.verdict.setMinimumHeight(44)
         self.timing = QLabel("")
         self._build_roi_box()
+        self.pixel_size = PixelSizeBox(self.view.vb)
+        self.pixel_size.pixelSizeSet.connect(lambda mm: self.session.update(pixel_size_mm=mm))
         side = QWidget()
         sl = QVBoxLayout(side)
         sl.addWidget(self.verdict)
         sl.addWidget(self.controls)
         sl.addWidget(self.roi_box)
+        sl.addWidget(self.pixel_size)
         sl.addWidget(self.timing)
         sl.addStretch(1)
         left = QSplitter(Qt.Orientation.Vertical)
@@ -146,6 +150,7 @@ class FrameTuner(QWidget):
     def _session_changed(self, settings) -> None:  # noqa: ANN001 - PostprocessSettings
         self.controls.set_settings(settings)
         self.histogram.set_threshold(settings.pixel_threshold)
+        self.pixel_size.show_value(settings.pixel_size_mm)
         self.refresh()
 
     def refresh(self) -> InspectionResult | None:

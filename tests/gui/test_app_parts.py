@@ -85,7 +85,7 @@ def test_outlines_and_boxes_follow_the_mask() -> None:
         (Defect(1, (10, 4, 20, 8), 40, (15.0, 6.0), 0.9, 0.7),),
     )
     item = prepare(_frame(1, (32, 32)), res, t_grab=0.0, t_inspected=1.0, skipped=0)
-    assert item.labels == ((10.0, 4.0, "1: 0.90"),) and len(item.box_xy) == 6
+    assert item.labels == ((10.0, 4.0, "1: 0.90 · 40 px"),) and len(item.box_xy) == 6  # its size too
 
 
 def test_heat_lut_transparent_below_threshold() -> None:

@@ -65,3 +65,35 @@ def test_training_progress_is_busy_between_stages_and_times_each_stage(qtbot) ->
     assert p.bar.maximum() == 4 and "ETA" not in p.eta.text()  # no pace known in this stage yet
     p.finish("trained in 140 s")
     assert p.bar.value() == p.bar.maximum() == 1
+
+
+def test_pixel_size_from_a_known_distance_fills_mm2_and_the_box_labels(qtbot) -> None:  # noqa: ANN001
+    import pytest
+
+    from app.tuning.frame_tuner import FrameTuner
+    from app.tuning.pixel_size import PixelSizeError, mm_per_px
+    from app.tuning.session import TuningSession
+    from inspection_core.calibration.frozen import FrozenFrame
+    from inspection_core.inspector import RawPrediction
+
+    assert mm_per_px((0, 0), (30, 40), 10.0) == pytest.approx(0.2)  # 50 px = 10 mm
+    with pytest.raises(PixelSizeError):
+        mm_per_px((3, 3), (3, 3), 10.0)
+    session = TuningSession(PostprocessSettings(pixel_threshold=0.5))
+    tuner = FrameTuner(session)
+    qtbot.addWidget(tuner)
+    raw_map = np.zeros((64, 64), np.float32)
+    raw_map[10:20, 10:30] = 5.0  # one 10×20 px region well over the pixel threshold
+    frozen = FrozenFrame(RawPrediction(raw_map, 5.0, {}), NORM, 7, "patchcore")
+    tuner.set_frozen(frozen, np.zeros((64, 64), np.uint8))
+    assert tuner.result is not None and tuner.result.defects[0].area_mm2 is None
+    assert tuner.pixel_size.set_from_line() is None  # no line yet: a clear message, nothing set
+    tuner.pixel_size.begin((0.0, 0.0), (30.0, 40.0))  # the line over a feature known to be 10 mm
+    tuner.pixel_size.distance.setValue(10.0)
+    assert tuner.pixel_size.set_from_line() == pytest.approx(0.2)
+    assert session.settings.pixel_size_mm == pytest.approx(0.2)
+    d = tuner.result.defects[0]
+    assert d.area_mm2 == pytest.approx(d.area_px * 0.04)
+    assert "mm/px" in tuner.pixel_size.value.text()
+    (label,) = prepare(Frame(np.zeros((64, 64), np.uint8), 7, 0, "t"), tuner.result, 0.0, 1.0, 0).labels
+    assert label[2].endswith(f"{d.area_mm2:.2f} mm²")
