@@ -294,8 +294,11 @@ class RecordsPanel(QWidget):
         self.table.verticalHeader().setDefaultSectionSize(THUMB_PX + 4)
         self.table.verticalHeader().hide()
         head = self.table.horizontalHeader()
-        head.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        # sized once, on the first page with rows: ResizeToContents would ask every row of every page
+        # for its size on each layout (thousands of Python calls on the GUI thread)
+        head.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         head.setStretchLastSection(True)
+        self._sized = False
         self.table.setColumnWidth(0, THUMB_PX + 12)
 
         self.prev_button = QPushButton("◀ Newer")
@@ -381,6 +384,10 @@ class RecordsPanel(QWidget):
             return
         self.page = page
         self.model.set_rows(page.rows)
+        if page.rows and not self._sized:
+            self._sized = True
+            self.table.resizeColumnsToContents()
+            self.table.setColumnWidth(0, THUMB_PX + 12)
         self._update_pager()
         wanted = sorted(
             {r.image_path for r in page.rows if r.image_path and r.image_path not in self.model.thumbs}
