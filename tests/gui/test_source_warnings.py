@@ -60,6 +60,9 @@ def window(qtbot, tiny_bundle: ModelBundle) -> Iterator[MainWindow]:
 def test_a_corrupt_replay_file_is_a_warning_once_and_frames_are_still_inspected(
     qtbot, window: MainWindow, replay_with_a_corrupt_file: Path
 ) -> None:
+    replay = window.camera.replay  # looping, as fast as inspected (the GUI's default is once, paced)
+    replay.loop.setChecked(True)
+    replay.pacing.setCurrentIndex(replay.pacing.findData("fast"))
     window.start(f"replay:{replay_with_a_corrupt_file}")
     qtbot.waitUntil(lambda: window.state.counters.inspected >= 12, timeout=WAIT_MS)  # 3 passes
     qtbot.waitUntil(lambda: bool(_warnings_about(window, "frame_02b.png")), timeout=WAIT_MS)
