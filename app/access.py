@@ -296,7 +296,7 @@ class AccessControl(QObject):
 
     def live_changed(self, old_inspector: Any, old_recipe: Any, new_inspector: Any, new_recipe: Any) -> int:
         """Audit what changed in live inspection (recipe, model, each setting): returns rows written."""
-        pending, self._pending = self._pending, ""
+        pending = self._pending  # kept until a row uses it: a nested call with no change leaves it
         n = 0
 
         def tag(r: Any) -> str | None:
@@ -319,4 +319,6 @@ class AccessControl(QObject):
                 if before.get(key) != after.get(key):
                     action = pending or ("edit the ROI" if key == "roi" else "change settings")
                     n += self.record(action, key, before.get(key), after.get(key)) is not None
+        if n:
+            self._pending = ""
         return n

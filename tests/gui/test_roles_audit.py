@@ -198,6 +198,13 @@ def test_false_reject_goes_to_good_set_and_refits(qtbot, window: MainWindow, tmp
     assert sorted(row.new) == sorted(gallery.lists["fr"].item(i).data(Qt.ItemDataRole.UserRole).path.name
                                      for i in range(3))  # fmt: skip
     assert w.inspector.bundle is not train.result.bundle  # refitted, not deployed: Deploy decides
+    recipe = train.deploy()
+    assert recipe is not None and w.inspector.bundle is train.result.bundle
+    rows = {r.target: r for r in AuditLog().entries(action="deploy a recipe")}
+    assert rows["recipe"].new == f"web v{recipe.version}" and rows["recipe"].old is None
+    assert rows["recipe"].recipe == "web" and rows["recipe"].recipe_version == recipe.version
+    assert rows["model"].new == train.result.bundle.name
+    assert (rows["image_threshold"].old, rows["image_threshold"].new) == (2.0, 0.5)  # calibrated: 0.5
 
 
 def test_camera_settings_need_the_engineer_and_are_audited(qtbot, window: MainWindow) -> None:  # noqa: ANN001
