@@ -139,9 +139,6 @@ class MainWindow(QMainWindow):
         from app.camera.integration import install_camera  # camera panel + feature tree (#25)
 
         self.camera = install_camera(self)
-        from app.camera.integration import install_camera  # camera panel + feature tree (#25)
-
-        self.camera = install_camera(self)
         from app.records_integration import install_records  # Records, shift/lot, image banner (#24)
 
         self.records_ui = install_records(self)
