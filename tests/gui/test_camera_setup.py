@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PySide6.QtWidgets import QDockWidget
 
 from app import sources
 from app.main_window import MainWindow
@@ -42,6 +43,8 @@ def _settled(qtbot, w: MainWindow) -> None:
 def test_raw_view_and_capture_without_a_model_on_the_simulated_web(qtbot, window: MainWindow) -> None:
     w = window
     assert w.inspector is None
+    docks = [d for d in w.findChildren(QDockWidget) if d.objectName() == "camera_dock"]
+    assert docks == [w.camera.dock]  # one Camera dock on the one control
     _start_web(w)
     qtbot.waitUntil(lambda: w.live_view.frames_drawn >= 3, timeout=WAIT_MS)
     assert w.state.current is None and w.state.counters.inspected == 0  # shown, never counted
