@@ -13,12 +13,13 @@ on the disk, and a failing disk or database never stops inspection.
   crash) loses only rows submitted less than `batch_interval_s` plus one commit before the kill,
   as long as the writer keeps up (tested with a killed child process: see tests/test_records_recorder.py);
   committed rows survive because the log is in WAL mode.
-- A database error (corrupt file, locked, disk full, a file that was deleted) never ends the writer
-  thread: the batch is dropped and counted (`lost`, `errors`), `last_error` says why, and the log is
-  re-opened (at most every `reopen_every_s`) for the next batch. A database locked by another
-  process is waited for `lock_timeout_s` at most, then counted as an error like the others. The same
-  holds for PostgreSQL (`url` / $AOI_RECORDS_URL): a server that is gone or restarts costs the batches
-  written meanwhile, never the thread; a dropped connection is replaced before the next batch.
+- A database error (corrupt file, locked, disk full, a deleted file, a PostgreSQL server gone or
+  restarting) never ends the writer thread: the batch is held in memory (the newest `hold_rows`;
+  older ones are dropped and counted in `lost`) and tried again with a later batch, or on its own
+  when idle: `reopen_every_s` after the failure, the wait doubling (up to 30 s) while it fails.
+  `errors` and `last_error` say why; the log is re-opened for each try. A database briefly gone or
+  locked (waited for `lock_timeout_s` at most per try) thus loses nothing; rows still held at
+  `close` (or a kill) are lost.
 - A full disk (under the store's free-space guard) pauses image saving (`images_paused` says why,
   logged once; resumed and logged when an image is saved again); the rows go on being written.
 """
@@ -44,6 +45,7 @@ from inspection_core.records.store import DiskFullError, NGImageStore
 from inspection_core.types import InspectionResult
 
 _log = logging.getLogger(__name__)
+MAX_RETRY_S = 30.0  # the longest wait between two tries of held rows
 POLL_S = 0.02  # how often an idle writer looks for new rows
 
 
@@ -85,6 +87,7 @@ class Recorder:
         batch_interval_s: float = 0.5,
         max_pending_images: int = 8,
         reopen_every_s: float = 2.0,
+        hold_rows: int = 10_000,
         lock_timeout_s: float = 5.0,
         context: RecordContext | None = None,
         url: str | None = None,
@@ -97,6 +100,10 @@ class Recorder:
         self.batch_interval_s = batch_interval_s
         self.max_pending_images = max_pending_images
         self.reopen_every_s = reopen_every_s
+        self.hold_rows = hold_rows
+        self._held: list[tuple[Any, ...]] = []  # rows the database refused, written with the next batch
+        self._next_retry = 0.0
+        self._retry_wait = 0.0
         self.lock_timeout_s = lock_timeout_s
         self.context = context or RecordContext()
         self.ok_image_every = ok_image_every
@@ -116,7 +123,7 @@ class Recorder:
         self.submitted = 0
         self.written = 0  # rows committed
         self.dropped = 0  # rows refused by a full queue
-        self.lost = 0  # rows in batches the database refused
+        self.lost = 0  # rows the database refused beyond `hold_rows` held for a retry (or at close)
         self.errors = 0  # database errors (each one batch)
         self.images_saved = 0
         self.images_skipped = 0
@@ -193,19 +200,40 @@ class Recorder:
             self.errors += 1
             self.last_error = str(exc)
 
+    def _retry_later(self) -> None:
+        """When held rows are tried next: `reopen_every_s` after the first failure, doubling up to
+        MAX_RETRY_S while the database keeps failing (each try writes every held row)."""
+        self._retry_wait = min(max(self._retry_wait * 2, self.reopen_every_s), MAX_RETRY_S)
+        self._next_retry = time.monotonic() + self._retry_wait
+
+    def _hold(self, rows: list[tuple[Any, ...]]) -> None:
+        """Keep rows the database refused for the next write, the newest `hold_rows` at most; the
+        rest are lost (counted)."""
+        keep = rows[-self.hold_rows :] if self.hold_rows > 0 else []
+        self.lost += len(rows) - len(keep)
+        self._held = keep
+
     def _write(self, batch: list[tuple[Any, ...]]) -> None:
-        if not batch and not self._removed:
+        rows = self._held + batch if self._held else batch
+        if not rows and not self._removed:
+            return
+        if self._held and time.monotonic() < self._next_retry:
+            self._hold(rows)  # the database failed moments ago: no retry of every held row per batch
             return
         self._open()
         if self.log is None:
-            self.lost += len(batch)
+            self._hold(rows)
+            self._retry_later()
             return
         try:
-            self.log.append_many(batch, self._removed)
+            self.log.append_many(rows, self._removed)
             self._removed = []
-            self.written += len(batch)
+            self._held = []
+            self._retry_wait = 0.0
+            self.written += len(rows)
         except Exception as exc:  # noqa: BLE001 - database error, OSError…: count, re-open, go on
-            self.lost += len(batch)
+            self._hold(rows)
+            self._retry_later()
             self.errors += 1
             self.last_error = (
                 str(exc)
@@ -246,11 +274,15 @@ class Recorder:
             try:
                 item = self._next(max(0.0, deadline - time.monotonic()) if batch else 0.5)
                 if item is _STOP:
+                    self._next_retry = 0.0  # one last try for rows held after an error
                     self._write(batch)
+                    self.lost += len(self._held)  # the database never took them: lost at close
+                    self._held = []
                     if self.log is not None:
                         self.log.close()  # this thread's connection
                     return
                 if isinstance(item, _Flush):
+                    self._next_retry = 0.0  # a flush tries held rows again, too
                     self._write(batch)
                     batch = []
                     item.done.set()
@@ -262,6 +294,8 @@ class Recorder:
                 if batch and (len(batch) >= self.batch_rows or time.monotonic() >= deadline):
                     self._write(batch)
                     batch = []
+                elif not batch and self._held and time.monotonic() >= self._next_retry:
+                    self._write([])  # idle with rows the database refused: try them again
                 elif not batch and self.log is None:
                     self._open()  # idle with a broken log: try again, so the next row can be written
             except Exception as exc:  # noqa: BLE001 - the writer must outlive any one bad row
@@ -286,7 +320,8 @@ class Recorder:
                 self._wake.clear()
 
     def flush(self, timeout: float = 10.0) -> bool:
-        """Commit everything submitted so far (True) or give up after `timeout` (False)."""
+        """Write everything submitted so far, held rows tried once more: True once done (what the
+        database refused is then held or lost: `stats()`), False after `timeout`."""
         marker = _Flush()
         self._queue.append(marker)
         self._wake.set()
@@ -309,6 +344,7 @@ class Recorder:
             "queued": len(self._queue),
             "dropped": self.dropped,
             "lost": self.lost,
+            "held": len(self._held),
             "errors": self.errors,
             "images_saved": self.images_saved,
             "images_skipped": self.images_skipped,
