@@ -99,7 +99,10 @@ class CameraSetup:
             except (AoiError, OSError) as exc:
                 self.window.state.notify("error", f"camera settings not saved: {exc}")
                 return
-            self.window.recipe = saved
+            if self.window.inspector is not None:  # the new version goes live like any other: one line
+                self.window.set_inspector(self.window.inspector, saved)
+            else:
+                self.window.recipe = saved
             self.window.state.notify(
                 "info", f"camera settings saved in {saved.name} v{saved.version}: {camera.to_configure()}"
             )

@@ -218,4 +218,5 @@ def test_deploy_reapplies_and_the_panel_saves_camera_settings_in_the_live_recipe
     saved = store.load("part")
     assert saved.version == 2 and saved.camera.gain_db == 4.5 and saved.camera.exposure_us == 700.0
     assert saved.camera.width == 96 and saved.camera.pixel_format == "Mono8"
+    assert w.state.live.recipe.version == 2  # every view shows the version now live
     w.stop()
