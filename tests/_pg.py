@@ -69,12 +69,19 @@ class PostgresServer:
     def start(self) -> PostgresServer:
         self._run(str(self.bindir / "initdb"), "-D", str(self.data), "-A", "trust", "-U", "aoi", "-E", "UTF8",
                   "--no-sync", "--locale=C")  # fmt: skip
+        self.resume()
+        return self
+
+    def pause(self) -> None:
+        """Stop the server (a plant database going away); `resume` starts it again, data kept."""
+        self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
+
+    def resume(self) -> None:
         # durability settings off: the tests kill clients, never this server
         opts = (f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off "
                 "-c synchronous_commit=off -c full_page_writes=off -c max_connections=50")  # fmt: skip
         self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-l", str(self.root / "server.log"),
                   "-w", "-t", "30", "-o", opts, "start")  # fmt: skip
-        return self
 
     def reset(self) -> None:
         """An empty `public` schema: each test starts on a database without tables."""

@@ -386,3 +386,28 @@ def test_the_station_records_camera_serial_and_model_hash(
         2: ("SN-8", "sha256:" + hashlib.sha256(b"{}" + b"v" * 101).hexdigest()),
         3: ("", ""),
     }
+
+
+def test_rows_recorded_while_the_server_is_down_are_written_when_it_is_back(
+    postgres_server, postgres_url: str, tmp_path: Path
+) -> None:  # noqa: ANN001
+    rec = Recorder(tmp_path, url=postgres_url, save_ng_images=False, reopen_every_s=0.05, lock_timeout_s=1)
+    rec.submit(None, inspection_result(0, None))
+    assert rec.flush() and rec.written == 1
+    postgres_server.pause()
+    try:
+        t0 = time.perf_counter()
+        for i in range(1, 21):
+            assert rec.submit(None, inspection_result(i, None))
+        assert time.perf_counter() - t0 < 0.05  # the caller never waits for the server
+        assert rec.flush(15)
+        assert rec.alive and rec.stats()["held"] == 20 and rec.errors >= 1 and rec.lost == 0
+    finally:
+        postgres_server.resume()
+    rec.submit(None, inspection_result(21, None))
+    assert rec.flush(15)
+    rec.close()
+    assert (rec.written, rec.lost, rec.stats()["held"]) == (22, 0, 0)
+    log = InspectionLog(url=postgres_url)
+    assert sorted(r.frame_id for r in log.recent(100)) == list(range(22))
+    log.close()
