@@ -13,6 +13,13 @@ RUN_FOR=${2:-10}
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 export QT_QPA_PLATFORM=offscreen AOI_STATION_HOME="$WORK/home" CUDA_VISIBLE_DEVICES=""
+# the version lines name the bundle's build stamp (there is no .git beside a bundle)
+version=$("$EXE" --version) || { echo "error: $EXE --version failed" >&2; exit 1; }
+echo "$version"
+case "$(echo "$version" | head -1)" in
+    *"[bundle built "*) ;;
+    *) echo "error: --version does not name the bundle's build stamp" >&2; exit 1 ;;
+esac
 for run in first second; do
     t0=$(date +%s.%N)
     "$EXE" --source simulated --run-for "$RUN_FOR" --report "$WORK/$run.json" >"$WORK/$run.log" 2>&1 || {
