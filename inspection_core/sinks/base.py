@@ -115,7 +115,7 @@ _EMPTY_MASK = np.zeros((0, 0), bool)
 class SinkStats:
     name: str
     state: SinkState
-    sent: int
+    sent: int  # results and test messages sent (status updates are not counted)
     dropped: int  # refused by a full queue
     failed: int  # handed to the receiver and refused (connection lost, HTTP error…)
     queued: int
@@ -207,9 +207,10 @@ class SinkRunner:
                     opened = False
                     self._fail(exc)
                     continue
-                self.sent += 1
                 if item.kind == "result":
                     self._latency.append((time.time_ns() - item.t_ns) / 1e6)
+                if item.kind != "status":  # results and test messages: what the line counts
+                    self.sent += 1
                 self.failures_in_a_row = 0
                 self.state = SinkState.CONNECTED
                 if item.done is not None:

@@ -58,7 +58,7 @@ def test_every_inspected_frame_reaches_the_sinks(qtbot, make_window, tmp_path: P
     assert any("ALARM — line hand-off" in m for _, m in window.state.notifications)
     window.stop()
     n = worker.inspected
-    qtbot.waitUntil(lambda: window.sinks.hub.stats()[0].sent >= n, timeout=10_000)
+    qtbot.waitUntil(lambda: window.sinks.hub.stats()[0].sent == n, timeout=10_000)
     files = sorted(out.glob("*.json"))
     assert len(files) == n  # every inspected frame, none lost, while the other sink was dead
     msg = json.loads(files[0].read_text())
