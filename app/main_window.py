@@ -584,7 +584,7 @@ class MainWindow(QMainWindow):
         """Coalesce: keep only the newest result; draw it at most once per screen refresh."""
         if self._pending is not None:
             self.display_dropped += 1
-            self.state.count(self._pending)  # not drawn, but inspected and recorded: it counts
+            self.state.count(self._pending, emit=False)  # not drawn, but inspected and recorded: it counts
         self._pending = item
         if not self._draw_timer.isActive():
             wait = MIN_DRAW_INTERVAL_S - (time.perf_counter() - self._last_draw)

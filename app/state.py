@@ -206,9 +206,10 @@ class SessionState(QObject):
         if count:
             self.count(item)
 
-    def count(self, item: InspectedFrame) -> None:
+    def count(self, item: InspectedFrame, emit: bool = True) -> None:
         """Count one inspected result, shown or not (the window draws only the newest of a burst, but
-        every inspected part counts: the counters must match the records)."""
+        every inspected part counts: the counters must match the records). `emit=False`: no counter
+        snapshot now (a result never drawn; the next drawn one sends the totals)."""
         latency_ms = (time.perf_counter() - item.t_grab) * 1e3
         self.counters.add(item.result.is_ng, latency_ms, item.inference_ms, item.skipped)
         self._check_drops(item.skipped)
@@ -220,7 +221,8 @@ class SessionState(QObject):
             )
         self._last_alarm = item.result.alarm
         self.counted.emit(item)
-        self.countersChanged.emit(self.counters.snapshot())
+        if emit:
+            self.countersChanged.emit(self.counters.snapshot())
 
     def show_raw(self, raw: Any) -> None:
         """Show a frame that was not inspected (camera first: no model yet); nothing is counted."""
