@@ -77,3 +77,11 @@ def test_every_inspected_frame_reaches_the_sinks(qtbot, make_window, tmp_path: P
 def test_no_sinks_no_threads(qtbot, make_window) -> None:
     window = make_window([])
     assert len(window.sinks.hub) == 0 and window.sinks.panel.empty_label.isVisibleTo(window.sinks.panel)
+
+
+def test_headless_station_takes_repeatable_sinks() -> None:
+    from app.__main__ import build_parser
+
+    args = build_parser().parse_args(["--sink", "folder:/tmp/x", "--sink", "mqtt://127.0.0.1:1883/aoi"])
+    assert args.sink == ["folder:/tmp/x", "mqtt://127.0.0.1:1883/aoi"]
+    assert build_parser().parse_args([]).sink is None  # None: the station's sinks.json
