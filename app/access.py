@@ -179,7 +179,8 @@ class AccessControl(QObject):
             if accepted and self.login(role, pin, user) and self.role >= need:
                 self._set_pending(what)
                 return True
-        self.notified.emit("warning", f"not allowed: to {what} log in as {need.label}")
+        if what:
+            self.notified.emit("warning", f"not allowed: to {what} log in as {need.label}")
         return False
 
     def _set_pending(self, what: str) -> None:

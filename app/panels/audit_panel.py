@@ -41,6 +41,7 @@ class RoleBar(QWidget):
         self.login_button.clicked.connect(self._login_clicked)
         self.pin_button.clicked.connect(access.ask_set_pin)
         access.roleChanged.connect(lambda _r: self.refresh())
+        access.recorded.connect(lambda _e: self.refresh())  # e.g. the first PIN set: roles now on
         self.refresh()
 
     def refresh(self) -> None:

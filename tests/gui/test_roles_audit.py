@@ -266,3 +266,31 @@ def test_wrong_pins_pause_logins(qtbot) -> None:  # noqa: ANN001
     access.logout()
     assert access.role is Role.OPERATOR
     assert [e.action for e in AuditLog().entries(limit=2)] == ["log out", "log in"]
+
+
+def test_first_run_says_how_and_the_administrator_sets_the_engineer_pin(qtbot, window: MainWindow) -> None:  # noqa: ANN001
+    w, access = window, window.access
+    bar = w.station_access.role_bar
+    assert (
+        not access.enforced and "roles off" in bar.label.text() and "aoi roles set-pin" in bar.label.toolTip()
+    )
+    assert not bar.login_button.isEnabled() and access.allow("apply thresholds")  # a new station stays usable
+    RoleStore().set_pin(Role.ADMINISTRATOR, "adm1n")
+    bar.refresh()
+    assert bar.label.text() == "Role: operator" and bar.pin_button.isHidden()
+    answer(login("adm1n", name="kim", role=Role.ADMINISTRATOR))
+    bar.login_button.click()
+    assert access.role is Role.ADMINISTRATOR and not bar.pin_button.isHidden()
+
+    def set_pin(dlg: QWidget) -> None:
+        dlg.role.setCurrentIndex(dlg.role.findData(Role.ENGINEER))
+        dlg.pin.setText("1357")
+        dlg.again.setText("1357")
+        dlg.accept()
+
+    seen = answer(set_pin)
+    bar.pin_button.click()
+    assert seen == ["set_pin"] and RoleStore().verify(Role.ENGINEER, "1357")
+    (row,) = AuditLog().entries(action="set PIN")
+    assert (row.target, row.user, row.role) == ("engineer", "kim", "administrator")
+    assert "1357" not in (row.note or "") and "1357" not in str(row.new)
