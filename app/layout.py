@@ -7,12 +7,31 @@ past a 1366×768 or 1920×1080 screen (issue #25: the Train dock alone once need
 
 from __future__ import annotations
 
-from PySide6.QtCore import QEvent, QObject, Qt, QTimer
+from PySide6.QtCore import QEvent, QObject, QSize, Qt, QTimer
 from PySide6.QtWidgets import QDockWidget, QFrame, QMainWindow, QScrollArea, QStyle, QWidget
 
 LIVE_SHARE = 0.5  # the live view's least share of the window width while side panels are open
 PANEL_MIN_WIDTH = 260  # a scrolled panel is never squeezed narrower than this
 ADOPT_MAX_WIDTH, ADOPT_MAX_HEIGHT = 360, 280  # a dock's content bigger than this scrolls
+QWIDGETSIZE_MAX = (1 << 24) - 1  # Qt's "no maximum"
+
+
+class _FitWidthScroll(QScrollArea):
+    """Scrolls vertically only and is never narrower than its content's minimum width, which it
+    follows as the content changes (a counter's text growing must not clip its neighbour's label)."""
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 - Qt API
+        hint = super().minimumSizeHint()
+        content = self.widget()
+        if content is not None:
+            bar = self.style().pixelMetric(QStyle.PixelMetric.PM_ScrollBarExtent)
+            hint.setWidth(max(hint.width(), content.minimumSizeHint().width() + bar + 2))
+        return hint
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt API
+        if obj is self.widget() and event.type() == QEvent.Type.LayoutRequest:
+            self.updateGeometry()  # the dock re-asks minimumSizeHint
+        return super().eventFilter(obj, event)
 
 
 def scrolled(
@@ -21,14 +40,14 @@ def scrolled(
     """`widget` in a frameless scroll area that takes its width and scrolls past its minimum size.
     fit_width: never narrower than the widget (scrolls vertically only; a narrow panel like the
     operator's)."""
-    area = QScrollArea()
+    area = _FitWidthScroll() if fit_width else QScrollArea()
     area.setWidgetResizable(True)
     area.setFrameShape(QFrame.Shape.NoFrame)
     area.setWidget(widget)
     if fit_width:
-        bar = area.style().pixelMetric(QStyle.PixelMetric.PM_ScrollBarExtent)
-        min_width = widget.minimumSizeHint().width() + bar + 2
         area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        widget.installEventFilter(area)
+        min_width = 0
     area.setMinimumSize(min_width, min_height)
     return area
 
@@ -107,12 +126,22 @@ class LiveShareKeeper(QObject):
             if d.isVisible() and not d.isFloating() and self.window.dockWidgetArea(d) in sides
         ]
 
+    def _cap(self, want: int) -> None:
+        """A workspace dock is never wider than the room beside the live view's share, so its content
+        growing (a frozen frame, a gallery) cannot squeeze the live view; floating, it has no cap."""
+        sides = self.side_docks()
+        fixed = sum(d.width() for d in sides if d not in self._grow)
+        cap = max(PANEL_MIN_WIDTH, self.window.width() - want - fixed - 16)
+        for d in self._grow:
+            d.setMaximumWidth(QWIDGETSIZE_MAX if d.isFloating() else cap)
+
     def fit(self) -> None:
         """Take the width the live view lacks from the widest side panels first."""
         adopt, self._adopt = self._adopt, set()
         for dock in adopt:
             self.adopt(dock)
         want = int(self.window.width() * self.share)
+        self._cap(want)
         opening = [d for d in self.side_docks() if d in self._opening]
         self._opening.clear()
         if opening:

@@ -10,7 +10,7 @@ import math
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QFileDialog,
@@ -166,7 +166,7 @@ class ValidationPanel(QWidget):
         plots = QSplitter()
         plots.addWidget(self.scores)
         plots.addWidget(self.roc)
-        lower = QSplitter()
+        lower = QSplitter(Qt.Orientation.Vertical)  # stacked: fits a panel beside the live view (#25)
         lower.addWidget(self.gallery)
         lower.addWidget(right)
         body = QSplitter()
