@@ -141,7 +141,7 @@ class RecordsUi(QObject):
         self.window.state.notify(
             "info",
             f"recording settings: image quota {s.quota_mb:.0f} MB, keep {s.min_free_mb:.0f} MB free, "
-            + (f"every {s.ok_image_every}th OK image saved" if s.ok_image_every else "no OK images saved"),
+            + (f"1 in {s.ok_image_every} OK images saved" if s.ok_image_every else "no OK images saved"),
         )
         self.poll()
         return True

@@ -357,3 +357,15 @@ def test_bad_settings_and_shift_files_fall_back_and_bad_values_are_refused(tmp_p
     assert book.periods == {"shift": None, "lot": None}
     book.start("shift", "Early", now_ns=1_000)
     assert ShiftBook().periods["shift"].name == "Early"  # type: ignore[union-attr]
+
+
+def test_the_settings_dialog_reads_and_returns_the_settings(qtbot) -> None:
+    from app.panels.recording_settings_dialog import RecordingSettingsDialog
+
+    d = RecordingSettingsDialog(RecordingSettings(quota_mb=800, min_free_mb=50, ok_image_every=0), "usage")
+    qtbot.addWidget(d)
+    assert d.ok_every.text() == "never (NG images only)"
+    d.ok_every.setValue(10)
+    d.quota.setValue(1200)
+    assert d.ok_every.text() == "1 in 10 OK parts"
+    assert d.settings() == RecordingSettings(quota_mb=1200, min_free_mb=50, ok_image_every=10)
