@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QListWidget, QPushButton, QVBoxLayout, QWidget
 
 from app.state import SessionState
@@ -28,7 +28,9 @@ class NotificationArea(QWidget):
         b.addWidget(self.reconnect_button)
         self.banner.setVisible(False)
         self.list = QListWidget()
-        self.list.setFixedHeight(64)
+        self.list.setMinimumHeight(64)  # beside the NG strip: as tall as it (issue #25)
+        self.list.setWordWrap(True)  # a long message wraps instead of being cut at the list's edge
+        self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.clear_button = QPushButton("Clear")
         self.clear_button.clicked.connect(self.list.clear)
         lay = QVBoxLayout(self)
@@ -44,6 +46,7 @@ class NotificationArea(QWidget):
     def add(self, level: str, message: str) -> None:
         self.list.insertItem(0, f"{time.strftime('%H:%M:%S')}  {level.upper()}: {message}")
         self.list.item(0).setForeground(_color(level))
+        self.list.item(0).setToolTip(message)
         while self.list.count() > 100:
             self.list.takeItem(self.list.count() - 1)
 

@@ -81,6 +81,13 @@ def test_workspace_screenshots(qtbot, tmp_path: Path, tiny_bundle, fake_web, scr
             assert clipped_texts(w) == [], name
             shot = out / f"station_{name}_{screen[0]}x{screen[1]}.png"
             assert w.grab().save(str(shot)) and shot.stat().st_size > 0
+            if name == "tune":  # its other tab: plots, gallery, suggestions
+                ws.tune.tabs.setCurrentWidget(ws.tune.validation)
+                qtbot.wait(50)
+                assert clipped_texts(w) == [], "tune validation"
+                ws.tune.tabs.setCurrentWidget(ws.tune.frame)
+        messages = w.notifications.list  # long messages wrap: nothing is cut at the list's edge
+        assert messages.wordWrap() and messages.horizontalScrollBar().maximum() == 0
     finally:
         w.stop()
         w.close()
