@@ -236,7 +236,10 @@ def check_parity(bundle: ModelBundle, data: bytes, x: torch.Tensor) -> None:
 
 
 class OnnxPredictor:
-    """`model.predict` through ONNX Runtime on the CPU: (N, 3, H, W) tensor → raw (maps, scores)."""
+    """`model.predict` through ONNX Runtime on the CPU: (N, 3, H, W) tensor → raw (maps, scores).
+
+    threads: ONNX Runtime's intra-op threads; 0 = as many as torch's pool (`torch.get_num_threads()`,
+    which OMP_NUM_THREADS sets), so both backends use the same cores and compare fairly."""
 
     name = "onnxruntime"
 
@@ -244,8 +247,7 @@ class OnnxPredictor:
         import onnxruntime as ort
 
         opts = ort.SessionOptions()
-        if threads:
-            opts.intra_op_num_threads = threads
+        opts.intra_op_num_threads = threads or torch.get_num_threads()
         src = source if isinstance(source, bytes) else str(source)
         try:
             self.session = ort.InferenceSession(src, opts, providers=["CPUExecutionProvider"])
