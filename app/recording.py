@@ -65,7 +65,7 @@ class StationRecording:
                     camera_serial=serial,
                     recipe=getattr(recipe, "name", "") or "",
                     recipe_version=getattr(recipe, "version", None),
-                    model_hash=model_hash(inspector.bundle),
+                    model_hash=model_hash(getattr(inspector, "bundle", None)),
                     image_threshold=float(s.image_threshold),
                     pixel_threshold=float(s.pixel_threshold),
                 )
@@ -87,9 +87,11 @@ class StationRecording:
         self._seen = now
         if not (r.dropped or r.lost or r.last_error):
             return None
+        held = r.held
         return (
             f"inspection records: {r.dropped + r.lost} not recorded ({r.dropped} dropped by a full queue, "
-            f"{r.lost} refused by the database); last error: {r.last_error or 'none'}"
+            f"{r.lost} refused by the database), {held} waiting for the database; "
+            f"last error: {r.last_error or 'none'}"
         )
 
     def close(self) -> None:

@@ -141,6 +141,11 @@ class Recorder:
     def alive(self) -> bool:
         return self._thread.is_alive()
 
+    @property
+    def held(self) -> int:
+        """Rows the database refused, kept in memory for the next try (see the module docstring)."""
+        return len(self._held)
+
     def set_context(self, context: RecordContext) -> None:
         """What the next submitted results are recorded with (recipe, thresholds, source)."""
         self.context = context
@@ -344,7 +349,7 @@ class Recorder:
             "queued": len(self._queue),
             "dropped": self.dropped,
             "lost": self.lost,
-            "held": len(self._held),
+            "held": self.held,
             "errors": self.errors,
             "images_saved": self.images_saved,
             "images_skipped": self.images_skipped,
