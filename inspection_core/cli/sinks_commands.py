@@ -93,13 +93,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     q = ss.add_parser("list", help="the configured sinks and the sink URL forms")
     q.set_defaults(func=cmd_list)
     q = ss.add_parser("add", help="configure a sink for this station")
-    q.add_argument("url", metavar="URL")
+    q.add_argument(
+        "url", metavar="URL", help="mqtt://…, opcua://…, folder:PATH, http://…, camera-output:LINE"
+    )
     q.set_defaults(func=cmd_add)
     q = ss.add_parser("remove", help="remove a configured sink")
-    q.add_argument("url", metavar="URL")
+    q.add_argument("url", metavar="URL", help="the URL as `aoi sinks list` shows it")
     q.set_defaults(func=cmd_remove)
     q = ss.add_parser("test", help="send one test message to URL (exit 2 with the reason if it fails)")
-    q.add_argument("url", metavar="URL")
+    q.add_argument("url", metavar="URL", help="any sink URL, configured or not (see `aoi sinks list`)")
     q.add_argument(
         "--station", default=None, help="station id in the topic/message (default: this station's)"
     )

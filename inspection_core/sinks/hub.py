@@ -40,7 +40,7 @@ class SinkHub:
         self.submitted = 0
         self._status: dict[str, Any] = {}
         self._recipe: tuple[str, int | None] | None = None
-        self._alarm = ""
+        self._failing: tuple[str, ...] = ()
         self.counts = {"inspected": 0, "ok": 0, "ng": 0}
         self.dropped = 0  # results the dispatcher's own queue refused (counted in every sink's too)
         self.inbox_size = inbox_size
@@ -111,10 +111,11 @@ class SinkHub:
     def poll(self) -> str | None:
         """Call now and then (the GUI's panel timer): the new alarm text when it changed (""
         once cleared), else None; a change is also published as the station's status."""
-        now = self.alarm()
-        if now == self._alarm:
+        failing = tuple(r.name for r in self.runners if r.state is SinkState.FAILING)
+        if failing == self._failing:  # (not the text: a failing sink's error may reword itself)
             return None
-        self._alarm = now
+        self._failing = failing
+        now = self.alarm()
         self.publish_status(alarm=now or None, **self.counts)
         return now
 
