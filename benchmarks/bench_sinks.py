@@ -6,7 +6,8 @@ the station's OPC UA server (asyncua, in this process, as in the app) and a fold
 A paced "inference thread" submits `--fps` results a second for `--seconds` (every 10th NG with one
 defect), timing each `SinkHub.submit` call (target ≤ 0.1 ms a result with three sinks); a subscriber
 in a third process timestamps every result message it receives: verdict → received, p50/p99 (target
-p99 ≤ 10 ms). The same paced loop without sinks gives the baseline of the timing itself.
+p99 ≤ 10 ms). With `--qos 1` the broker acknowledges each result, which gives verdict → received at
+the broker itself (the PUBACK's arrival, one more hop back) without the subscriber's process. The same paced loop without sinks gives the baseline of the timing itself.
 
 Needs the dev extra (amqtt). Usage: python benchmarks/bench_sinks.py --json FILE [--seconds 20 --fps 30]
 """
@@ -193,6 +194,7 @@ def main(argv: list[str] | None = None) -> int:
         sub.wait(timeout=args.seconds + 40)
         delays = json.loads(Path(out).read_text())
         stats = [s.to_dict() for s in hub.stats()]
+        acked = list(hub.runners[0].sink.ack_latency_ms)  # QoS ≥ 1: verdict → the broker's PUBACK
     finally:
         if hub is not None:
             hub.close()
@@ -210,6 +212,7 @@ def main(argv: list[str] | None = None) -> int:
         "submit_ms_no_sinks": _pct(baseline),
         "submit_ms_with_sinks": _pct(costs),
         "verdict_to_subscriber_ms": _pct(delays) if delays else None,
+        "verdict_to_broker_ack_ms": _pct(acked) if acked else None,
         "received": len(delays),
         "expected": n,
         "sink_stats": stats,

@@ -10,7 +10,9 @@ messages of its own without bound while the broker is away.
 from __future__ import annotations
 
 import threading
+import time
 import urllib.parse
+from collections import deque
 
 from inspection_core.sinks.base import Delivery, Sink
 from inspection_core.sinks.message import encode, status_message
@@ -50,6 +52,8 @@ class MqttSink(Sink):
         self._client = None
         self._connected = threading.Event()
         self._status: bytes | None = None  # the last status, published again on every (re)connect
+        self._unacked: dict[int, int] = {}  # QoS ≥ 1: message id → verdict time (ns), until the PUBACK
+        self.ack_latency_ms: deque[float] = deque(maxlen=4096)  # verdict → the broker acknowledged it
 
     def _make_client(self):  # noqa: ANN202 - paho Client
         import paho.mqtt.client as mqtt
@@ -68,8 +72,14 @@ class MqttSink(Sink):
         def on_disconnect(client, userdata, flags, reason_code, properties) -> None:  # noqa: ANN001
             self._connected.clear()
 
+        def on_publish(client, userdata, mid, reason_code, properties) -> None:  # noqa: ANN001
+            t = self._unacked.pop(mid, None)
+            if t is not None:
+                self.ack_latency_ms.append((time.time_ns() - t) / 1e6)
+
         c.on_connect = on_connect
         c.on_disconnect = on_disconnect
+        c.on_publish = on_publish
         return c
 
     def open(self) -> None:
@@ -89,6 +99,10 @@ class MqttSink(Sink):
             info = self._client.publish(self.status_topic, delivery.data, qos=1, retain=True)
         else:
             info = self._client.publish(self.result_topic, delivery.data, qos=self.qos)
+            if self.qos and info.rc == 0:
+                if len(self._unacked) > 10_000:  # acks lost with a connection: forget them
+                    self._unacked.clear()
+                self._unacked[info.mid] = delivery.t_ns
         if info.rc != 0:
             import paho.mqtt.client as mqtt
 
