@@ -221,6 +221,7 @@ def test_mqtt_results_status_and_a_broker_restart() -> None:
         results = lambda: [m["frame_id"] for t, m, _ in got if t == "line/st1/result"]  # noqa: E731
         assert wait_for(lambda: results() == [0, 1, 2, 3, 4])
         assert [m["verdict"] for t, m, _ in got if t == "line/st1/result"][2] == "NG"
+        assert wait_for(lambda: len(hub.runners[0].sink.ack_latency_ms) >= 5)  # QoS 1: PUBACKs timed
         broker.stop()  # mid-run: the station keeps inspecting, the sink counts what it cannot send
         i, end = 5, time.monotonic() + 10
         while hub.stats()[0].state is SinkState.CONNECTED and time.monotonic() < end:
