@@ -15,7 +15,7 @@ FIELDS = (
     ("ng", "NG"),
     ("yield", "Yield"),
     ("fps", "Throughput"),
-    ("latency", "Latency (grab → shown)"),
+    ("latency", "Latency"),  # grab → shown (the tooltip); a short name leaves the value its room
     ("dropped", "Dropped by inference"),
 )
 
@@ -36,6 +36,7 @@ class CountersPanel(QWidget):
             v.setObjectName(f"counter_{key}")
             form.addRow(label, v)
             self.values[key] = v
+        self.values["latency"].setToolTip("from the frame's grab to its verdict on screen: median (p95)")
         self.reset_button = QPushButton("Reset counters")
         self.reset_button.clicked.connect(state.reset_counters)
         form.addRow(self.reset_button)

@@ -42,7 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     r = p.add_subparsers(dest="roles_command", required=True, metavar="ACTION")
     q = r.add_parser("set-pin", help="set a role's PIN (needs the administrator's PIN once one is set)")
-    q.add_argument("role", choices=("engineer", "administrator"))
+    q.add_argument("role", choices=("engineer", "administrator"), help="whose PIN to set")
     q.add_argument(
         "--stdin",
         action="store_true",

@@ -117,5 +117,4 @@ def test_a_broken_producer_is_listed_under_the_cameras_and_warned_once(
 
     monkeypatch.setenv("GENICAM_GENTL64_PATH", str(Path(cti).parent))
     panel.refresh_button.click()  # the vendor install is fixed: the line under the picker goes
-    assert panel.problems_label.isHidden() and panel.problems == []
-    w.close()
+    assert panel.problems_label.isHidden() and panel.problems == []  # qtbot closes the window
