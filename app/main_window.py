@@ -199,7 +199,7 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.fit_bar)
         self.source_panel.set_sources(*sources.scan_sources())
         # wiring: panels say what the operator wants, this window does it
-        self.source_panel.startRequested.connect(self.start)
+        self.source_panel.startRequested.connect(self.request_start)
         self.source_panel.stopRequested.connect(self.request_stop)
         self.source_panel.refreshRequested.connect(
             lambda: self.source_panel.set_sources(*sources.scan_sources())
@@ -558,6 +558,12 @@ class MainWindow(QMainWindow):
             self._stop_threads()
             self.state.set_camera_state("stopped")
 
+    def request_start(self, spec: str) -> None:
+        """Start as the operator asks for it (button, Space): the operator may, and it is audited."""
+        if not self.state.running:  # the operator may start: no PIN asked
+            self.access.record("start", "inspection", "stopped", spec)
+        self.start(spec)
+
     def request_stop(self) -> bool:
         """Stop as the operator asks for it (button, Space): confirmed first, and audited."""
         if self.state.running:
@@ -570,6 +576,7 @@ class MainWindow(QMainWindow):
     def request_model(self, which: str) -> bool:
         """The model picker: changing what live inspection uses is the engineer's."""
         if not self.access.allow(f"switch the model to {which}"):
+            self.source_panel.show_live(self.state.live)  # refused: the picker shows what is live again
             return False
         return self.load_model(which)
 

@@ -80,12 +80,15 @@ class CameraSetup:
         )
 
     def save_to_recipe(self) -> None:
-        """Write the camera's current settings into a new version of the live recipe."""
+        """Write the camera's current settings into a new version of the live recipe (the engineer's:
+        the controller's `guard`, once roles are on); audited with the settings before and after."""
         recipe = self.window.recipe
         if recipe is None:
             self.window.state.notify(
                 "warning", "no live recipe to save the camera settings in: deploy or load one first"
             )
+            return
+        if not self.controller.guard("save the camera settings in the live recipe"):
             return
 
         def save(values: dict[str, Any]) -> None:
@@ -99,6 +102,14 @@ class CameraSetup:
             except (AoiError, OSError) as exc:
                 self.window.state.notify("error", f"camera settings not saved: {exc}")
                 return
+            access = getattr(self.window, "access", None)  # the audit trail (#25), where there is one
+            if access is not None:
+                access.record(
+                    "save camera settings",
+                    f"{saved.name} v{saved.version}",
+                    live.camera.to_configure(),
+                    camera.to_configure(),
+                )
             if self.window.inspector is not None:  # the new version goes live like any other: one line
                 self.window.set_inspector(self.window.inspector, saved)
             else:

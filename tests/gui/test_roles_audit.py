@@ -294,3 +294,70 @@ def test_first_run_says_how_and_the_administrator_sets_the_engineer_pin(qtbot, w
     (row,) = AuditLog().entries(action="set PIN")
     assert (row.target, row.user, row.role) == ("engineer", "kim", "administrator")
     assert "1357" not in (row.note or "") and "1357" not in str(row.new)
+
+
+def test_start_is_the_operators_and_is_audited(qtbot, window: MainWindow) -> None:  # noqa: ANN001
+    w = window
+    RoleStore().set_pin(Role.ENGINEER, "2468")
+    w.source_panel.start_button.click()  # no PIN asked: an answered dialog would hang this test
+    assert w.state.running and w.access.role is Role.OPERATOR
+    (row,) = AuditLog().entries(action="start")
+    assert (row.target, row.old, row.role) == ("inspection", "stopped", "operator") and row.new
+    w.access.confirm_stop = False
+    w.source_panel.start_button.click()  # running: this is Stop, not a second start row
+    assert not w.state.running and len(AuditLog().entries(action="start")) == 1
+
+
+def test_refused_model_switch_puts_the_picker_back_on_what_is_live(
+    qtbot, window: MainWindow, tiny_bundle: ModelBundle, tmp_path: Path
+) -> None:  # noqa: ANN001
+    from inspection_core.recipe import Recipe
+    from inspection_core.recipes.store import RecipeStore
+
+    w, combo = window, window.source_panel.model_combo
+    v1 = RecipeStore(tmp_path / "recipes").save(Recipe("part", str(tiny_bundle.save(tmp_path / "m"))))
+    assert w.workspaces.train.switch_to(v1)  # roles off: deployed at once
+    assert combo.currentText() == "Recipe part v1"
+    RoleStore().set_pin(Role.ENGINEER, "2468")
+    live = w.inspector
+    for answer_with in (login(None), login("0000")):  # cancelled, then a wrong PIN
+        demo = combo.findData("demo")
+        combo.setCurrentIndex(demo)  # what a click on "Demo model" does
+        seen = answer(answer_with)
+        combo.activated.emit(demo)
+        assert seen == ["login"] and w.inspector is live and w.recipe == v1
+        assert combo.currentText() == "Recipe part v1"
+
+
+def test_camera_save_and_recording_settings_need_the_engineer(
+    qtbot, window: MainWindow, tiny_bundle: ModelBundle, tmp_path: Path
+) -> None:  # noqa: ANN001
+    from app import sources
+    from inspection_core.recipe import Recipe
+    from inspection_core.recipes.store import RecipeStore
+
+    w, ctl = window, window.camera.controller
+    store = RecipeStore(tmp_path / "recipes")
+    w.recipe = store.save(Recipe("part", str(tiny_bundle.save(tmp_path / "m"))))
+    RoleStore().set_pin(Role.ENGINEER, "2468")
+    w.stop()
+    w.start("simulated:96x64", opener=lambda: sources.open_source("simulated:96x64", fps=30))
+    qtbot.waitUntil(lambda: ctl.tree is not None, timeout=WAIT_MS)
+    seen = answer(login(None))
+    w.camera.panel.save_button.click()
+    qtbot.wait(200)
+    assert seen == ["login"] and store.versions("part") == [1] and w.recipe.version == 1
+    answer(login("2468", name="bo"))
+    w.camera.panel.save_button.click()
+    qtbot.waitUntil(lambda: store.versions("part") == [1, 2], timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: w.recipe.version == 2, timeout=WAIT_MS)
+    (row,) = AuditLog().entries(action="save camera settings")
+    assert (row.target, row.user, row.role) == ("part v2", "bo", "engineer") and row.new
+    w.access.logout()
+    seen = answer(login(None))
+    w.records_ui.edit_settings()  # refused: no settings dialog follows (it would block this test)
+    assert seen == ["login"]
+    assert any("change the recording settings" in m for _lvl, m in w.state.notifications)
+    w.access.confirm_stop = False
+    w.source_panel.start_button.click()
+    assert not w.state.running
