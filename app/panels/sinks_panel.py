@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -85,6 +85,9 @@ class SinksPanel(QWidget):
         lay.addWidget(self.test_button)
         lay.addWidget(self.test_result)
         self._tester: threading.Thread | None = None
+        # a test message reaches the line (a reject pulse, an MES record): the engineer's, and audited
+        self.guard: Callable[[str], bool] = lambda _what: True  # the window's AccessControl.allow
+        self.record: Callable[[str, str], object] = lambda _action, _target: None
         self.test_timeout_s = 5.0
         self.testFinished.connect(self._show_test)
         self.timer = QTimer(self)
@@ -125,6 +128,9 @@ class SinksPanel(QWidget):
         """Send a test message to every sink on a helper thread (the GUI never waits on a receiver)."""
         if self.testing or not len(self.hub):
             return
+        if not self.guard("send a test message to the line's sinks"):
+            return
+        self.record("send test message", ", ".join(self.hub.names))
         self.test_button.setEnabled(False)
         self.test_result.setText("sending a test message…")
         self._tester = threading.Thread(
@@ -238,6 +244,17 @@ def install_sinks(window: MainWindow, urls: Sequence[str] | None = None) -> Sink
             window.state.notify("info", "every sink delivers again")
 
     panel.alarmChanged.connect(alarm)
+
+    def allow(what: str) -> bool:  # looked up at the click: roles may be installed after this dock
+        access = getattr(window, "access", None)
+        return access is None or access.allow(what)
+
+    def record(action: str, target: str) -> None:
+        access = getattr(window, "access", None)
+        if access is not None:
+            access.record(action, target)
+
+    panel.guard, panel.record = allow, record
     ui = SinksUi(hub, panel, dock, errors)
     window.closed.connect(ui.shutdown)
     return ui

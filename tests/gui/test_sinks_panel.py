@@ -85,3 +85,47 @@ def test_headless_station_takes_repeatable_sinks() -> None:
     args = build_parser().parse_args(["--sink", "folder:/tmp/x", "--sink", "mqtt://127.0.0.1:1883/aoi"])
     assert args.sink == ["folder:/tmp/x", "mqtt://127.0.0.1:1883/aoi"]
     assert build_parser().parse_args([]).sink is None  # None: the station's sinks.json
+
+
+def test_test_message_needs_the_engineer_once_roles_are_on(qtbot, make_window, tmp_path: Path) -> None:
+    from PySide6.QtWidgets import QApplication, QDialogButtonBox
+
+    from inspection_core.records.audit import AuditLog
+    from inspection_core.runtime.roles import Role, RoleStore
+
+    out = tmp_path / "out"
+    window = make_window([f"folder:{out}"])
+    panel = window.sinks.panel
+    RoleStore().set_pin(Role.ENGINEER, "2468")
+    pins = ["", "2468"]  # cancelled, then the engineer's PIN
+
+    def answer_login() -> None:
+        dlg = QApplication.activeModalWidget()
+        if dlg is None:
+            qtbot.wait(10)
+            QApplication.processEvents()
+            return answer_login_later()
+        pin = pins.pop(0)
+        if not pin:
+            dlg.reject()
+            return None
+        dlg.role.setCurrentIndex(dlg.role.findData(Role.ENGINEER))
+        dlg.pin.setText(pin)
+        dlg.buttons.button(QDialogButtonBox.StandardButton.Ok).click()
+        return None
+
+    def answer_login_later() -> None:
+        from PySide6.QtCore import QTimer
+
+        QTimer.singleShot(10, answer_login)
+
+    answer_login_later()
+    panel.send_test()  # refused: nothing reaches the line
+    assert not panel.testing and not list(out.glob("*_test.json"))
+    assert not AuditLog().entries(action="send test message")
+    answer_login_later()
+    panel.send_test()
+    qtbot.waitUntil(lambda: "sent" in panel.test_result.text(), timeout=10_000)
+    assert list(out.glob("*_test.json"))
+    (row,) = AuditLog().entries(action="send test message")
+    assert (row.target, row.role) == (f"folder:{out}", "engineer")
