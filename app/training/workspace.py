@@ -12,6 +12,7 @@ from collections.abc import Callable
 import torch
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
+    QGridLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
@@ -109,6 +110,7 @@ class TrainingWorkspace(QWidget):
 
         left = QWidget()
         ll = QVBoxLayout(left)
+        ll.setContentsMargins(0, 0, 0, 0)  # nested margins add up in a ~340-px panel (#25)
         row = QHBoxLayout()
         row.addWidget(QLabel("Product"))
         row.addWidget(self.product, 1)
@@ -118,16 +120,17 @@ class TrainingWorkspace(QWidget):
         ll.addWidget(cap, 1)
         mid = QWidget()
         ml = QVBoxLayout(mid)
+        ml.setContentsMargins(0, 0, 0, 0)
         model = QGroupBox("2  Model")
         QVBoxLayout(model).addWidget(self.form)
         ml.addWidget(model, 1)
         tr = QGroupBox("3  Train")
         tl = QVBoxLayout(tr)
-        br = QHBoxLayout()
-        br.addWidget(self.train_button)
-        br.addWidget(self.finish_button)
-        br.addWidget(self.cancel_button)
-        br.addWidget(self.resume_button)
+        br = QGridLayout()  # 2×2: four buttons in a row made Train scroll sideways at 1366 px (#25)
+        br.addWidget(self.train_button, 0, 0)
+        br.addWidget(self.finish_button, 0, 1)
+        br.addWidget(self.cancel_button, 1, 0)
+        br.addWidget(self.resume_button, 1, 1)
         tl.addLayout(br)
         tl.addWidget(self.progress)
         ml.addWidget(tr)
@@ -142,6 +145,7 @@ class TrainingWorkspace(QWidget):
         # steps stacked top to bottom: the workspace is a scrolled panel beside the live view, never
         # three columns wider than the screen (issue #25: the dock once needed 2100 px)
         lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 4, 0, 4)
         lay.addWidget(self.recipes)  # what is live, on top of the scrolled steps
         for step in (left, mid, res):
             lay.addWidget(step)

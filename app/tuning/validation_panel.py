@@ -100,9 +100,10 @@ class ValidationPanel(QWidget):
         form.addRow("Defective", browse[1])
         form.addRow("Masks", browse[2])
         row = QHBoxLayout()
-        for w in (self.run_button, self.cancel_button, self.progress, self.progress_label):
+        for w in (self.run_button, self.cancel_button, self.progress_label):
             row.addWidget(w)
         form.addRow(row)
+        form.addRow(self.progress)  # its own row: the panel fits ~340 px beside the live view (#25)
 
         self.summary = QLabel("no validation yet")
         self.summary.setWordWrap(True)
@@ -131,6 +132,7 @@ class ValidationPanel(QWidget):
         self.max_fr.setValue(1.0)
         self.min_recall = QDoubleSpinBox()
         self.min_recall.setRange(1.0, 100.0)
+        self.min_recall.setDecimals(1)
         self.min_recall.setPrefix("defects caught ≥ ")
         self.min_recall.setSuffix(" %")
         self.min_recall.setValue(99.0)
@@ -145,13 +147,15 @@ class ValidationPanel(QWidget):
             btn.setEnabled(False)
             btn.clicked.connect(lambda _=False, k=key: self.use_suggestion(k))
             self.sug_labels[key], self.sug_buttons[key] = lab, btn
-            g.addWidget(lab, r, 1)
-            g.addWidget(btn, r, 2)
-        g.setColumnStretch(1, 1)
+            # the rule and its Use button on one row, the suggestion under them: three columns side
+            # by side made Train scroll sideways in a ~340-px panel (#25)
+            g.addWidget(btn, 2 * r, 1)
+            g.addWidget(lab, 2 * r + 1, 0, 1, 2)
+        g.setColumnStretch(0, 1)
         g.addWidget(QLabel("F1-max"), 0, 0)
-        g.addWidget(self.max_fr, 1, 0)
-        g.addWidget(self.min_recall, 2, 0)
-        g.addWidget(QLabel("pixel"), 3, 0)
+        g.addWidget(self.max_fr, 2, 0)
+        g.addWidget(self.min_recall, 4, 0)
+        g.addWidget(QLabel("pixel"), 6, 0)
 
         thr_row = QHBoxLayout()
         thr_row.addWidget(QLabel("Image threshold"))
@@ -159,6 +163,7 @@ class ValidationPanel(QWidget):
         thr_row.addStretch(1)
         right = QWidget()
         rl = QVBoxLayout(right)
+        rl.setContentsMargins(0, 0, 0, 0)  # nested margins once made Train scroll sideways (#25)
         rl.addWidget(self.summary)
         rl.addLayout(thr_row)
         rl.addWidget(self.confusion)
@@ -174,6 +179,7 @@ class ValidationPanel(QWidget):
         body.addWidget(plots)
         body.addWidget(lower)
         lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(src)
         lay.addWidget(body, 1)
 

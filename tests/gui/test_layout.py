@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QApplication, QDockWidget
+from PySide6.QtWidgets import QApplication, QDockWidget, QScrollArea
 from text_fit import clipped_texts
 
 from app.layout import LIVE_SHARE
@@ -102,3 +102,13 @@ def test_clipped_texts_finds_a_clipped_label(qtbot) -> None:  # noqa: ANN001
     assert clipped_texts(label) and "far too long" in clipped_texts(label)[0]
     label.setFixedWidth(600)
     assert clipped_texts(label) == []
+
+
+def test_train_scrolls_only_vertically_at_1366x768(window: MainWindow, qtbot) -> None:  # noqa: ANN001
+    window.resize(1366, 768)
+    _open_only(window, window.workspaces.train_dock, qtbot)
+    area = window.workspaces.train_dock.widget()
+    assert isinstance(area, QScrollArea)
+    content = area.widget().minimumSizeHint().width()
+    assert not area.horizontalScrollBar().isVisible(), (content, area.viewport().width())
+    assert content <= area.viewport().width()
