@@ -45,6 +45,10 @@ VARIANTS: dict[str, tuple[str | None, dict[str, Any]]] = {
     "default-wide0": (None, {"wide_sigma": 0.0}),
     "default-sigma4": (None, {"smoothing_sigma": 4.0}),
     "default-coreset4000": (None, {"coreset_size": 4000}),
+    # cheaper banks: how far the arithmetic of a frame can shrink before a data set drops (#27 CPU speed)
+    "default-coreset2000": (None, {"coreset_size": 2000}),
+    "default-coreset1000": (None, {"coreset_size": 1000}),
+    "default-coreset500": (None, {"coreset_size": 500}),
     "default-blocks4_10": (None, {"blocks": (4, 10)}),
     "default-all_patches": (None, {"max_patches": -1}),
     "plain+intensity_norm": ("plain", {"intensity_norm": True}),

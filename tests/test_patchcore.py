@@ -279,3 +279,25 @@ def test_warm_up_runs_one_inference_at_the_model_input_size(bundle, monkeypatch)
     seconds = insp.warm_up()
     h, w = bundle.model.image_size
     assert shapes == [(h, w, 3)] and seconds > 0
+
+
+def test_folded_batch_norms_give_the_same_features() -> None:
+    from inspection_core.models.backbones import EfficientNetLite0Features
+
+    x = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    plain, fused = EfficientNetLite0Features((4, 10)), EfficientNetLite0Features((4, 10), fuse_bn=True)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fused.modules())
+    with torch.no_grad():
+        for a, b in zip(plain(x), fused(x), strict=True):
+            assert torch.allclose(a, b, atol=1e-4, rtol=1e-5)
+
+
+def test_gpu_search_reranks_to_the_exact_nearest_distance() -> None:
+    from inspection_core.models.patchcore.model import MemoryBank
+
+    g = torch.Generator().manual_seed(1)
+    bank = torch.rand(300, 24, generator=g) * 3 + 5  # far from the origin: the expansion cancels most
+    q = torch.rand(500, 24, generator=g) * 3 + 5
+    exact = torch.cdist(q.double(), bank.double()).amin(1).float()
+    got = MemoryBank._distance_tf32(q, bank, (bank * bank).sum(1), chunk=128)  # same math on the CPU
+    assert torch.allclose(got, exact, rtol=1e-5, atol=1e-6)

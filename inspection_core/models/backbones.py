@@ -51,6 +51,7 @@ class EfficientNetLite0Features(nn.Module):
         frozen: bool = True,
         pretrained: bool = True,
         nhwc_on_cuda: bool = False,
+        fuse_bn: bool = False,
     ) -> None:
         super().__init__()
         self.nhwc_on_cuda = nhwc_on_cuda
@@ -62,8 +63,35 @@ class EfficientNetLite0Features(nn.Module):
         self.blocks = nn.ModuleList(list(net._blocks)[: self.blocks_out[-1] + 1])
         self.frozen = frozen
         if frozen:
+            if fuse_bn:
+                self._fuse_batch_norms()
             self.requires_grad_(False)
             self.eval()
+
+    def _fuse_batch_norms(self) -> None:
+        """Fold each inference batch norm into the convolution before it (exact up to float rounding).
+
+        A frozen network's batch norms are fixed affine maps, yet each runs as its own kernel: on an H100
+        they were 11 % of a tiled 5-MP frame's GPU time. Only for frozen backbones whose weights are not
+        saved with the model (PatchCore's), since the state dict loses the batch-norm entries."""
+        from torch.nn.utils.fusion import fuse_conv_bn_weights
+
+        def fold(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> None:
+            w, b = fuse_conv_bn_weights(
+                conv.weight, conv.bias, bn.running_mean, bn.running_var, bn.eps, bn.weight, bn.bias
+            )
+            conv.weight, conv.bias = w, b
+
+        stem_conv, stem_bn, act = self.stem
+        fold(stem_conv, stem_bn)
+        self.stem = nn.Sequential(stem_conv, act)
+        for blk in self.blocks:
+            pairs = [("_depthwise_conv", "_bn1"), ("_project_conv", "_bn2")]
+            if hasattr(blk, "_expand_conv"):
+                pairs.insert(0, ("_expand_conv", "_bn0"))
+            for conv_name, bn_name in pairs:
+                fold(getattr(blk, conv_name), getattr(blk, bn_name))
+                setattr(blk, bn_name, nn.Identity())
 
     @staticmethod
     def _random_lite0() -> nn.Module:
