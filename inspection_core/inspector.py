@@ -140,7 +140,8 @@ class Inspector:
     post_on_device: post-process large (tiled) frames where their map was made (DevicePostprocessor);
     None = on a GPU only (on a CPU, cv2 on the numpy map is faster than torch's convolutions).
     backend: what runs the model — 'torch', 'onnxruntime' (the CPU; the model's ONNX export, made
-    and cached beside the model when missing or stale), 'auto' (onnxruntime on a CPU where the model
+    and cached beside the model when missing or stale), 'openvino' (likewise, its OpenVINO IR; where
+    the openvino package is installed), 'auto' (onnxruntime on a CPU where the model
     exports, else torch), or None to keep the bundle's own (`models.export.with_backend`). Whole-frame
     passes (any input size) always run through torch.
     """

@@ -208,8 +208,9 @@ class Recipe:
     history: tuple[ThresholdEntry, ...] = ()
     version: int = 0  # 0 = not saved yet; set by the store
     saved_at: str = ""
-    # the inference backend its thresholds were validated with ('torch', 'onnxruntime'; '' = not recorded):
-    # the backends agree to ~1e-4 of a raw score (models.export), but an audit names the one that ran
+    # the inference backend its thresholds were validated with ('torch', 'onnxruntime', 'openvino'; '' =
+    # not recorded): the backends agree to ~1e-4 of a raw score (models.export), but an audit names the
+    # one that ran
     backend: str = ""
     base_dir: Path | None = field(default=None, compare=False)  # folder model_dir is relative to
 

@@ -1,7 +1,7 @@
 # Create .venv and install aoi-station into it (editable, from this checkout) on Windows.
 #
 #   powershell -ExecutionPolicy Bypass -File packaging\install.ps1            # the station only
-#   powershell -ExecutionPolicy Bypass -File packaging\install.ps1 -Dev       # plus pytest, ruff, import-linter, ...
+#   powershell -ExecutionPolicy Bypass -File packaging\install.ps1 -Dev       # plus pytest, ruff, ... and OpenVINO
 #   powershell -ExecutionPolicy Bypass -File packaging\install.ps1 -StartMenu # plus a Start-menu shortcut
 #
 # The Windows twin of packaging/install.sh (see there): the same constraints file, the same Qt check.
@@ -48,7 +48,7 @@ if ($hasTorch) {
     Write-Host "installing the CPU build of torch (PyPI's Windows wheel)"
     Invoke-Checked $py ($pip + @("install", "-q") + $pin + @("torch>=2.4,<2.15"))
 }
-$target = if ($Dev) { ".[dev]" } else { "." }
+$target = if ($Dev) { ".[dev,openvino]" } else { "." }  # CI runs the OpenVINO parity tests too
 Invoke-Checked $py ($pip + @("install", "-q") + $pin + @("-e", $target))
 
 # the Qt/Python pair must not leak references (a leak aborts the station within minutes)

@@ -2,7 +2,7 @@
 # Create .venv and install aoi-station into it (editable, from this checkout).
 #
 #   bash packaging/install.sh            # the station only: what an inspection PC needs
-#   bash packaging/install.sh --dev      # plus the developer tools (pytest, ruff, import-linter, ...)
+#   bash packaging/install.sh --dev      # plus the developer tools (pytest, ruff, ...) and OpenVINO
 #   bash packaging/install.sh --desktop  # also register aoi-station.desktop and its icons for this user
 #
 # Versions: packaging/constraints.txt pins what CI tested, so two installs made on different days get
@@ -58,7 +58,7 @@ else
     rm -rf "$tmp"
 fi
 TARGET="."
-[ "$DEV" = 1 ] && TARGET=".[dev]"
+[ "$DEV" = 1 ] && TARGET=".[dev,openvino]"   # CI runs the OpenVINO parity tests too
 "${PIP[@]}" install -q "${PIN[@]}" -e "$TARGET"   # pyproject excludes the Qt binding releases that leak on this Python
 # the Qt/Python pair must not leak references (a leak aborts the station within minutes): check it here,
 # not on the line

@@ -110,7 +110,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--backend",
         default="auto",
         help="what runs the model: torch, onnxruntime (CPU; exports model.onnx beside the model when "
-        "missing or stale) or auto (onnxruntime on a CPU where the model exports, else torch)",
+        "missing or stale), openvino (CPU, where installed; model.openvino.xml/.bin likewise) or auto "
+        "(onnxruntime on a CPU where the model exports, else torch)",
     )
     p.set_defaults(func=cmd_eval)
 
@@ -146,7 +147,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--backend",
         default="auto",
         help="what runs the model: torch, onnxruntime (CPU; exports model.onnx beside the model when "
-        "missing or stale) or auto (onnxruntime on a CPU where the model exports, else torch)",
+        "missing or stale), openvino (CPU, where installed; model.openvino.xml/.bin likewise) or auto "
+        "(onnxruntime on a CPU where the model exports, else torch)",
     )
     p.set_defaults(func=cmd_predict)
 
@@ -179,20 +181,27 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--backend",
         default="auto",
-        help="comma list of backends timed side by side in one run: torch, onnxruntime, auto (default)",
+        help="comma list of backends timed side by side in one run: torch, onnxruntime, openvino, auto "
+        "(default)",
     )
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser(
         "export",
-        help="export a model's predict path (map + score, normalisation in its metadata) to ONNX",
+        help="export a model's predict path (map + score, normalisation in its metadata) to ONNX or "
+        "OpenVINO IR",
     )
     p.add_argument("--model-dir", required=True, help="model folder written by `aoi train`")
-    p.add_argument("--format", default="onnx", help="onnx (the only format so far; OpenVINO reads ONNX)")
+    p.add_argument(
+        "--format",
+        default="onnx",
+        help="onnx, or openvino (IR .xml + .bin converted from the ONNX export; needs the openvino package)",
+    )
     p.add_argument(
         "--out",
         default=None,
-        help="file to write (default: model.onnx in the model folder, which the onnxruntime backend uses)",
+        help="file to write (default: model.onnx, or model.openvino.xml and .bin, in the model folder: what "
+        "the onnxruntime / openvino backend uses)",
     )
     p.add_argument(
         "--image-size",
@@ -579,11 +588,17 @@ def cmd_export(args: argparse.Namespace) -> int:
     from inspection_core.models import load_bundle
     from inspection_core.models.export import FORMATS, default_batch, export_onnx, onnx_path, source_digest
 
-    if args.format.lower() not in FORMATS:
-        raise AoiError(
-            f"unknown export format {args.format!r}; formats: {', '.join(FORMATS)} (OpenVINO is not "
-            "installed with aoi-station; its runtime reads the ONNX file directly)"
-        )
+    fmt = args.format.lower()
+    if fmt not in FORMATS:
+        raise AoiError(f"unknown export format {args.format!r}; formats: {', '.join(FORMATS)}")
+    if fmt == "openvino":
+        try:
+            import openvino  # noqa: F401
+        except ImportError:
+            raise AoiError(
+                "--format openvino needs the openvino package (pip install openvino, or pip install "
+                "'aoi-station[openvino]')"
+            ) from None
     size = parse_size(args.image_size) if args.image_size else None
     bundle = load_bundle(args.model_dir, "cpu")
     choice = args.batch.lower()
@@ -591,14 +606,33 @@ def cmd_export(args: argparse.Namespace) -> int:
         batch = default_batch(bundle.name)
     else:
         batch = None if choice == "dynamic" else _positive_int(args.batch, "--batch")
-    out = Path(args.out) if args.out else onnx_path(args.model_dir)
+    example = "model.onnx" if fmt == "onnx" else "model.xml"
+    if args.out:
+        out = Path(args.out)
+    elif fmt == "onnx":
+        out = onnx_path(args.model_dir)
+    else:
+        from inspection_core.models.openvino_backend import openvino_paths
+
+        out = openvino_paths(args.model_dir)[0]
     if out.is_dir():
-        raise AoiError(f"--out {out} is a folder: give a file name such as {out / 'model.onnx'}")
-    export_onnx(bundle, out, image_size=size, batch=batch, digest=source_digest(args.model_dir))
+        raise AoiError(f"--out {out} is a folder: give a file name such as {out / example}")
+    if fmt == "openvino" and out.suffix.lower() != ".xml":
+        raise AoiError(f"--out {out}: an OpenVINO IR is an .xml file (its weights go beside it as .bin)")
+    digest = source_digest(args.model_dir)
+    if fmt == "onnx":
+        export_onnx(bundle, out, image_size=size, batch=batch, digest=digest)
+        size_mb, runtime, shown = out.stat().st_size >> 20, "ONNX Runtime", str(out)
+    else:
+        from inspection_core.models.openvino_backend import export_openvino
+
+        export_openvino(bundle, out, image_size=size, batch=batch, digest=digest)
+        size_mb, runtime = (out.stat().st_size + out.with_suffix(".bin").stat().st_size) >> 20, "OpenVINO"
+        shown = f"{out} + {out.with_suffix('.bin').name}"
     h, w = size or bundle.model.image_size
     print(
-        f"exported {bundle.name} to {out} ({out.stat().st_size >> 20} MB, input {w}x{h}, batch "
-        f"{batch or 'dynamic'}; ONNX Runtime matches torch within its stated tolerance)"
+        f"exported {bundle.name} to {shown} ({size_mb} MB, input {w}x{h}, batch {batch or 'dynamic'}; "
+        f"{runtime} matches torch within its stated tolerance)"
     )
     return 0
 

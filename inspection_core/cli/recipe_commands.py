@@ -59,8 +59,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--backend",
         default="auto",
-        help="what runs the model: torch, onnxruntime or auto (onnxruntime on a CPU where the model "
-        "exports); --write records it in the recipe",
+        help="what runs the model: torch, onnxruntime, openvino (where installed) or auto (onnxruntime on "
+        "a CPU where the model exports); --write records it in the recipe",
     )
     p.add_argument("--json", default=None, help="also write the suggestion and metrics to this JSON file")
     _add_store_arg(p)

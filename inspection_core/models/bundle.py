@@ -43,6 +43,8 @@ FORMAT_VERSION = 1
 WEIGHTS = "model.safetensors"
 META = "model.json"
 EXPORT = "model.onnx"  # an ONNX export of the model beside it (models.export), made from these two files
+# its OpenVINO IR beside it (models.openvino_backend), converted from that ONNX export
+OPENVINO_EXPORT = ("model.openvino.xml", "model.openvino.bin")
 MAX_META_BYTES = 16 << 20  # a model.json is a few kB; anything this large could only exhaust memory
 # names of our own leftovers beside a model folder: a save's temp folder and the previous copy
 _TMP_RE = re.compile(r"^\.(?P<name>.+)\.tmp-[A-Za-z0-9_]{8}$")
@@ -168,7 +170,8 @@ def _holds_only_ours(d: Path) -> bool:
     removing it loses nothing else."""
     try:
         return all(
-            p.name in (META, WEIGHTS, EXPORT) and p.is_file() and not p.is_symlink() for p in d.iterdir()
+            p.name in (META, WEIGHTS, EXPORT, *OPENVINO_EXPORT) and p.is_file() and not p.is_symlink()
+            for p in d.iterdir()
         )
     except OSError:
         return False

@@ -12,17 +12,22 @@ two files, so a retrained or recalibrated model is never run through a stale exp
 
 Every export is checked before it is kept: ONNX Runtime must reproduce torch's map and score on a
 test batch within PARITY_ATOL/PARITY_RTOL (a trace can silently bake a data-dependent branch in).
+
+The OpenVINO IR and its backend (models.openvino_backend) are made from this ONNX export and share its
+parity check, metadata and caching rules; this module picks the backend (`with_backend`).
 """
 
 from __future__ import annotations
 
 import copy
 import hashlib
+import importlib
 import io
 import json
 import os
 import warnings
-from dataclasses import replace
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -37,9 +42,12 @@ EXPORT_FILE = EXPORT
 EXPORT_FORMAT = "aoi-station-onnx"
 EXPORT_FORMAT_VERSION = 1
 OPSET = 18
-BACKENDS = ("torch", "onnxruntime")
-FORMATS = ("onnx",)
-# ONNX Runtime vs torch on the same input: maps and scores agree to this (float32, different kernels)
+BACKENDS = ("torch", "onnxruntime", "openvino")
+FORMATS = ("onnx", "openvino")
+# what each backend needs installed (the import name and the pip package)
+_BACKEND_PACKAGE = {"onnxruntime": "onnxruntime", "openvino": "openvino"}
+# ONNX Runtime (or OpenVINO) vs torch on the same input: maps and scores agree to this (float32, different
+# kernels)
 PARITY_ATOL = 1e-4
 PARITY_RTOL = 1e-4
 # input pixels (batch × H × W) per ONNX Runtime call: PatchCore's distance matrix grows with the batch
@@ -163,12 +171,39 @@ def export_onnx(
     batch: a fixed batch size, or None for a dynamic one. digest: `source_digest` of the folder it was
     loaded from. ExportError when the model cannot be exported or the export fails the parity check.
     """
+    exp = onnx_export(bundle, image_size=image_size, batch=batch, digest=digest)
+    if out is not None:
+        from inspection_core.runtime.atomic import atomic_write_bytes
+
+        atomic_write_bytes(out, exp.data, error=ModelFileError)
+    return exp.data
+
+
+@dataclass(frozen=True)
+class OnnxExport:
+    """A parity-checked ONNX export and what it was checked with (the OpenVINO IR is made from it)."""
+
+    data: bytes
+    metadata: dict[str, str]
+    bundle: ModelBundle  # the bundle as traced (its model on the CPU)
+    test_batch: torch.Tensor  # what ONNX Runtime reproduced torch's map and score on
+
+
+def onnx_export(
+    bundle: ModelBundle,
+    *,
+    image_size: tuple[int, int] | None = None,
+    batch: int | None = None,
+    digest: str = "",
+    fmt: str = "ONNX",
+) -> OnnxExport:
+    """export_onnx's work, kept whole for a format converted from it (`fmt` names that in refusals)."""
     import onnx
 
     model = bundle.model
     reason = export_blocker(model.name)
     if reason:
-        raise ExportError(f"model {model.name!r} cannot be exported to ONNX: {reason}")
+        raise ExportError(f"model {model.name!r} cannot be exported to {fmt}: {reason}")
     size = tuple(int(s) for s in (image_size or model.image_size))
     if size != model.image_size and not model.any_size:
         raise ExportError(
@@ -203,45 +238,85 @@ def export_onnx(
     proto = onnx.load_from_string(buf.getvalue())
     proto.producer_name = "aoi-station"
     proto.doc_string = f"aoi-station {model.name}: anomaly map and score (see metadata_props aoi.*)"
-    for k, v in _metadata(bundle, size, batch, digest).items():
+    meta = _metadata(bundle, size, batch, digest)
+    for k, v in meta.items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = k, v
     data = proto.SerializeToString()
-    check_parity(bundle, data, x if batch else torch.cat([x[:1], _test_batch(size, 3)]))
-    if out is not None:
-        from inspection_core.runtime.atomic import atomic_write_bytes
-
-        atomic_write_bytes(out, data, error=ModelFileError)
-    return data
+    x = x if batch else torch.cat([x[:1], _test_batch(size, 3)])  # another batch size than the trace's
+    check_parity(bundle, lambda: OnnxPredictor(data), x)
+    return OnnxExport(data, meta, bundle, x)
 
 
-def check_parity(bundle: ModelBundle, data: bytes, x: torch.Tensor) -> None:
-    """ONNX Runtime's map and score on `x` equal torch's within the stated tolerance, else ExportError."""
+def check_parity(bundle: ModelBundle, make: Callable[[], ExportedPredictor], x: torch.Tensor) -> None:
+    """The predictor `make()` gives reproduces torch's map and score on `x` within PARITY_ATOL /
+    PARITY_RTOL, else ExportError (and the export is not kept)."""
     with torch.no_grad():
         t_map, t_score = (t.float().numpy() for t in bundle.model.predict(x))
+    runtime = "the runtime"
     try:
-        o_map, o_score = (t.numpy() for t in OnnxPredictor(data).predict(x))
-    except Exception as exc:  # noqa: BLE001 - ONNX Runtime's own error types: the export is unusable
+        predictor = make()
+        runtime = predictor.runtime
+        o_map, o_score = (t.numpy() for t in predictor.predict(x))
+    except Exception as exc:  # noqa: BLE001 - the runtimes' own error types: the export is unusable
         first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
         raise ExportError(
-            f"model {bundle.model.name!r}: ONNX Runtime cannot run the export ({type(exc).__name__}: {first})"
+            f"model {bundle.model.name!r}: {runtime} cannot run the export ({type(exc).__name__}: {first})"
         ) from None
     for what, a, b in (("map", o_map, t_map), ("score", o_score, t_score)):
         if a.shape != b.shape or not np.allclose(a, b, atol=PARITY_ATOL, rtol=PARITY_RTOL):
             diff = float(np.abs(a - b).max()) if a.shape == b.shape else f"shape {a.shape} vs {b.shape}"
             raise ExportError(
-                f"model {bundle.model.name!r}: the ONNX export's {what} differs from torch's ({diff}); "
-                "not kept (the trace does not follow this model's predict path)"
+                f"model {bundle.model.name!r}: {predictor.runtime}'s {what} differs from torch's ({diff}); "
+                "not kept (the export does not follow this model's predict path)"
             )
 
 
-class OnnxPredictor:
+class ExportedPredictor:
+    """What every exported-model backend shares: (N, 3, H, W) tensor → raw (maps, scores) on the CPU,
+    fed in chunks of `step` images (a fixed-batch export padded to its batch, the padding dropped)."""
+
+    name = ""  # the backend's name (ModelBundle.backend)
+    runtime = ""  # for messages: "ONNX Runtime", "OpenVINO"
+    batch: int | None  # the export's fixed batch, None = dynamic
+    image_size: tuple[int, int]
+
+    def _set_shape(self, batch: int | None, image_size: tuple[int, int]) -> None:
+        self.batch, self.image_size = batch, image_size
+        self.step = batch or max(1, MAX_RUN_PIXELS // (image_size[0] * image_size[1]))
+
+    def _run(self, chunk: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """One call of the runtime: raw (maps, scores) of a float32 (n, 3, H, W) array."""
+        raise NotImplementedError
+
+    def predict(self, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if tuple(batch.shape[-2:]) != self.image_size:
+            raise ModelFileError(
+                f"the {self.runtime} model takes {self.image_size[0]}x{self.image_size[1]} input, got "
+                f"{batch.shape[-2]}x{batch.shape[-1]}"
+            )
+        x = batch.detach().to("cpu", torch.float32).contiguous().numpy()
+        n = len(x)
+        maps, scores = [], []
+        for i in range(0, n, self.step):
+            chunk = x[i : i + self.step]
+            k = len(chunk)
+            if self.batch and k < self.batch:  # a fixed batch: pad with the last image, drop its output
+                chunk = np.concatenate([chunk, np.repeat(chunk[-1:], self.batch - k, 0)])
+            m, s = self._run(chunk)
+            maps.append(m[:k])
+            scores.append(s[:k])
+        return torch.from_numpy(np.concatenate(maps)), torch.from_numpy(np.concatenate(scores))
+
+
+class OnnxPredictor(ExportedPredictor):
     """`model.predict` through ONNX Runtime on the CPU: (N, 3, H, W) tensor → raw (maps, scores).
 
     threads: ONNX Runtime's intra-op threads; 0 = as many as torch's pool (`torch.get_num_threads()`,
     which OMP_NUM_THREADS sets), so both backends use the same cores and compare fairly."""
 
     name = "onnxruntime"
+    runtime = "ONNX Runtime"
 
     def __init__(self, source: str | os.PathLike[str] | bytes, threads: int = 0) -> None:
         import onnxruntime as ort
@@ -255,32 +330,34 @@ class OnnxPredictor:
             raise ModelFileError(f"cannot load the ONNX model: {exc}") from None
         self.meta: dict[str, str] = dict(self.session.get_modelmeta().custom_metadata_map)
         shape = self.session.get_inputs()[0].shape
-        self.batch = shape[0] if isinstance(shape[0], int) else None
-        self.image_size = (int(shape[2]), int(shape[3]))
-        self.step = self.batch or max(1, MAX_RUN_PIXELS // (self.image_size[0] * self.image_size[1]))
+        self._set_shape(shape[0] if isinstance(shape[0], int) else None, (int(shape[2]), int(shape[3])))
 
-    def predict(self, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        if tuple(batch.shape[-2:]) != self.image_size:
-            raise ModelFileError(
-                f"the ONNX model takes {self.image_size[0]}x{self.image_size[1]} input, got "
-                f"{batch.shape[-2]}x{batch.shape[-1]}"
-            )
-        x = batch.detach().to("cpu", torch.float32).contiguous().numpy()
-        n = len(x)
-        maps, scores = [], []
-        for i in range(0, n, self.step):
-            chunk = x[i : i + self.step]
-            k = len(chunk)
-            if self.batch and k < self.batch:  # a fixed batch: pad with the last image, drop its output
-                chunk = np.concatenate([chunk, np.repeat(chunk[-1:], self.batch - k, 0)])
-            m, s = self.session.run(OUTPUTS[:2], {"image": chunk})
-            maps.append(m[:k])
-            scores.append(s[:k])
-        return torch.from_numpy(np.concatenate(maps)), torch.from_numpy(np.concatenate(scores))
+    def _run(self, chunk: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        m, s = self.session.run(OUTPUTS[:2], {"image": chunk})
+        return m, s
 
 
 def onnx_path(model_dir: str | os.PathLike[str]) -> Path:
     return Path(model_dir) / EXPORT_FILE
+
+
+def is_current(
+    meta: dict[str, str],
+    model_dir: str | os.PathLike[str],
+    image_size: tuple[int, int],
+    batch: int | None,
+    fmt: str = EXPORT_FORMAT,
+) -> bool:
+    """Whether an export's aoi.* metadata says it was made from the folder's model as it is now, at
+    `image_size` and `batch` (None = dynamic), in format `fmt`: the one rule every cached export obeys."""
+    want = {
+        "aoi.format": fmt,
+        "aoi.format_version": str(EXPORT_FORMAT_VERSION),
+        "aoi.source_sha256": source_digest(model_dir),
+        "aoi.image_size": f"{image_size[0]}x{image_size[1]}",
+        "aoi.batch": "dynamic" if batch is None else str(batch),
+    }
+    return all(meta.get(k) == v for k, v in want.items())
 
 
 def current_onnx(
@@ -298,14 +375,7 @@ def current_onnx(
     except Exception:  # noqa: BLE001 - a corrupt or foreign file is simply not current
         return None
     meta = {p.key: p.value for p in proto.metadata_props}
-    want = {
-        "aoi.format": EXPORT_FORMAT,
-        "aoi.format_version": str(EXPORT_FORMAT_VERSION),
-        "aoi.source_sha256": source_digest(model_dir),
-        "aoi.image_size": f"{image_size[0]}x{image_size[1]}",
-        "aoi.batch": "dynamic" if batch is None else str(batch),
-    }
-    return path if all(meta.get(k) == v for k, v in want.items()) else None
+    return path if is_current(meta, model_dir, image_size, batch) else None
 
 
 def onnx_runner(bundle: ModelBundle) -> OnnxPredictor:
@@ -329,13 +399,18 @@ def onnx_runner(bundle: ModelBundle) -> OnnxPredictor:
     return OnnxPredictor(data)
 
 
-def available_backends() -> list[str]:
-    """Backends this installation can run (onnxruntime only when its package imports)."""
+def _importable(module: str) -> bool:
     try:
-        import onnxruntime  # noqa: F401
+        importlib.import_module(module)
     except ImportError:
-        return ["torch"]
-    return list(BACKENDS)
+        return False
+    return True
+
+
+def available_backends() -> list[str]:
+    """Backends this installation can run: torch, and each runtime whose package imports (openvino is
+    an optional extra, `pip install aoi-station[openvino]`)."""
+    return ["torch", *(b for b, pkg in _BACKEND_PACKAGE.items() if _importable(pkg))]
 
 
 def resolve_backend(name: str | None, bundle: ModelBundle) -> str:
@@ -348,25 +423,28 @@ def resolve_backend(name: str | None, bundle: ModelBundle) -> str:
         return "onnxruntime" if ok and "onnxruntime" in available_backends() else "torch"
     if name not in BACKENDS:
         raise AoiError(f"unknown backend {name!r}; backends: auto, {', '.join(BACKENDS)}")
-    if name == "onnxruntime":
-        if "onnxruntime" not in available_backends():
-            raise AoiError("backend onnxruntime is not installed (pip install onnxruntime)")
+    if name != "torch":
+        if name not in available_backends():
+            extra = " or pip install 'aoi-station[openvino]'" if name == "openvino" else ""
+            raise AoiError(f"backend {name} is not installed (pip install {_BACKEND_PACKAGE[name]}{extra})")
         if model.device.type != "cpu":
-            raise AoiError("backend onnxruntime runs on the CPU: use --device cpu (or --backend torch)")
+            raise AoiError(f"backend {name} runs on the CPU: use --device cpu (or --backend torch)")
         reason = export_blocker(model.name)
         if reason:
-            raise ExportError(
-                f"backend onnxruntime: model {model.name!r} cannot be exported to ONNX: {reason}"
-            )
+            raise ExportError(f"backend {name}: model {model.name!r} cannot be exported to ONNX: {reason}")
     return name
 
 
 def with_backend(bundle: ModelBundle, backend: str | None) -> ModelBundle:
-    """The bundle whose `predict` runs on `backend` ('auto', 'torch', 'onnxruntime'): a copy sharing the
-    model, so torch stays available for what the export does not cover (whole-frame passes)."""
+    """The bundle whose `predict` runs on `backend` ('auto', 'torch', 'onnxruntime', 'openvino'): a copy
+    sharing the model, so torch stays available for what the export does not cover (whole-frame passes)."""
     name = resolve_backend(backend, bundle)
     if name == bundle.backend:
         return bundle
     if name == "torch":
         return replace(bundle, runner=None)
+    if name == "openvino":
+        from inspection_core.models.openvino_backend import openvino_runner
+
+        return replace(bundle, runner=openvino_runner(bundle))
     return replace(bundle, runner=onnx_runner(bundle))
