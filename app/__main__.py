@@ -4,6 +4,7 @@ python -m app                                  # first start: the embedded demo 
 python -m app --source simulated --run-for 30 --report run.json   # soak / station check
 python -m app --recipe "Tile A@3" --source genicam    # a stored recipe (NAME, or NAME@VERSION)
 python -m app                                  # later: reopens the last deployed recipe and source
+python -m app --backend onnxruntime            # what runs the model (default: the station setting, auto)
 
 Everything the station keeps (recipes, layout, last session, logs/aoi-station.log) lives in the station
 home: $AOI_STATION_HOME, else the per-user data folder (inspection_core/runtime/home.py).
@@ -57,6 +58,13 @@ def build_parser() -> argparse.ArgumentParser:
         "reopens the last deployed recipe (or model) and source, else the demo",
     )
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument(
+        "--backend",
+        default=None,
+        help="what runs the model: auto (ONNX Runtime on a CPU where the model exports, torch on a GPU), "
+        "torch, onnxruntime, … (the installed ones); default: the station setting (Station settings…), "
+        "else auto. The first use of ONNX Runtime exports the model (seconds); a failure falls back to torch",
+    )
     p.add_argument("--no-start", action="store_true", help="open the window without starting acquisition")
     p.add_argument(
         "--run-for",
@@ -191,6 +199,8 @@ def report_dict(window: Any, args: argparse.Namespace, started: float) -> dict[s
         "model": window.state.model_name,
         "recipe": f"{window.recipe.name}@{window.recipe.version}" if window.recipe else None,
         "device": window.state.device,
+        "backend": window.state.backend,
+        "backend_choice": window.backends.choice,
         "run_for_s": args.run_for,
         "wall_s": round(time.perf_counter() - started, 3),
         **snap,
@@ -204,9 +214,19 @@ def report_dict(window: Any, args: argparse.Namespace, started: float) -> dict[s
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     from app import paths
     from inspection_core.errors import AoiError
+
+    if args.backend is not None:
+        from app.station_settings import backend_choices
+
+        args.backend = args.backend.lower()
+        if args.backend not in (choices := backend_choices()):
+            parser.error(
+                f"argument --backend: unknown or not installed {args.backend!r} (choices: {', '.join(choices)})"
+            )
 
     try:
         paths.ensure_station_home()  # a read-only or uncreatable home: one clear line, no window
@@ -233,7 +253,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     app.setOrganizationName("aoi-station")
     app.setApplicationName("aoi-station")
     resources.apply(app)  # stylesheet, window icon, desktop entry name
-    window = MainWindow(device=args.device, sink_urls=args.sink)
+    from app.station_settings import load_settings
+
+    backend = args.backend or load_settings().backend  # --backend replaces the setting for this run
+    window = MainWindow(device=args.device, sink_urls=args.sink, backend=backend)
     window.state.max_drop_rate = args.max_drop_rate
     window.show()
     last = window.last_session()  # what the station ran before this start
@@ -261,6 +284,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             QTimer.singleShot(0, window.close)
 
         def first_result(_item: object) -> None:
+            if window.backends.pending:  # time only the chosen backend: torch inspects while it prepares
+                return
             window.state.currentChanged.disconnect(first_result)
             window.state.reset_counters()  # count only the timed window
             window.heartbeat.reset()

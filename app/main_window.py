@@ -77,6 +77,8 @@ class MainWindow(QMainWindow):
     cpu_threads: torch threads for CPU inference; None = all cores but one, 0 = leave torch's setting.
     stop_patience_ms: how long Stop/close wait quietly for a worker before saying why the window waits
     (it then goes on waiting: a running thread is never dropped).
+    backend: what runs the model — 'torch', 'auto' or another of `models.export.available_backends()`
+    (`python -m app` passes --backend, else the station setting); see app/backend_integration.py.
     """
 
     closed = Signal()  # after every worker stopped, before the window is deleted
@@ -91,6 +93,7 @@ class MainWindow(QMainWindow):
         cpu_threads: int | None = None,
         stop_patience_ms: int = 2_000,
         sink_urls: list[str] | None = None,
+        backend: str = "torch",
     ) -> None:
         super().__init__()
         self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
@@ -142,6 +145,9 @@ class MainWindow(QMainWindow):
         from app.records_integration import install_records  # Records, shift/lot, image banner (#24)
 
         self.records_ui = install_records(self)
+        from app.backend_integration import install_backend  # the inference backend (#27)
+
+        self.backends = install_backend(self, backend)
         from app.station_access import install_access  # roles, audit trail, feedback loop (#25)
 
         self.station_access = install_access(self)  # after the panels whose changes it guards
@@ -220,7 +226,7 @@ class MainWindow(QMainWindow):
         """Help → About: version, revision, torch/CUDA and Qt (app/about.py)."""
         from app.about import AboutDialog
 
-        self.about_dialog = AboutDialog(self)
+        self.about_dialog = AboutDialog(self, backend=self.state.backend)
         self.about_dialog.open()
 
     def _shortcuts(self) -> None:
@@ -275,9 +281,22 @@ class MainWindow(QMainWindow):
             self.recipe = None  # another model: no recipe is live any more
         self._show_live()
         self.access.live_changed(old_inspector, old_recipe, inspector, self.recipe)  # the audit trail
+        self.backends.live_changed(inspector)  # onto the chosen backend (prepared off this thread)
         if self._start_when_ready and self._spec:
             self._start_when_ready = False
             self.start(self._spec)
+
+    def swap_backend(self, bundle: ModelBundle) -> None:
+        """The live model, unchanged, on another backend (`bundle` from `models.export.with_backend`):
+        same recipe, settings and preprocessing, swapped between two frames; not a model change."""
+        old = self.inspector
+        if old is None:
+            return
+        bundle.model.to(self.device).eval()
+        self.bundle = bundle
+        self.inspector = Inspector(bundle, old.settings, old.preprocessing, old.post_on_device)
+        if self.inf is not None:
+            self.inf.worker.set_inspector(self.inspector)  # type: ignore[attr-defined]
 
     def _show_live(self) -> None:
         """One LiveLine for every view (status bar, model picker, recipe bar, Tune's Apply)."""

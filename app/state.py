@@ -91,6 +91,7 @@ class SessionState(QObject):
     sourceChanged = Signal(str)
     modelChanged = Signal(str)
     deviceChanged = Signal(str)
+    backendChanged = Signal(str, str)  # what runs the model now, what is being prepared ("" if nothing)
     runningChanged = Signal(bool)
     currentChanged = Signal(object)  # InspectedFrame now shown
     rawChanged = Signal(object)  # app.raw_frame.RawFrame shown uninspected (no model loaded yet)
@@ -113,6 +114,8 @@ class SessionState(QObject):
         self.model_name = ""
         self.live = LiveLine()
         self.device = ""
+        self.backend = ""  # what runs the live model: 'torch', 'onnxruntime', … ("" before any model)
+        self.backend_pending = ""  # the backend being prepared for it ("" when none)
         self.running = False
         self.current: InspectedFrame | None = None
         self.raw: Any = None  # the newest RawFrame shown without a model (app.raw_frame)
@@ -162,6 +165,11 @@ class SessionState(QObject):
     def set_device(self, label: str) -> None:
         self.device = label
         self.deviceChanged.emit(label)
+
+    def set_backend(self, backend: str, pending: str = "") -> None:
+        if (backend, pending) != (self.backend, self.backend_pending):
+            self.backend, self.backend_pending = backend, pending
+            self.backendChanged.emit(backend, pending)
 
     def set_running(self, running: bool) -> None:
         if running != self.running:

@@ -3,9 +3,13 @@
 Slider moves change `settings` (live, not persisted). `apply` makes them the product's settings: with a
 recipe and a store it saves a new recipe version whose history keeps the replaced thresholds; without
 one (a bare model) it keeps settings and history in memory. `restore` goes back one history entry.
+An applied version records the inference backend the thresholds were chosen on (`backend_of`, set by
+the window: the live model's), as `aoi calibrate --write` does.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from PySide6.QtCore import QObject, Signal
 
@@ -33,6 +37,7 @@ class TuningSession(QObject):
         self.committed = base
         self.settings = base
         self.history: tuple[ThresholdEntry, ...] = recipe.history if recipe is not None else ()
+        self.backend_of: Callable[[], str] | None = None  # the backend the tried settings were seen on
 
     def set_recipe(self, recipe: Recipe | None) -> None:
         self.recipe = recipe
@@ -73,7 +78,7 @@ class TuningSession(QObject):
             self.committed, self.history, s.image_threshold, s.pixel_threshold, s.min_defect_area, note
         )
         new = new.with_(roi=s.roi, smoothing_sigma=s.smoothing_sigma, pixel_size_mm=s.pixel_size_mm)
-        self._commit(new, hist)
+        self._commit(new, hist, self.backend_of() if self.backend_of is not None else "")
         return new
 
     def restore(self, index: int = -1) -> PostprocessSettings:
@@ -85,13 +90,16 @@ class TuningSession(QObject):
         self._commit(new, hist)
         return new
 
-    def _commit(self, new: PostprocessSettings, hist: tuple[ThresholdEntry, ...]) -> None:
+    def _commit(self, new: PostprocessSettings, hist: tuple[ThresholdEntry, ...], backend: str = "") -> None:
+        """`backend`: what the new thresholds were validated on ("" keeps the recipe's)."""
+        if self.recipe is not None:
+            changed = self.recipe.with_(postprocess=new, history=hist, backend=backend or self.recipe.backend)
         if self.recipe is not None and self.store is not None:
-            saved = self.store.save(self.recipe.with_(postprocess=new, history=hist))
+            saved = self.store.save(changed)
             self.recipe = saved
             self.recipeSaved.emit(saved)
         elif self.recipe is not None:
-            self.recipe = self.recipe.with_(postprocess=new, history=hist)
+            self.recipe = changed
         self.committed, self.history = new, hist
         self.settings = new
         self.settingsChanged.emit(new)

@@ -28,6 +28,8 @@ def recipe_after_training(
     the model was calibrated in) replaces the recipe's, so the recipe inspects as the model was
     calibrated; `camera` (the settings the samples were captured with) is used for a new recipe only.
     move_model: the store moves the model folder in instead of copying it (a staging folder).
+    The thresholds (0.5 = the calibration) were validated by the fit pipeline, which runs torch: the
+    recipe records `backend="torch"` (a station on another backend says so when it runs it).
     """
     model = str(Path(model_dir).resolve())
     if store.exists(name):
@@ -38,6 +40,7 @@ def recipe_after_training(
             base_dir=None,
             notes=notes or old.notes,
             preprocessing=preprocessing if preprocessing is not None else old.preprocessing,
+            backend="torch",
         )
     else:
         recipe = Recipe(
@@ -47,5 +50,6 @@ def recipe_after_training(
             preprocessing=preprocessing or Preprocessing(),
             notes=notes,
             created=creation_info(source),
+            backend="torch",
         )
     return store.save(recipe, move_model=move_model)
