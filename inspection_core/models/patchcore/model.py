@@ -78,9 +78,16 @@ class PatchCoreConfig(ModelConfig):
         0,
         "PCA-reduce patch features to this many dims before the memory bank (0 = keep all; fewer = faster)",
     )
+    half_precision: bool = option(
+        True, "run the backbone in float16 on a GPU (the memory-bound part of a frame; CPU: float32)"
+    )
 
     # models saved before --map-aggregation existed drew the map with --aggregation
-    saved_defaults: ClassVar[dict[str, Any]] = {"map_aggregation": 0, "wide_sigma": 0.0}
+    saved_defaults: ClassVar[dict[str, Any]] = {
+        "map_aggregation": 0,
+        "wide_sigma": 0.0,
+        "half_precision": False,  # banks built from float32 features
+    }
 
 
 SCORE_FROM = ("patches", "map")
@@ -105,6 +112,7 @@ PLAIN_OPTIONS: dict[str, Any] = {
     "map_blocks": (),
     "map_aggregation": 0,
     "feature_dim": 0,
+    "half_precision": False,
 }
 PRESETS = {
     "plain": Preset(
@@ -235,7 +243,9 @@ class PatchCore(AnomalyModel):
     def __init__(self, config: PatchCoreConfig | None = None) -> None:
         super().__init__(config)
         cfg: PatchCoreConfig = self.config  # type: ignore[assignment]
-        self.backbone = EfficientNetLite0Features(cfg.blocks, nhwc_on_cuda=True, fuse_bn=True)
+        self.backbone = EfficientNetLite0Features(
+            cfg.blocks, nhwc_on_cuda=True, fuse_bn=True, half_on_cuda=cfg.half_precision
+        )
         self.bank = MemoryBank(sum(self.backbone.channels))
         if cfg.score_from not in SCORE_FROM:
             raise ValueError(f"score_from must be one of {', '.join(SCORE_FROM)}, not {cfg.score_from!r}")
