@@ -178,6 +178,9 @@ class OpenVinoPredictor(ExportedPredictor):
             "INFERENCE_NUM_THREADS": threads or torch.get_num_threads(),
             "INFERENCE_PRECISION_HINT": "f32",  # not bf16 where the CPU has it: parity with torch
             "PERFORMANCE_HINT": "LATENCY",  # one stream: a station inspects one frame at a time
+            # threads free to move off a core the GUI or the camera is busy on (ONNX Runtime and torch
+            # do not pin either); on the shared 2-core CPU pinned threads had the slower median
+            "ENABLE_CPU_PINNING": False,
         }
         try:
             self.compiled = core.compile_model(source, "CPU", config)
