@@ -11,6 +11,7 @@ HINTS = {
     AUTO: "ONNX Runtime on a CPU where the model can be exported, torch on a GPU",
     "torch": "the model as trained (PyTorch); the only backend that uses the GPU",
     "onnxruntime": "the model's ONNX export, made once beside the model (CPU only; faster than torch there)",
+    "openvino": "the model's OpenVINO IR, made once beside the model (CPU only)",
 }
 
 
