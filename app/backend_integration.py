@@ -45,10 +45,11 @@ class BackendControl(QObject):
         self.choice = choice
         self.job: WorkerThread | None = None
         self.pending = ""  # the backend being prepared ("" when none)
-        self._job_choice = choice  # the choice the running job prepares for
+        self._job_choice, self._job_target = choice, ""  # what the running job prepares for
         self._settled: tuple[ModelBundle, str] | None = None  # (bundle, choice) needing nothing more
         self._noted: tuple[str, int, str] | None = None  # the recipe note last given
         self.dialog: StationSettingsDialog | None = None
+        self._closed = False  # the window is closing: no new job
         self.settings_action = None
         bar = getattr(getattr(window, "workspaces", None), "toolbar", None)
         if bar is not None:
@@ -71,7 +72,9 @@ class BackendControl(QObject):
         if self.job is not None:  # one job at a time: the live model is looked at again when it ends
             self._show()
             return
-        if self._settled == (bundle, self.choice):
+        if self._closed:
+            return
+        if self._is_settled(bundle):
             self._settle(bundle)
             return
         from inspection_core.models.export import resolve_backend, with_backend
@@ -94,7 +97,7 @@ class BackendControl(QObject):
         self.window.statusBar().showMessage(message)
         self.window.state.notify("info", message)
         worker = BackendWorker(bundle, target)
-        self._job_choice = self.choice
+        self._job_choice, self._job_target = self.choice, target
         # bound methods of this GUI-thread object, queued (a lambda would run in the worker's thread)
         worker.done.connect(self._done, Qt.ConnectionType.QueuedConnection)
         worker.failed.connect(self._job_failed, Qt.ConnectionType.QueuedConnection)
@@ -117,7 +120,7 @@ class BackendControl(QObject):
         self._swap(prepared)
 
     def _job_failed(self, source: ModelBundle, message: str) -> None:
-        self._failed(source, self.pending, message, self._job_choice)
+        self._failed(source, self._job_target, message, self._job_choice)
 
     def _failed(self, source: ModelBundle, target: str, message: str, choice: str | None = None) -> None:
         self.pending = ""
@@ -137,10 +140,14 @@ class BackendControl(QObject):
             job.stop_and_wait()  # it has emitted finished: the thread is ending
         self.pending = ""
         live = self.window.inspector
-        if live is not None and self._settled != (live.bundle, self.choice):
+        if live is not None and not self._is_settled(live.bundle):
             self.live_changed(live)  # the model or the choice changed while the job ran
         else:
             self._show()
+
+    def _is_settled(self, bundle: ModelBundle) -> bool:
+        """Nothing more to do for this very bundle (identity: bundles of one model compare equal)."""
+        return self._settled is not None and self._settled[0] is bundle and self._settled[1] == self.choice
 
     def _swap(self, bundle: ModelBundle) -> None:
         self.window.swap_backend(bundle)
@@ -219,6 +226,7 @@ class BackendControl(QObject):
 
     def shutdown(self) -> None:
         """Wait for a preparing job (an export cannot be interrupted: seconds at most)."""
+        self._closed = True
         if self.dialog is not None:
             self.dialog.reject()
         job, self.job = self.job, None

@@ -125,6 +125,21 @@ def test_a_model_that_cannot_be_exported_stays_on_torch_and_says_why(
     w.close()
 
 
+def test_a_model_that_does_not_export_is_refused_at_once_and_auto_keeps_it_on_torch(
+    qtbot, tiny_bundle: ModelBundle, fake_web: FakeWeb, monkeypatch: pytest.MonkeyPatch
+) -> None:  # noqa: ANN001
+    monkeypatch.setitem(export.NOT_EXPORTABLE, "patchcore", "a stand-in reason (as for sidn)")
+    w = _window(fake_web, tiny_bundle, backend="onnxruntime")
+    assert w.backends.job is None and not w.backends.pending  # known before any export: no thread
+    (warning,) = [m for lvl, m in w.state.notifications if lvl == "warning"]
+    assert "cannot be exported to ONNX: a stand-in reason" in warning and warning.endswith("with torch")
+    assert w.inspector.backend == "torch" and w.statusBar().backend.text() == "Backend: torch"
+    w.backends.set_choice("auto")  # auto runs torch where the model does not export: nothing to say
+    assert w.inspector.backend == "torch" and w.backends.job is None
+    assert [lvl for lvl, _m in w.state.notifications].count("warning") == 1
+    w.close()
+
+
 @pytest.fixture
 def _drop_log_file() -> Iterator[None]:
     """`python -m app` run in-process sets the station's log file on the root logger: undo it."""
