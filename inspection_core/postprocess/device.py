@@ -55,23 +55,40 @@ def gaussian_blur(t: torch.Tensor, sigma: float) -> torch.Tensor:
 
 
 @functools.lru_cache(maxsize=16)
-def _ellipse(radius: int, device: torch.device) -> tuple[torch.Tensor, float]:
-    """cv2's elliptical structuring element as a (1, 1, k, k) float kernel on `device`, and its sum;
-    kept, so a live frame does not copy it to the GPU again."""
-    k = torch.from_numpy(cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1,) * 2))
-    return k.to(device, torch.float32)[None, None], float(k.sum())
+def _ellipse_rows(radius: int) -> tuple[tuple[int, int], ...]:
+    """cv2's elliptical structuring element as rows: (vertical offset, half-width of its run of ones);
+    every row of cv2's ellipse is one run centred on the middle column."""
+    k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1,) * 2)
+    return tuple((dy - radius, int(k[dy].sum()) // 2) for dy in range(k.shape[0]) if k[dy].any())
+
+
+def _dilate(x: torch.Tensor, radius: int, outside: float) -> torch.Tensor:
+    """Max over cv2's ellipse of a (1, 1, H, W) 0/1 float map, `outside` beyond the borders: one
+    horizontal max-pool per distinct row width, shifted by the row's offset. The same result as a 0/1
+    convolution with the element, at a few memory passes instead of a 2-D convolution of a 5-MP map
+    (1.8 ms of a tiled frame's post-processing on an H100)."""
+    h, w = x.shape[-2:]
+    xp = F.pad(x, (radius,) * 4, value=outside)
+    pooled: dict[int, torch.Tensor] = {}
+    out = None
+    for dy, half in _ellipse_rows(radius):
+        if half not in pooled:
+            pooled[half] = F.max_pool2d(xp, (1, 2 * half + 1), stride=1) if half else xp
+        # pooled column c is centred on padded column c + half, i.e. on frame column c + half - radius
+        row = pooled[half][..., radius + dy : radius + dy + h, radius - half : radius - half + w]
+        out = row if out is None else torch.maximum(out, row)
+    assert out is not None
+    return out
 
 
 def open_mask(mask: torch.Tensor, radius: int) -> torch.Tensor:
     """Morphological opening with cv2's elliptical element and cv2's borders (outside the frame counts
-    as set for the erosion and as unset for the dilation), as sums of a 0/1 convolution (exact)."""
+    as set for the erosion and as unset for the dilation); exact (see _dilate)."""
     if radius <= 0:
         return mask
-    k, full = _ellipse(radius, mask.device)
     x = mask.to(torch.float32)[None, None]
-    eroded = F.conv2d(F.pad(x, (radius,) * 4, value=1.0), k) >= full - 0.5
-    dilated = F.conv2d(F.pad(eroded.to(torch.float32), (radius,) * 4, value=0.0), k) > 0.5
-    return dilated[0, 0]
+    eroded = 1.0 - _dilate(1.0 - x, radius, outside=0.0)  # erosion = complement of the complement's dilation
+    return _dilate(eroded, radius, outside=0.0)[0, 0] > 0.5
 
 
 def _sync(dev: torch.device) -> None:
