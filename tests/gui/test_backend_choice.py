@@ -24,6 +24,7 @@ from inspection_core.models.export import ExportError, available_backends
 from inspection_core.postprocess.settings import PostprocessSettings
 from inspection_core.recipe import Recipe
 from inspection_core.recipes import RecipeStore
+from inspection_core.recipes.training import recipe_after_training
 from inspection_core.records.audit import AuditLog
 from inspection_core.runtime.roles import Role, RoleStore
 
@@ -191,3 +192,5 @@ def test_apply_in_tune_records_the_backend_the_thresholds_were_seen_on(
     assert saved.version == 2 and saved.backend == "onnxruntime" and session.recipe.backend == "onnxruntime"
     session.restore()  # the old thresholds back: their backend is not known better than the recipe's
     assert store.load("Tile").backend == "onnxruntime"
+    # a retrain (Train's Deploy, `aoi train --recipe`): thresholds back to the calibration, run on torch
+    assert recipe_after_training(store, "Tile", tiny_bundle.save(tmp_path / "m2")).backend == "torch"
