@@ -58,6 +58,11 @@ class PatchCoreConfig(ModelConfig):
     flip_augment: bool = option(False, "also store features of flipped good images (more normal variation)")
     intensity_norm: bool = option(False, "standardise each image's brightness and contrast before features")
     score_topk: int = option(10, "image score = mean of the k highest patch distances (1 = max)")
+    score_stride: int = option(
+        1,
+        "the score bank sees the patch grid averaged over s×s cells (1 = every patch): s² times less "
+        "search for the image score; the map keeps every patch",
+    )
     score_from: str = option(
         "patches",
         "image score from 'patches' (top-k of the raw patch distances, see --score-topk) or 'map' (the "
@@ -113,6 +118,7 @@ PLAIN_OPTIONS: dict[str, Any] = {
     "map_aggregation": 0,
     "feature_dim": 0,
     "half_precision": False,
+    "score_stride": 1,
 }
 PRESETS = {
     "plain": Preset(
@@ -321,24 +327,37 @@ class PatchCore(AnomalyModel):
         if max_patches < 0:  # every patch
             max_patches = 1 << 62
         proj = cfg.projection_dim or (128 if on_gpu else 32)
-        chunks = []
+        score_chunks: list[torch.Tensor] = []
+        map_chunks: list[torch.Tensor] = []
         for i in range(0, n, cfg.batch_size):
             x = images[i : i + cfg.batch_size].to(ctx.device, non_blocking=True)
             views = [x, x.flip(-1), x.flip(-2)] if cfg.flip_augment else [x]
             for v in views:
                 emb = self.embed(v)
-                f = emb.permute(0, 2, 3, 1).reshape(-1, emb.shape[1])
-                # subsample as we go: memory stays bounded for any number of images
-                keep = max_patches * f.shape[0] // max(1, n * len(views) * emb.shape[2] * emb.shape[3])
-                if keep < f.shape[0]:
-                    f = f[torch.randperm(f.shape[0], generator=g)[: max(1, keep)].to(f.device)]
-                chunks.append(f.contiguous())
+                grids = [(score_chunks, self._score_grid(emb))]
+                if self.map_bank is not None:
+                    grids.append((map_chunks, emb.index_select(1, self._map_index)))
+                for out, t in grids:
+                    f = t.permute(0, 2, 3, 1).reshape(-1, t.shape[1])
+                    # subsample as we go: memory stays bounded for any number of images
+                    keep = max_patches * f.shape[0] // max(1, n * len(views) * t.shape[2] * t.shape[3])
+                    if keep < f.shape[0]:
+                        f = f[torch.randperm(f.shape[0], generator=g)[: max(1, keep)].to(f.device)]
+                    out.append(f.contiguous())
             ctx.report("features", min(n, i + cfg.batch_size), n, "extracting features")
-        feats = torch.cat(chunks)
-        del chunks
-        self.bank.fit(feats[:, : self._dim].contiguous(), cfg, proj, ctx, "coreset")
+        self.bank.fit(torch.cat(score_chunks), cfg, proj, ctx, "coreset")
+        del score_chunks
         if self.map_bank is not None:
-            self.map_bank.fit(feats[:, self._map_channels].contiguous(), cfg, proj, ctx, "map coreset")
+            self.map_bank.fit(torch.cat(map_chunks), cfg, proj, ctx, "map coreset")
+
+    def _score_grid(self, emb: torch.Tensor) -> torch.Tensor:
+        """The score bank's features (N, D, h', w'): its channels of `embed`, averaged over
+        score_stride² cells (a partial cell at the edge averages what it has)."""
+        cfg: PatchCoreConfig = self.config  # type: ignore[assignment]
+        f = emb[:, : self._dim]
+        if cfg.score_stride <= 1:
+            return f
+        return F.avg_pool2d(f, cfg.score_stride, stride=cfg.score_stride, ceil_mode=True)
 
     @torch.no_grad()
     def predict(self, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -347,22 +366,24 @@ class PatchCore(AnomalyModel):
         cfg: PatchCoreConfig = self.config  # type: ignore[assignment]
         n, _, h, w = batch.shape
         emb = self.embed(batch)
-        _, d, fh, fw = emb.shape
-        q = emb.permute(0, 2, 3, 1).reshape(-1, d)
-        dist = self.bank.distance(q[:, : self._dim]).view(n, fh * fw)
+        fh, fw = emb.shape[-2:]
+        sg = self._score_grid(emb)
+        sh, sw = sg.shape[-2:]
+        dist = self.bank.distance(sg.permute(0, 2, 3, 1).reshape(-1, self._dim)).view(n, sh * sw)
         if cfg.score_from == "map":
             # the score bank's distances drawn as a map (upsampled, smoothed) and its peak taken: a lone
             # noisy patch weighs less than in the raw top-k
-            amap = self._map(dist.view(n, 1, fh, fw), (h, w))
+            amap = self._map(dist.view(n, 1, sh, sw), (h, w))
             scores = amap.flatten(1).amax(1)
             if self.map_bank is None:
                 return amap, scores
         else:
             k = max(1, min(cfg.score_topk, dist.shape[1]))
             scores = dist.max(1).values if k == 1 else dist.topk(k, dim=1).values.mean(1)
-        if self.map_bank is not None:
-            dist = self.map_bank.distance(q.index_select(1, self._map_index))
-        return self._map(dist.view(n, 1, fh, fw), (h, w)), scores
+        if self.map_bank is None:  # one bank: the map is the score bank's distances
+            return self._map(dist.view(n, 1, sh, sw), (h, w)), scores
+        mq = emb.index_select(1, self._map_index).permute(0, 2, 3, 1).reshape(-1, len(self._map_channels))
+        return self._map(self.map_bank.distance(mq).view(n, 1, fh, fw), (h, w)), scores
 
     @torch.no_grad()
     def predict_frame(self, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
