@@ -50,6 +50,8 @@ VARIANTS: dict[str, tuple[str | None, dict[str, Any]]] = {
     "default-coreset1000": (None, {"coreset_size": 1000}),
     "default-coreset500": (None, {"coreset_size": 500}),
     "default-score_stride2": (None, {"score_stride": 2}),
+    "default-score_stride3": (None, {"score_stride": 3}),
+    "default-score_stride4": (None, {"score_stride": 4}),
     "default-blocks4_10": (None, {"blocks": (4, 10)}),
     "default-all_patches": (None, {"max_patches": -1}),
     "plain+intensity_norm": ("plain", {"intensity_norm": True}),
