@@ -159,10 +159,22 @@ def test_cli_export_writes_the_file_and_refuses_what_cannot_export(
 def test_cli_bench_rows_side_by_side(saved: Path, tmp_path: Path) -> None:
     js = tmp_path / "bench.json"
     argv = ["bench", "--model-dir", str(saved), "--device", "cpu", "--sizes", "64", "--batch", "1"]
-    assert main([*argv, "--iters", "2", "--backend", "torch,onnxruntime", "--json", str(js)]) == 0
-    rows = json.loads(js.read_text())["results"]
-    assert {r["backend"] for r in rows} == {"torch", "onnxruntime"}
-    assert all(r["label"].startswith(r["backend"] + ": ") and r["median_ms"] > 0 for r in rows)
+    assert (
+        main([*argv, "--iters", "2", "--backend", "torch,onnxruntime", "--same-process", "--json", str(js)])
+        == 0
+    )
+    report = json.loads(js.read_text())
+    assert {r["backend"] for r in report["results"]} == {"torch", "onnxruntime"}
+    assert all(r["label"].startswith(r["backend"] + ": ") and r["median_ms"] > 0 for r in report["results"])
+    assert "processes" not in report
+
+
+def test_cli_bench_child_failure_is_one_clear_line(
+    saved: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["bench", "--model-dir", str(saved), "--device", "cpu", "--sizes", "64", "--batch", "1"]
+    assert main([*argv, "--iters", "1", "--backend", "onnxruntime,tensorrt"]) == 2
+    assert "bench of backend tensorrt failed: " in capsys.readouterr().err
 
 
 def test_recipe_records_its_validated_backend(saved: Path) -> None:

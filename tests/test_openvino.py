@@ -175,7 +175,9 @@ def test_cli_bench_rows_side_by_side(saved: Path, tmp_path: Path) -> None:
     js = tmp_path / "bench.json"
     argv = ["bench", "--model-dir", str(saved), "--device", "cpu", "--sizes", "64", "--batch", "1"]
     assert main([*argv, "--iters", "2", "--backend", "torch,onnxruntime,openvino", "--json", str(js)]) == 0
-    rows = json.loads(js.read_text())["results"]
+    report = json.loads(js.read_text())
+    assert report["processes"] == "one per backend"  # each timed without the others' thread pools
+    rows = report["results"]
     assert [r["backend"] for r in rows[::2]] == ["torch", "onnxruntime", "openvino"]  # model + frame each
     assert all(r["label"].startswith(r["backend"] + ": ") and r["median_ms"] > 0 for r in rows)
 
