@@ -6,9 +6,13 @@ All of it lives in the station home (`inspection_core.runtime.home`), the folder
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
+from inspection_core.errors import AoiError
 from inspection_core.recipes.store import default_root
+from inspection_core.runtime.atomic import atomic_write_text
 from inspection_core.runtime.home import ensure_station_home, station_home
 
 __all__ = ["ensure_station_home", "station_home"]
@@ -34,3 +38,13 @@ def last_session_file() -> Path:
 
 def log_dir() -> Path:
     return station_home() / "logs"
+
+
+def write_settings(path: Path, data: dict[str, Any], what: str) -> None:
+    """A settings file written atomically as JSON; AoiError naming `what` where the station home is
+    not writable (the settings dialogs show it and keep the old file)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(path, json.dumps(data, indent=2))
+    except OSError as exc:
+        raise AoiError(f"cannot save the {what} to {path}: {exc}") from exc

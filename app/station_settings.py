@@ -14,7 +14,6 @@ from typing import Any
 
 from app import paths
 from inspection_core.errors import AoiError
-from inspection_core.runtime.atomic import atomic_write_text
 
 FILE_NAME = "station-settings.json"
 AUTO = "auto"
@@ -69,9 +68,4 @@ def load_settings() -> StationSettings:
 def save_settings(s: StationSettings) -> None:
     """Check and write atomically (AoiError for a bad value or an unwritable station home)."""
     s.check()
-    path = settings_file()
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(path, json.dumps(asdict(s), indent=2))
-    except OSError as exc:
-        raise AoiError(f"cannot save the station settings to {path}: {exc}") from exc
+    paths.write_settings(settings_file(), asdict(s), "station settings")
