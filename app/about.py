@@ -29,7 +29,7 @@ LICENCES = "THIRD-PARTY-LICENSES.txt"
 def about_lines(backend: str = "") -> list[str]:
     """What the dialog shows and copies: `aoi --version`'s lines, Qt, the inference backends (`backend`:
     the one running the live model), the station home, the licences."""
-    from inspection_core.models.export import available_backends
+    from inspection_core.models.backends import available_backends
 
     lines = version_lines()
     platform = f", platform {QGuiApplication.platformName()}" if QGuiApplication.instance() else ""

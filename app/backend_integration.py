@@ -2,7 +2,7 @@
 chosen in "Station settings…" (engineer, saved in the station home) or by `python -m app --backend`.
 
 Every model that goes live (`MainWindow.set_inspector`: a loaded model or recipe, a deploy, a switch)
-comes as torch; when the choice resolves to another backend (`models.export.resolve_backend`: 'auto' is
+comes as torch; when the choice resolves to another backend (`models.backends.resolve_backend`: 'auto' is
 ONNX Runtime on a CPU where the model exports), a `BackendWorker` prepares it off the GUI thread (the
 first use exports the model: seconds) while torch keeps inspecting, then the window swaps the prepared
 model in between two frames. A failure leaves torch running and says why. The status bar and Help →
@@ -77,7 +77,7 @@ class BackendControl(QObject):
         if self._is_settled(bundle):
             self._settle(bundle)
             return
-        from inspection_core.models.export import resolve_backend, with_backend
+        from inspection_core.models.backends import resolve_backend, with_backend
 
         try:
             target = resolve_backend(self.choice, bundle)

@@ -77,7 +77,7 @@ class MainWindow(QMainWindow):
     cpu_threads: torch threads for CPU inference; None = all cores but one, 0 = leave torch's setting.
     stop_patience_ms: how long Stop/close wait quietly for a worker before saying why the window waits
     (it then goes on waiting: a running thread is never dropped).
-    backend: what runs the model — 'torch', 'auto' or another of `models.export.available_backends()`
+    backend: what runs the model — 'torch', 'auto' or another of `models.backends.available_backends()`
     (`python -m app` passes --backend, else the station setting); see app/backend_integration.py.
     """
 
@@ -287,7 +287,7 @@ class MainWindow(QMainWindow):
             self.start(self._spec)
 
     def swap_backend(self, bundle: ModelBundle) -> None:
-        """The live model, unchanged, on another backend (`bundle` from `models.export.with_backend`):
+        """The live model, unchanged, on another backend (`bundle` from `models.backends.with_backend`):
         same recipe, settings and preprocessing, swapped between two frames; not a model change."""
         old = self.inspector
         if old is None:

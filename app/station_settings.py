@@ -27,7 +27,7 @@ def backend_label(name: str) -> str:
 
 def backend_choices() -> list[str]:
     """'auto' and every backend this installation can run (the core's `available_backends`)."""
-    from inspection_core.models.export import available_backends
+    from inspection_core.models.backends import available_backends
 
     return [AUTO, *available_backends()]
 

@@ -13,8 +13,8 @@ import torch
 
 import inspection_core
 from inspection_core.inspector import Inspector, Preprocessing
+from inspection_core.models.backends import with_backend
 from inspection_core.models.bundle import ModelBundle
-from inspection_core.models.export import with_backend
 from inspection_core.models.graphs import graph_eligible
 from inspection_core.runtime.context import device_label
 from inspection_core.types import InspectionResult

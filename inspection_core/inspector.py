@@ -17,9 +17,9 @@ import torch
 from inspection_core.data.imageio import to_rgb_float
 from inspection_core.data.tiling import DeviceStitcher, TileGrid
 from inspection_core.errors import DataError
+from inspection_core.models.backends import with_backend
 from inspection_core.models.batching import predict_tensor
 from inspection_core.models.bundle import ModelBundle
-from inspection_core.models.export import with_backend
 from inspection_core.postprocess.device import DevicePostprocessor, HostMemory
 from inspection_core.postprocess.settings import (
     PostprocessOutput,
@@ -142,7 +142,7 @@ class Inspector:
     backend: what runs the model — 'torch', 'onnxruntime' (the CPU; the model's ONNX export, made
     and cached beside the model when missing or stale), 'openvino' (likewise, its OpenVINO IR; where
     the openvino package is installed), 'auto' (onnxruntime on a CPU where the model
-    exports, else torch), or None to keep the bundle's own (`models.export.with_backend`). Whole-frame
+    exports, else torch), or None to keep the bundle's own (`models.backends.with_backend`). Whole-frame
     passes (any input size) always run through torch.
     """
 

@@ -17,6 +17,7 @@ import torch
 from inspection_core.cli import main
 from inspection_core.inspector import Inspector
 from inspection_core.models import create_model, load_bundle
+from inspection_core.models.backends import with_backend
 from inspection_core.models.bundle import ModelBundle
 from inspection_core.models.export import (
     NOT_EXPORTABLE,
@@ -28,7 +29,6 @@ from inspection_core.models.export import (
     default_batch,
     export_onnx,
     onnx_path,
-    with_backend,
 )
 from inspection_core.postprocess.normalization import Normalization
 from inspection_core.runtime import FitContext

@@ -19,15 +19,9 @@ from inspection_core.cli import main
 from inspection_core.errors import AoiError
 from inspection_core.inspector import Inspector
 from inspection_core.models import create_model, load_bundle
+from inspection_core.models.backends import available_backends, resolve_backend, with_backend
 from inspection_core.models.bundle import ModelBundle
-from inspection_core.models.export import (
-    NOT_EXPORTABLE,
-    ExportError,
-    available_backends,
-    default_batch,
-    resolve_backend,
-    with_backend,
-)
+from inspection_core.models.export import NOT_EXPORTABLE, ExportError, default_batch
 from inspection_core.postprocess.normalization import Normalization
 from inspection_core.runtime import FitContext
 

@@ -32,7 +32,7 @@ class BackendWorker(LoopWorker):
         self.backend = backend
 
     def run(self) -> None:
-        from inspection_core.models.export import with_backend
+        from inspection_core.models.backends import with_backend
 
         t0 = time.perf_counter()
         try:

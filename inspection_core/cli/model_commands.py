@@ -395,7 +395,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from inspection_core.data import MVTecDataset
     from inspection_core.metrics import evaluate_dataset
     from inspection_core.models import load_bundle
-    from inspection_core.models.export import with_backend
+    from inspection_core.models.backends import with_backend
     from inspection_core.recipes import RecipeStore
     from inspection_core.runtime import FitContext, resolve_device
 

@@ -60,7 +60,7 @@ class ModelBundle:
     info: dict[str, Any] = field(default_factory=dict)
     # the folder it was loaded from (None: trained in this process), where an ONNX export is cached
     source: Path | None = field(default=None, compare=False)
-    # what runs predict instead of the torch model (models.export.with_backend), e.g. ONNX Runtime
+    # what runs predict instead of the torch model (models.backends.with_backend), e.g. ONNX Runtime
     runner: Any = field(default=None, repr=False, compare=False)
     _graphed: GraphedPredict | None = field(default=None, init=False, repr=False, compare=False)
     _graphed_frame: GraphedPredict | None = field(default=None, init=False, repr=False, compare=False)

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import importlib
 import io
 import json
 import os
@@ -42,10 +41,7 @@ EXPORT_FILE = EXPORT
 EXPORT_FORMAT = "aoi-station-onnx"
 EXPORT_FORMAT_VERSION = 1
 OPSET = 18
-BACKENDS = ("torch", "onnxruntime", "openvino")
 FORMATS = ("onnx", "openvino")
-# what each backend needs installed (the import name and the pip package)
-_BACKEND_PACKAGE = {"onnxruntime": "onnxruntime", "openvino": "openvino"}
 # ONNX Runtime (or OpenVINO) vs torch on the same input: maps and scores agree to this (float32, different
 # kernels)
 PARITY_ATOL = 1e-4
@@ -397,54 +393,3 @@ def onnx_runner(bundle: ModelBundle) -> OnnxPredictor:
     except OSError:  # a read-only model folder: run from memory, export again next time
         pass
     return OnnxPredictor(data)
-
-
-def _importable(module: str) -> bool:
-    try:
-        importlib.import_module(module)
-    except ImportError:
-        return False
-    return True
-
-
-def available_backends() -> list[str]:
-    """Backends this installation can run: torch, and each runtime whose package imports (openvino is
-    an optional extra, `pip install aoi-station[openvino]`)."""
-    return ["torch", *(b for b, pkg in _BACKEND_PACKAGE.items() if _importable(pkg))]
-
-
-def resolve_backend(name: str | None, bundle: ModelBundle) -> str:
-    """'auto' (or None) → onnxruntime on a CPU when the model can be exported and ONNX Runtime is
-    installed, else torch. An explicit name that cannot run here is a clear error."""
-    name = (name or "auto").lower()
-    model = bundle.model
-    if name == "auto":
-        ok = model.device.type == "cpu" and export_blocker(model.name) is None
-        return "onnxruntime" if ok and "onnxruntime" in available_backends() else "torch"
-    if name not in BACKENDS:
-        raise AoiError(f"unknown backend {name!r}; backends: auto, {', '.join(BACKENDS)}")
-    if name != "torch":
-        if name not in available_backends():
-            extra = " or pip install 'aoi-station[openvino]'" if name == "openvino" else ""
-            raise AoiError(f"backend {name} is not installed (pip install {_BACKEND_PACKAGE[name]}{extra})")
-        if model.device.type != "cpu":
-            raise AoiError(f"backend {name} runs on the CPU: use --device cpu (or --backend torch)")
-        reason = export_blocker(model.name)
-        if reason:
-            raise ExportError(f"backend {name}: model {model.name!r} cannot be exported to ONNX: {reason}")
-    return name
-
-
-def with_backend(bundle: ModelBundle, backend: str | None) -> ModelBundle:
-    """The bundle whose `predict` runs on `backend` ('auto', 'torch', 'onnxruntime', 'openvino'): a copy
-    sharing the model, so torch stays available for what the export does not cover (whole-frame passes)."""
-    name = resolve_backend(backend, bundle)
-    if name == bundle.backend:
-        return bundle
-    if name == "torch":
-        return replace(bundle, runner=None)
-    if name == "openvino":
-        from inspection_core.models.openvino_backend import openvino_runner
-
-        return replace(bundle, runner=openvino_runner(bundle))
-    return replace(bundle, runner=onnx_runner(bundle))

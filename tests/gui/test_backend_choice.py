@@ -19,8 +19,9 @@ from app.main_window import MainWindow
 from app.station_settings import StationSettings, load_settings
 from app.tuning.session import TuningSession
 from inspection_core.models import export
+from inspection_core.models.backends import available_backends
 from inspection_core.models.bundle import ModelBundle
-from inspection_core.models.export import ExportError, available_backends
+from inspection_core.models.export import ExportError
 from inspection_core.postprocess.settings import PostprocessSettings
 from inspection_core.recipe import Recipe
 from inspection_core.recipes import RecipeStore
