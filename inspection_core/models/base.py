@@ -167,7 +167,7 @@ class AnomalyModel(nn.Module):
     graph_safe: ClassVar[bool] = False
     # largest input (batch × H × W pixels) replayed from a graph: a graph keeps the memory of its
     # activations for good, and beyond small batches launches no longer dominate (NDP-Net batch 32:
-    # 30.4 ms graph-replayed vs 31.6 eager on an H200, docs/benchmarks/graph_check_h200.json)
+    # 30.4 ms graph-replayed vs 31.6 eager on an H200, docs/results.md)
     graph_max_pixels: ClassVar[int] = 8 * 256 * 256
     # predict takes any input size and is translation-equivariant away from the borders, so a large
     # frame can go through it whole instead of as overlapping tiles (Preprocessing.whole_frame)

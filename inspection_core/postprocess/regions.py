@@ -140,7 +140,7 @@ def _regions_dense(
 ) -> tuple[np.ndarray, list[Defect]]:
     """Regions of a mask that covers much of the frame: one full-frame labelling with statistics, then
     max/mean per region inside its bounding box. The sparse path's cost grows with the set pixels
-    (a 5-MP frame set everywhere: 166 ms vs 30 ms here; docs/benchmarks/regions_cpu.json)."""
+    (a 5-MP frame set everywhere: 166 ms vs 30 ms here; docs/results.md)."""
     n, labels, st, cent = cv2.connectedComponentsWithStats(m8, connectivity=8, ltype=cv2.CV_32S)
     st, cent = st[1:], cent[1:]
     area = st[:, cv2.CC_STAT_AREA].astype(np.int64)

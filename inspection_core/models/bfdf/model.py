@@ -94,7 +94,7 @@ class BFDF(AnomalyModel):
     version = 1
     pretrained_prefixes = ("encoder.",)
     # replayed from CUDA graphs on a GPU: batch 1 1.28 ms vs 11.0 ms eager, maps identical on fresh
-    # inputs (H200, docs/benchmarks/graph_check_h200.json); the reference features are cached before
+    # inputs (H200, docs/results.md); the reference features are cached before
     # capture (warm-up)
     graph_safe = True
 

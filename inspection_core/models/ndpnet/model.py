@@ -89,7 +89,7 @@ class NDPNet(AnomalyModel):
     Config = NDPNetConfig
     version = 1
     # replayed from CUDA graphs on a GPU: batch 1 2.66 ms vs 7.44 ms eager, maps identical on fresh
-    # inputs (H200, docs/benchmarks/graph_check_h200.json)
+    # inputs (H200, docs/results.md)
     graph_safe = True
     resumable = True
 

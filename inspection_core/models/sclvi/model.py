@@ -111,7 +111,7 @@ class SCLVI(AnomalyModel):
     Config = SCLVIConfig
     version = 1
     # capturable (identical maps), but its dense patch scan keeps the GPU busy: a graph saves 0.6 of
-    # 24.7 ms at batch 1 (H200, docs/benchmarks/graph_check_h200.json), not worth a graph's memory per
+    # 24.7 ms at batch 1 (H200, docs/results.md), not worth a graph's memory per
     # input shape
     graph_safe = False
 

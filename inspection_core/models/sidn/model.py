@@ -77,7 +77,7 @@ class SIDN(AnomalyModel):
     Config = SIDNConfig
     version = 1
     # replayed from CUDA graphs on a GPU: batch 1 0.86 ms vs 3.2 ms eager, maps identical on fresh
-    # inputs (H200, docs/benchmarks/graph_check_h200.json)
+    # inputs (H200, docs/results.md)
     graph_safe = True
 
     def __init__(self, config: SIDNConfig | None = None) -> None:
