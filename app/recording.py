@@ -52,11 +52,14 @@ class StationRecording:
         self._seen: tuple[int, int, str | None] = (0, 0, None)
 
     def _context(self, inspector: Inspector, frame: Frame | None = None) -> RecordContext:
-        """Rebuilt when the inspector, the recipe or the camera (its serial, from the frame) changes;
-        the model's content hash is computed once per model folder (`records.log.model_hash`)."""
+        """Rebuilt when the inspector, its backend, the recipe or the camera (its serial, from the frame)
+        changes; the model's content hash is computed once per model folder (`records.log.model_hash`).
+        The backend is in the key as well as the inspector: a swap (Station settings) that put another
+        bundle into the same Inspector would otherwise keep recording the old runtime."""
         recipe = self.recipe_of()
         serial = str(frame.meta.get("camera_serial") or "") if frame is not None else ""
-        key = (inspector, recipe, serial)
+        backend = str(getattr(inspector, "backend", "") or "")
+        key = (inspector, backend, recipe, serial)
         if self._for != key:
             s = inspector.settings
             self.recorder.set_context(
@@ -66,6 +69,7 @@ class StationRecording:
                     recipe=getattr(recipe, "name", "") or "",
                     recipe_version=getattr(recipe, "version", None),
                     model_hash=model_hash(getattr(inspector, "bundle", None)),
+                    backend=backend,
                     image_threshold=float(s.image_threshold),
                     pixel_threshold=float(s.pixel_threshold),
                 )

@@ -37,6 +37,7 @@ def records(tmp_path: Path) -> Path:
             source="sim",
             recipe="tile" if i < 6 else "wood",
             recipe_version=2,
+            backend="onnxruntime" if i == 7 else "torch",
             image_threshold=0.5,
             station="s1",
         )
@@ -51,6 +52,7 @@ def test_list_filters_and_json(records: Path, capsys: pytest.CaptureFixture[str]
     out = json.loads(capsys.readouterr().out)
     assert [r["frame_id"] for r in out] == [7, 5, 2]  # newest first
     assert out[0]["recipe"] == "wood" and out[0]["defects"][0]["area_px"] == 5000
+    assert [r["backend"] for r in out] == ["onnxruntime", "torch", "torch"]
     assert abs(out[0]["margin"] - 0.3) < 1e-9
     args = [
         "records",
@@ -67,6 +69,7 @@ def test_list_filters_and_json(records: Path, capsys: pytest.CaptureFixture[str]
     assert main(["records", "list", "--records", str(records), "--limit", "2"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("time (local)") and len(lines) == 3 and "wood@2" in lines[1]
+    assert lines[0].split()[6] == "backend" and lines[1].split()[5] == "torch"  # "time (local)": 2 words
 
 
 def test_export_csv_and_jsonl(records: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -76,10 +79,11 @@ def test_export_csv_and_jsonl(records: Path, tmp_path: Path, capsys: pytest.Capt
     rows = list(csv.DictReader(out.open()))
     assert [r["frame_id"] for r in rows] == ["2", "5", "7"]  # oldest first
     assert json.loads(rows[2]["defects"])[0]["area_px"] == 5000 and rows[0]["time_utc"].endswith("Z")
+    assert [r["backend"] for r in rows] == ["torch", "torch", "onnxruntime"]
     out = tmp_path / "all.jsonl"
     assert main(["records", "export", "--records", str(records), "--format", "jsonl", "--out", str(out)]) == 0
     recs = [json.loads(line) for line in out.read_text().splitlines()]
-    assert len(recs) == 10 and recs[0]["station"] == "s1"
+    assert len(recs) == 10 and recs[0]["station"] == "s1" and recs[7]["backend"] == "onnxruntime"
     assert "10 inspections written" in capsys.readouterr().err
 
 

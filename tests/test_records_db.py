@@ -12,12 +12,13 @@ import subprocess
 import sys
 import textwrap
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 import sqlalchemy as sa
-from _tiny_data import inspection_result
+from _tiny_data import inspection_result, texture, train_tiny
 
 from inspection_core.cli import main
 from inspection_core.errors import AoiError
@@ -169,6 +170,56 @@ def test_a_schema_2_log_from_before_alembic_is_read_then_upgraded(tmp_path: Path
     assert rows == [(5, "old", "h1"), (6, default_station_id(), "sha256:abc")]
     assert "inspections_station_time" in {r[1] for r in con.execute("PRAGMA index_list(inspections)")}
     assert main(["records", "verify", "--records", str(d)]) == 0
+
+
+def _schema4_database(url: str) -> None:
+    """A database as the station wrote it at schema 4 (Alembic revision 0004), with one row."""
+    from alembic import command
+
+    from inspection_core.records.db import _config
+
+    engine = make_engine(url)
+    with engine.begin() as con:
+        command.upgrade(_config(con), "0004")
+        con.execute(
+            sa.text(
+                "INSERT INTO inspections (time_ns, frame_id, verdict, n_defects, station, model_hash) "
+                "VALUES (1000, 5, 'NG', 0, 'old', 'h1')"
+            )
+        )
+    engine.dispose()
+
+
+def test_a_schema_4_database_upgrades_in_place_and_new_rows_carry_the_backend(
+    db_url: str, tmp_path: Path
+) -> None:
+    """Schema 5 adds `backend` (which runtime judged the part): an old row keeps everything and reads
+    as backend None, before the upgrade (a reader never migrates) and after it."""
+    d = tmp_path / "records"
+    d.mkdir()
+    _schema4_database(db_url)
+    reader = RecordsReader(d, url=db_url)
+    assert reader.schema == 4
+    assert [(r.station, r.model_hash, r.backend) for r in reader.records(Filters())] == [("old", "h1", None)]
+    reader.close()
+    rec = Recorder(d, url=db_url, save_ng_images=False, context=replace(_ctx(), backend="onnxruntime"))
+    rec.submit(None, inspection_result(6, None))
+    rec.close()
+    assert rec.written == 1 and rec.last_error is None
+    reader = RecordsReader(d, url=db_url)
+    try:
+        assert reader.schema == SCHEMA_VERSION == 5
+        rows = [(r.frame_id, r.station, r.model_hash, r.backend) for r in reader.records(Filters())]
+        assert rows == [(5, "old", "h1", None), (6, default_station_id(), "sha256:abc", "onnxruntime")]
+    finally:
+        reader.close()
+    engine = make_engine(db_url)
+    with engine.connect() as con:
+        assert con.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == "0005"
+        assert con.execute(sa.text("SELECT value FROM meta WHERE key = 'schema_version'")).scalar() == "5"
+        if con.dialect.name == "sqlite":
+            assert con.exec_driver_sql("PRAGMA user_version").scalar() == 5
+    engine.dispose()
 
 
 def test_a_database_from_a_newer_aoi_station_is_refused_and_survived(db_url: str, tmp_path: Path) -> None:
@@ -387,6 +438,42 @@ def test_the_station_records_camera_serial_and_model_hash(
         2: ("SN-8", "sha256:" + hashlib.sha256(b"{}" + b"v" * 101).hexdigest()),
         3: ("", ""),
     }
+
+
+def test_the_station_records_which_backend_judged_each_frame(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A row says which runtime ran the model: torch, then ONNX Runtime after a backend swap (a new
+    Inspector on the same model, as `MainWindow.swap_backend` makes), then torch again when the same
+    Inspector object is given another bundle (the context must not stay on the old runtime)."""
+    pytest.importorskip("onnxruntime")
+    from app.recording import StationRecording
+    from inspection_core.inspector import Inspector
+    from inspection_core.models.backends import with_backend
+    from inspection_core.types import Frame
+
+    monkeypatch.setenv("AOI_STATION_HOME", str(tmp_path / "home"))
+    bundle = train_tiny()
+    frame = texture(np.random.default_rng(1))
+    station = StationRecording("sim", directory=tmp_path / "records")
+
+    def record(fid: int, insp: Inspector) -> None:
+        f = Frame(frame, fid, 0, "sim", {})
+        assert station.record(f, insp.inspect(f), insp)
+
+    on_torch = Inspector(bundle)
+    record(1, on_torch)
+    on_onnx = Inspector(with_backend(bundle, "onnxruntime"), on_torch.settings, on_torch.preprocessing)
+    assert on_onnx.backend == "onnxruntime"
+    record(2, on_onnx)
+    record(3, on_onnx)
+    on_onnx.bundle = with_backend(on_onnx.bundle, "torch")  # the same object, another runtime
+    record(4, on_onnx)
+    station.close()
+    log = InspectionLog(tmp_path / "records" / "inspections.sqlite")
+    rows = {r.frame_id: r.backend for r in log.recent()}
+    log.close()
+    assert rows == {1: "torch", 2: "onnxruntime", 3: "onnxruntime", 4: "torch"}
 
 
 def test_rows_recorded_while_the_server_is_down_are_written_when_it_is_back(

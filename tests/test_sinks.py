@@ -30,7 +30,14 @@ from inspection_core.sinks import (
 )
 from inspection_core.sinks.camera_output import CameraOutputSink
 
-CTX = RecordContext(recipe="tile", recipe_version=3, image_threshold=0.5, pixel_threshold=0.5, station="st1")
+CTX = RecordContext(
+    recipe="tile",
+    recipe_version=3,
+    backend="onnxruntime",
+    image_threshold=0.5,
+    pixel_threshold=0.5,
+    station="st1",
+)
 FAST = {"backoff_s": (0.02, 0.1), "fail_after": 3, "station": "st1"}
 
 
@@ -71,8 +78,10 @@ def test_message_matches_the_log_row() -> None:
     d = Delivery("result", 1_700_000_000_000_000_000, inspection_result(7, 40), CTX, frame_timestamp_ns=5)
     m = json.loads(d.data)
     row = dict(zip(COLUMNS, make_row(inspection_result(7, 40), CTX, d.t_ns), strict=True))
-    for k in ("frame_id", "verdict", "score", "margin", "recipe", "recipe_version", "time_utc", "n_defects"):
+    for k in ("frame_id", "verdict", "score", "margin", "recipe", "recipe_version", "time_utc", "n_defects",
+              "backend"):  # fmt: skip
         assert m[k] == row[k], k
+    assert m["backend"] == "onnxruntime"  # which runtime judged it, as the row says
     assert m["defects"] == json.loads(row["defects"]) and m["defects"][0]["area_px"] == 40
     assert m["margin"] == pytest.approx(0.3) and m["frame_timestamp_ns"] == 5
     hub.close()

@@ -1,5 +1,6 @@
 """One inspection record, opened from the Records panel: the saved frame with its overlay, what the
-row says (time, recipe, verdict, score, thresholds) and its defect list."""
+row says (time, recipe, model and the backend that ran it, verdict, score, thresholds) and its defect
+list."""
 
 from __future__ import annotations
 
@@ -89,7 +90,7 @@ class RecordView(QWidget):
         self.info.setText(
             f"<b>{r.verdict}</b> · record {r.id} · {(r.time_local or '')[:23]} (UTC {(r.time_utc or '')[:23]})<br>"
             f"station {r.station or '—'} · source {r.source or '—'} · frame {r.frame_id}<br>"
-            f"recipe {recipe} · model {r.model or '—'}<br>"
+            f"recipe {recipe} · model {r.model or '—'} · backend {r.backend or '—'}<br>"
             f"score {_num(r.score, '.3f')} / threshold {_num(r.image_threshold, '.2f')} "
             f"(margin {_num(r.margin, '+.3f')}) · pixel threshold {_num(r.pixel_threshold, '.2f')}"
             f"{alarm}"

@@ -104,16 +104,19 @@ class InferenceWorker(LoopWorker):
         if self.recording is not None:
             return self.recording.recorder.context
         recipe = self._recipe_of() if self._recipe_of is not None else None
-        if self._sink_ctx is None or self._sink_ctx[0] != (inspector, recipe):
+        backend = str(getattr(inspector, "backend", "") or "")  # a swap may reuse the Inspector object
+        key = (inspector, backend, recipe)
+        if self._sink_ctx is None or self._sink_ctx[0] != key:
             s = inspector.settings
             ctx = RecordContext(
                 source=self._source,
                 recipe=getattr(recipe, "name", "") or "",
                 recipe_version=getattr(recipe, "version", None),
+                backend=backend,
                 image_threshold=float(s.image_threshold),
                 pixel_threshold=float(s.pixel_threshold),
             )
-            self._sink_ctx = ((inspector, recipe), ctx)
+            self._sink_ctx = (key, ctx)
         return self._sink_ctx[1]
 
     def run(self) -> None:

@@ -118,8 +118,8 @@ def cmd_list(args: argparse.Namespace) -> int:
     if not recs:
         print("no inspections match")
         return 0
-    head = ("time (local)", "station", "source", "frame", "recipe", "verdict", "score", "margin", "defects",
-            "max px", "image")  # fmt: skip
+    head = ("time (local)", "station", "source", "frame", "recipe", "backend", "verdict", "score", "margin",
+            "defects", "max px", "image")  # fmt: skip
     rows = [
         (
             (r.time_local or "")[:23],
@@ -127,6 +127,7 @@ def cmd_list(args: argparse.Namespace) -> int:
             r.source,
             str(r.frame_id),
             r.recipe + (f"@{r.recipe_version}" if r.recipe_version else ""),
+            r.backend or "",  # which runtime judged it (schema 5; empty on older rows)
             r.verdict + (" !" if r.alarm else ""),
             _fmt(r.score, ".3f"),
             _fmt(r.margin, "+.3f"),

@@ -28,7 +28,7 @@ from inspection_core.errors import AoiError
 
 ENV_URL = "AOI_RECORDS_URL"
 LOG_NAME = "inspections.sqlite"
-SCHEMA_VERSION = 4  # = the newest Alembic revision, as a number
+SCHEMA_VERSION = 5  # = the newest Alembic revision, as a number
 _MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 _LOCK_KEY = 0x414F4952  # "AOIR": one migrating station at a time on a shared PostgreSQL
 

@@ -82,6 +82,7 @@ COLUMNS = (
     "recipe_version",
     "model",
     "model_hash",
+    "backend",
     "verdict",
     "score",
     "margin",
@@ -105,13 +106,17 @@ def default_station_id() -> str:
 @dataclass(frozen=True)
 class RecordContext:
     """What the caller knows about a result that the result itself does not: where the frame came from
-    and which recipe and thresholds judged it. Built once per recipe/inspector change, not per frame."""
+    and which recipe and thresholds judged it. Built once per recipe/inspector change, not per frame.
+
+    `backend`: the runtime that ran the model ('torch', 'onnxruntime', 'openvino'; `Inspector.backend`);
+    "" = not known (stored as NULL, like the rows from before schema 5)."""
 
     source: str = ""
     camera_serial: str = ""
     recipe: str = ""
     recipe_version: int | None = None
     model_hash: str = ""
+    backend: str = ""
     image_threshold: float | None = None
     pixel_threshold: float | None = None
     station: str = field(default_factory=default_station_id)
@@ -181,6 +186,7 @@ def record_fields(
         "recipe_version": context.recipe_version,
         "model": result.model_name,
         "model_hash": context.model_hash,
+        "backend": context.backend or None,
         "verdict": str(result.verdict),
         "score": score_db,
         "margin": margin,
@@ -230,6 +236,7 @@ class InspectionRecord:
     camera_serial: str | None = None
     recipe_version: int | None = None
     model_hash: str | None = None
+    backend: str | None = None  # schema 5; None on older rows
     margin: float | None = None
     image_threshold: float | None = None
     pixel_threshold: float | None = None

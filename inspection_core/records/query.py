@@ -136,6 +136,10 @@ class RecordsReader:
                 if "inspections" not in sa.inspect(con).get_table_names():
                     raise AoiError(f"no inspection log at {self.path} (no inspections table)")
                 self.schema = schema_of(con)
+                have = {c["name"] for c in sa.inspect(con).get_columns("inspections")}
+            # a reader never migrates: an older log lacks the newer columns (schema 5's backend), which
+            # then read as None instead of failing the query
+            self._columns = [c for c in inspections.c if c.name in have]
         except AoiError:
             self.close()
             raise
@@ -153,7 +157,7 @@ class RecordsReader:
 
     def records(self, f: Filters, newest_first: bool = False) -> Iterator[InspectionRecord]:
         c = inspections.c
-        q = sa.select(inspections).where(*f.conditions())
+        q = sa.select(*self._columns).where(*f.conditions())
         q = q.order_by(c.time_ns.desc() if newest_first else c.time_ns.asc(), c.id)
         if f.limit is not None:
             q = q.limit(int(f.limit))

@@ -47,6 +47,8 @@ inspections = sa.Table(
     sa.Column("alarm", sa.Text),
     sa.Column("max_area_px", sa.BigInteger),
     sa.Column("timings", sa.Text),  # JSON: ms per stage
+    # schema 5: which runtime ran the model (torch, onnxruntime, openvino); NULL on older rows
+    sa.Column("backend", sa.Text),
     sa.Index("inspections_time", "time_ns"),
     sa.Index("inspections_verdict", "verdict"),
     sa.Index("inspections_recipe", "recipe"),

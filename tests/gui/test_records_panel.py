@@ -61,7 +61,13 @@ def recorded() -> dict[str, int]:
                 mid = time.time_ns()
                 time.sleep(0.01)
             rec.set_context(
-                RecordContext(source="fake", recipe=recipe, recipe_version=version, image_threshold=0.5)
+                RecordContext(
+                    source="fake",
+                    recipe=recipe,
+                    recipe_version=version,
+                    backend="onnxruntime",
+                    image_threshold=0.5,
+                )
             )
             for area in areas:
                 fid += 1
@@ -113,7 +119,7 @@ def test_filters_paging_thumbnails_and_an_opened_record(
     panel.table.selectRow(row)
     assert panel.view.record is not None and panel.view.record.max_area_px == 5000
     assert panel.view.defects.rowCount() == 1 and panel.view.defects.item(0, 2).text() == "5000"
-    assert "Tile v2" in panel.view.info.text()
+    assert "Tile v2" in panel.view.info.text() and "backend onnxruntime" in panel.view.info.text()
     qtbot.waitUntil(lambda: panel.view._pixmap is not None, timeout=WAIT_MS)
     # the time range: only what came after the midpoint (the Sheet records)
     panel.recipe.setText("")
