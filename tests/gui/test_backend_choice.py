@@ -91,6 +91,11 @@ def test_station_settings_backend_is_saved_audited_and_moves_the_running_model(
     assert w.backends.apply_settings(StationSettings(backend="torch"))
     assert w.inspector.backend == "torch" and w.inf.worker.inspector.backend == "torch"
     _inspects(qtbot, w)
+    w.stop()  # commits the last rows: each says which runtime judged it, in the order they ran
+    db = paths.station_home() / "records" / "inspections.sqlite"
+    ran = [b for (b,) in sqlite3.connect(db).execute("SELECT backend FROM inspections ORDER BY id")]
+    runs = [b for i, b in enumerate(ran) if i == 0 or b != ran[i - 1]]
+    assert runs == ["torch", "onnxruntime", "torch"]
 
 
 def test_the_backend_setting_is_the_engineers(qtbot, window: MainWindow) -> None:  # noqa: ANN001
@@ -177,6 +182,8 @@ def test_headless_backend_onnxruntime_inspects_records_and_notes_the_recipes_bac
     db = paths.station_home() / "records" / "inspections.sqlite"
     (rows,) = sqlite3.connect(db).execute("SELECT COUNT(*) FROM inspections").fetchone()
     assert rows >= rep["inspected"]
+    (last,) = sqlite3.connect(db).execute("SELECT backend FROM inspections ORDER BY id DESC").fetchone()
+    assert last == "onnxruntime"  # the rows say which runtime judged the parts
     assert load_settings().backend == "auto"  # --backend is for this run: the setting is unchanged
 
 
@@ -195,3 +202,27 @@ def test_apply_in_tune_records_the_backend_the_thresholds_were_seen_on(
     assert store.load("Tile").backend == "onnxruntime"
     # a retrain (Train's Deploy, `aoi train --recipe`): thresholds back to the calibration, run on torch
     assert recipe_after_training(store, "Tile", tiny_bundle.save(tmp_path / "m2")).backend == "torch"
+
+
+def test_the_worker_copies_the_live_model_only_when_it_must_export(
+    tiny_bundle: ModelBundle, tmp_path: Path
+) -> None:
+    from app.workers.backend import BackendWorker
+    from inspection_core.models import load_bundle
+
+    tiny_bundle.save(tmp_path / "m")
+    live = load_bundle(tmp_path / "m")
+    got: list[ModelBundle] = []
+
+    def prepare() -> ModelBundle:
+        worker = BackendWorker(live, "onnxruntime")
+        worker.done.connect(lambda _src, prepared, _s: got.append(prepared))
+        worker.failed.connect(lambda _src, msg: pytest.fail(msg))
+        worker.run()  # the job itself, on this thread
+        return got.pop()
+
+    first = prepare()  # no export beside the model yet: traced on a copy, never on the live model
+    assert first.backend == "onnxruntime" and first.model is not live.model
+    assert export.current_onnx(tmp_path / "m", live.model.image_size) is not None
+    second = prepare()  # a current export is loaded: the live model is shared, its memory not doubled
+    assert second.backend == "onnxruntime" and second.model is live.model
