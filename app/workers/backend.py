@@ -2,7 +2,8 @@
 
 The first use of ONNX Runtime exports the model (a trace plus a parity check: seconds on a CPU); the
 live model keeps inspecting meanwhile, and the window swaps the prepared bundle in between two frames.
-The export runs on a copy of the torch model: the live one is in use by the inference thread.
+An export runs on a copy of the torch model (the live one is in use by the inference thread); a current
+export beside the model is loaded without one.
 """
 
 from __future__ import annotations
@@ -32,11 +33,13 @@ class BackendWorker(LoopWorker):
         self.backend = backend
 
     def run(self) -> None:
-        from inspection_core.models.backends import with_backend
+        from inspection_core.models.backends import export_needed, with_backend
 
         t0 = time.perf_counter()
         try:
-            own = replace(self.bundle, model=copy.deepcopy(self.bundle.model))
+            own = self.bundle
+            if export_needed(own, self.backend):
+                own = replace(own, model=copy.deepcopy(own.model))
             prepared = with_backend(own, self.backend)
         except AoiError as exc:  # says what failed in one line (cannot export, parity, not installed)
             self.failed.emit(self.bundle, str(exc))

@@ -8,8 +8,14 @@ from dataclasses import replace
 
 from inspection_core.errors import AoiError
 from inspection_core.models.bundle import ModelBundle
-from inspection_core.models.export import ExportError, export_blocker, onnx_runner
-from inspection_core.models.openvino_backend import openvino_runner
+from inspection_core.models.export import (
+    ExportError,
+    current_onnx,
+    default_batch,
+    export_blocker,
+    onnx_runner,
+)
+from inspection_core.models.openvino_backend import current_openvino, openvino_runner
 
 BACKENDS = ("torch", "onnxruntime", "openvino")
 # what each backend needs installed (the import name and the pip package)
@@ -52,6 +58,20 @@ def resolve_backend(name: str | None, bundle: ModelBundle) -> str:
         if reason:
             raise ExportError(f"backend {name}: model {model.name!r} cannot be exported to ONNX: {reason}")
     return name
+
+
+def export_needed(bundle: ModelBundle, backend: str) -> bool:
+    """Whether putting `bundle` on `backend` (a resolved name) traces its torch model: no current export
+    lies beside it. The station copies the live model only then (the trace must not run on the model the
+    inference thread is using), so a cached export does not double the model's memory."""
+    if backend in ("torch", bundle.backend):
+        return False
+    src = bundle.source
+    if src is None:
+        return True
+    size, batch = bundle.model.image_size, default_batch(bundle.model.name)
+    current = current_openvino if backend == "openvino" else current_onnx
+    return current(src, size, batch) is None
 
 
 def with_backend(bundle: ModelBundle, backend: str | None) -> ModelBundle:
