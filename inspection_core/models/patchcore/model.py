@@ -90,6 +90,11 @@ class PatchCoreConfig(ModelConfig):
         0,
         "PCA-reduce patch features to this many dims before the memory bank (0 = keep all; fewer = faster)",
     )
+    map_feature_dim: int = option(
+        0,
+        "PCA dims of the map bank alone (0 = as --feature-dim, -1 = keep all): the map bank's search is the "
+        "largest share of a CPU frame",
+    )
     half_precision: bool = option(
         True, "run the backbone in float16 on a GPU (the memory-bound part of a frame; CPU: float32)"
     )
@@ -101,6 +106,7 @@ class PatchCoreConfig(ModelConfig):
         "half_precision": False,  # banks built from float32 features
         "score_stride": 1,
         "map_coreset_size": 0,  # one size for both banks
+        "map_feature_dim": 0,  # as feature_dim
     }
 
 
@@ -129,6 +135,7 @@ PLAIN_OPTIONS: dict[str, Any] = {
     "half_precision": False,
     "score_stride": 1,
     "map_coreset_size": 0,
+    "map_feature_dim": 0,
 }
 PRESETS = {
     "plain": Preset(
@@ -174,18 +181,19 @@ class MemoryBank(torch.nn.Module):
     def fit(
         self,
         feats: torch.Tensor,
-        cfg: PatchCoreConfig,
+        dim: int,
         projection: int,
         ctx: FitContext,
         stage: str,
         size: int,
     ) -> None:
-        if cfg.feature_dim and cfg.feature_dim < feats.shape[1]:
+        """Keep `size` good patches (greedy coreset), in `dim` PCA dims when 0 < dim < D."""
+        if 0 < dim < feats.shape[1]:
             mean = feats.mean(0)
             cov = torch.cov((feats - mean).T)
             _, vecs = torch.linalg.eigh(cov)  # ascending eigenvalues
             self.pca_mean = mean.contiguous()
-            self.pca_components = vecs[:, -cfg.feature_dim :].flip(1).contiguous()
+            self.pca_components = vecs[:, -dim:].flip(1).contiguous()
             feats = self.reduce(feats)
         ctx.report(stage, 0, size, "selecting memory bank")  # the stage shows (and a cancel lands) at once
         idx = greedy_coreset(
@@ -362,11 +370,12 @@ class PatchCore(AnomalyModel):
                         f = f[torch.randperm(f.shape[0], generator=g)[: max(1, keep)].to(f.device)]
                     out.append(f.contiguous())
             ctx.report("features", min(n, i + cfg.batch_size), n, "extracting features")
-        self.bank.fit(torch.cat(score_chunks), cfg, proj, ctx, "coreset", cfg.coreset_size)
+        self.bank.fit(torch.cat(score_chunks), cfg.feature_dim, proj, ctx, "coreset", cfg.coreset_size)
         del score_chunks
         if self.map_bank is not None:
             size = cfg.map_coreset_size or cfg.coreset_size
-            self.map_bank.fit(torch.cat(map_chunks), cfg, proj, ctx, "map coreset", size)
+            dim = cfg.map_feature_dim or cfg.feature_dim
+            self.map_bank.fit(torch.cat(map_chunks), dim, proj, ctx, "map coreset", size)
 
     def _score_grid(self, emb: torch.Tensor) -> torch.Tensor:
         """The score bank's features (N, D, h', w'): its channels of `embed`, averaged over
