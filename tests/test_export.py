@@ -186,3 +186,18 @@ def test_recipe_records_its_validated_backend(saved: Path) -> None:
     old = {k: v for k, v in r.to_dict().items() if k != "backend"}  # saved before backends existed
     assert Recipe.from_dict(old).backend == ""
     assert back.build_inspector("cpu", "onnxruntime").backend == "onnxruntime"
+
+
+def test_an_export_from_another_aoi_station_version_is_made_again(
+    saved: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An upgraded station must run its own predict path, not a cached export of an older one."""
+    import inspection_core
+
+    size = load_bundle(saved).model.image_size
+    with_backend(load_bundle(saved), "onnxruntime")
+    assert current_onnx(saved, size) is not None
+    monkeypatch.setattr(inspection_core, "__version__", inspection_core.__version__ + ".post1")
+    assert current_onnx(saved, size) is None
+    with_backend(load_bundle(saved), "onnxruntime")  # exported again by "this" version
+    assert current_onnx(saved, size) is not None

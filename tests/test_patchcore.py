@@ -301,3 +301,44 @@ def test_gpu_search_reranks_to_the_exact_nearest_distance() -> None:
     exact = torch.cdist(q.double(), bank.double()).amin(1).float()
     got = MemoryBank._distance_tf32(q, bank, (bank * bank).sum(1), chunk=128)  # same math on the CPU
     assert torch.allclose(got, exact, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("low", "size", "sigma"),
+    [
+        ((32, 32), (256, 256), 4.0),
+        ((12, 20), (96, 160), 4.0),
+        ((4, 4), (16, 16), 4.0),
+        ((8, 8), (64, 64), 0.0),
+    ],
+)
+def test_resize_blur_is_the_resize_then_the_blur(
+    low: tuple[int, int], size: tuple[int, int], sigma: float
+) -> None:
+    """The map's resize + Gaussian smoothing as two matrix products equals the two steps (float rounding
+    apart), non-square, with the kernel cut to a small image, and with no smoothing."""
+    import torch.nn.functional as F
+
+    from inspection_core.models.layers import gaussian_blur, resize_blur
+
+    x = torch.rand(3, 1, *low, generator=torch.Generator().manual_seed(0)) * 50
+    ref = gaussian_blur(F.interpolate(x, size=size, mode="bilinear", align_corners=False), sigma)
+    got = resize_blur(x, size, sigma)
+    assert got.shape == ref.shape
+    assert torch.allclose(got, ref, rtol=1e-5, atol=1e-5)
+
+
+def test_map_feature_dim_reduces_only_the_map_bank_and_survives_save_load(tmp_path: Path) -> None:
+    rng = np.random.default_rng(8)
+    imgs = [texture(rng) for _ in range(8)]
+    opts = {"image_size": (SIZE, SIZE), "coreset_size": 100, "map_coreset_size": 100}
+    full = train_model("patchcore", imgs, holdout=0.25, options=opts)
+    pca = train_model("patchcore", imgs, holdout=0.25, options={**opts, "map_feature_dim": 16})
+    assert pca.model.map_bank.memory_bank.shape[1] == 16 and pca.model.map_bank.pca_components.shape[1] == 16
+    assert pca.model.bank.memory_bank.shape[1] == full.model.bank.memory_bank.shape[1]  # score bank: all dims
+    x = torch.from_numpy(np.stack([defective(rng)[0]])).float()[:, None].expand(-1, 3, -1, -1) / 255
+    m_full, s_full = full.model.predict(x)
+    m_pca, s_pca = pca.model.predict(x)
+    assert torch.allclose(s_full, s_pca) and not torch.allclose(m_full, m_pca)
+    loaded = load_bundle(pca.save(tmp_path / "m"), "cpu")
+    assert torch.equal(loaded.model.predict(x)[0], m_pca)

@@ -39,7 +39,8 @@ from inspection_core.models.bundle import EXPORT, META, WEIGHTS, ModelBundle
 
 EXPORT_FILE = EXPORT
 EXPORT_FORMAT = "aoi-station-onnx"
-EXPORT_FORMAT_VERSION = 1
+# 2: the anomaly map's resize and smoothing as two matrix products (models.layers.resize_blur)
+EXPORT_FORMAT_VERSION = 2
 OPSET = 18
 FORMATS = ("onnx", "openvino")
 # ONNX Runtime (or OpenVINO) vs torch on the same input: maps and scores agree to this (float32, different
@@ -344,11 +345,13 @@ def is_current(
     batch: int | None,
     fmt: str = EXPORT_FORMAT,
 ) -> bool:
-    """Whether an export's aoi.* metadata says it was made from the folder's model as it is now, at
-    `image_size` and `batch` (None = dynamic), in format `fmt`: the one rule every cached export obeys."""
+    """Whether an export's aoi.* metadata says it was made from the folder's model as it is now, by this
+    aoi-station version, at `image_size` and `batch` (None = dynamic), in format `fmt`: the one rule every
+    cached export obeys. An upgraded station exports again, so its predict path is the one it runs."""
     want = {
         "aoi.format": fmt,
         "aoi.format_version": str(EXPORT_FORMAT_VERSION),
+        "aoi.aoi_version": inspection_core.__version__,
         "aoi.source_sha256": source_digest(model_dir),
         "aoi.image_size": f"{image_size[0]}x{image_size[1]}",
         "aoi.batch": "dynamic" if batch is None else str(batch),

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 from inspection_core.models.backbones import EfficientNetLite0Features
 from inspection_core.models.base import AnomalyModel, ModelConfig, option
-from inspection_core.models.layers import gaussian_blur
+from inspection_core.models.layers import gaussian_blur, resize_blur
 from inspection_core.models.patchcore.coreset import greedy_coreset
 from inspection_core.models.registry import Preset, register_model
 from inspection_core.runtime.context import FitContext
@@ -432,8 +432,7 @@ class PatchCore(AnomalyModel):
         cfg: PatchCoreConfig = self.config  # type: ignore[assignment]
         h, w = size
         fh = low.shape[-2]
-        amap = F.interpolate(low, size=(h, w), mode="bilinear", align_corners=False)
-        amap = gaussian_blur(amap, cfg.smoothing_sigma)
+        amap = resize_blur(low, (h, w), cfg.smoothing_sigma)
         if cfg.wide_sigma > 0:
             # the wide smoothing runs at feature resolution and is upsampled after: a 193-tap kernel at
             # input size would cost the 2-core CPU milliseconds per image, and at this width they agree
