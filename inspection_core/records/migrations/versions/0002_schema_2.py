@@ -10,6 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from inspection_core.records.migrations.versions import set_version
+
 revision = "0002"
 down_revision = "0001"
 branch_labels = None
@@ -29,14 +31,6 @@ COLUMNS = (
     ("max_area_px", sa.BigInteger),
     ("timings", sa.Text),
 )
-
-
-def set_version(version: int) -> None:
-    """meta.schema_version (and SQLite's user_version): what readers of any age look at."""
-    op.execute("DELETE FROM meta WHERE key = 'schema_version'")
-    op.execute(f"INSERT INTO meta (key, value) VALUES ('schema_version', '{version}')")
-    if op.get_bind().dialect.name == "sqlite":
-        op.execute(f"PRAGMA user_version={version}")
 
 
 def upgrade() -> None:

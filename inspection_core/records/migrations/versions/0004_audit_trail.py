@@ -13,6 +13,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from inspection_core.records.migrations.versions import set_version
+
 revision = "0004"
 down_revision = "0003"
 branch_labels = None
@@ -31,18 +33,11 @@ _COLUMNS = (
 )
 
 
-def _set_version(version: int) -> None:
-    op.execute("DELETE FROM meta WHERE key = 'schema_version'")
-    op.execute(f"INSERT INTO meta (key, value) VALUES ('schema_version', '{version}')")
-    if op.get_bind().dialect.name == "sqlite":
-        op.execute(f"PRAGMA user_version={version}")
-
-
 def upgrade() -> None:
     for name, kind in _COLUMNS:
         op.add_column("audit", sa.Column(name, kind()))
     op.create_index("audit_time", "audit", ["time_ns"], if_not_exists=True)
-    _set_version(4)
+    set_version(4)
 
 
 def downgrade() -> None:
@@ -50,4 +45,4 @@ def downgrade() -> None:
     with op.batch_alter_table("audit") as batch:
         for name, _kind in reversed(_COLUMNS):
             batch.drop_column(name)
-    _set_version(3)
+    set_version(3)

@@ -12,17 +12,12 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from inspection_core.records.migrations.versions import set_version
+
 revision = "0005"
 down_revision = "0004"
 branch_labels = None
 depends_on = None
-
-
-def _set_version(version: int) -> None:
-    op.execute("DELETE FROM meta WHERE key = 'schema_version'")
-    op.execute(f"INSERT INTO meta (key, value) VALUES ('schema_version', '{version}')")
-    if op.get_bind().dialect.name == "sqlite":
-        op.execute(f"PRAGMA user_version={version}")
 
 
 def upgrade() -> None:
@@ -30,10 +25,10 @@ def upgrade() -> None:
     have = {c["name"] for c in sa.inspect(op.get_bind()).get_columns("inspections")}
     if "backend" not in have:
         op.add_column("inspections", sa.Column("backend", sa.Text))
-    _set_version(5)
+    set_version(5)
 
 
 def downgrade() -> None:
     with op.batch_alter_table("inspections") as batch:
         batch.drop_column("backend")
-    _set_version(4)
+    set_version(4)
