@@ -30,6 +30,14 @@ def _add_common(p: argparse.ArgumentParser, filters: bool = True) -> None:
     if not filters:
         return
     p.add_argument(
+        "--station",
+        action="append",
+        default=None,
+        metavar="NAME",
+        help="only these stations' inspections (one plant database holds several): repeat the option "
+        "or give a comma list (--station line-1,line-2); default: every station in the store",
+    )
+    p.add_argument(
         "--since",
         default=None,
         metavar="TIME",
@@ -51,7 +59,16 @@ def _filters(args: argparse.Namespace, limit: int | None = None) -> Any:
         verdict=args.verdict.upper() if args.verdict else None,
         recipe=args.recipe,
         limit=limit,
+        station=_stations(args),
     )
+
+
+def _stations(args: argparse.Namespace) -> tuple[str, ...]:
+    """--station values, repeated and/or comma-separated, in order without duplicates."""
+    names = [n.strip() for v in getattr(args, "station", None) or () for n in v.split(",")]
+    if any(not n for n in names):
+        raise AoiError("--station needs a station name (empty name in the list)")
+    return tuple(dict.fromkeys(names))
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -84,13 +101,28 @@ def register(sub: argparse._SubParsersAction) -> None:
     q = rs.add_parser("stats", help="count, yield, NG by defect size and per hour")
     _add_common(q)
     q.add_argument("--json", action="store_true", help="print the statistics as JSON")
+    q.add_argument(
+        "--per-station",
+        action="store_true",
+        help='the same statistics for each station as well (JSON: under "stations")',
+    )
     q.set_defaults(func=cmd_stats)
 
     q = rs.add_parser(
         "verify",
-        help="check the store: SQLite integrity and every image a record points to (exit 1 on a problem)",
+        help="check the store (exit 1 on a problem): SQLite's integrity check, or on PostgreSQL the "
+        "server, schema and row count (the server keeps its own files' integrity); and every image a "
+        "record points to",
     )
     _add_common(q, filters=False)
+    q.add_argument(
+        "--station",
+        action="append",
+        default=None,
+        metavar="NAME",
+        help="check the images of these stations' records only (repeat or comma list; default: every "
+        "record on SQLite, this station's on a shared PostgreSQL database)",
+    )
     q.set_defaults(func=cmd_verify)
 
 
@@ -167,7 +199,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_stats(args: argparse.Namespace) -> int:
     reader = _reader(args)
     try:
-        s = reader.stats(_filters(args))
+        s = reader.stats(_filters(args), per_station=args.per_station)
     finally:
         reader.close()
     if args.json:
@@ -176,33 +208,45 @@ def cmd_stats(args: argparse.Namespace) -> int:
     if not s["count"]:
         print("no inspections match")
         return 0
-    print(f"inspected {s['count']}  OK {s['ok']}  NG {s['ng']}  yield {100 * s['yield']:.2f} %")
-    if s["ng_by_area"]:
-        print("NG by largest defect:")
-        for k, v in s["ng_by_area"].items():
-            print(f"  {k:<14} {v}")
-    print("per hour (local):")
-    for h in s["per_hour"]:
-        y = 100 * h["ok"] / h["count"]
-        print(f"  {h['hour'].replace('T', ' ')}h  {h['count']:>7}  NG {h['ng']:>6}  yield {y:6.2f} %")
+    _print_stats(s)
+    for name, st in s.get("stations", {}).items():
+        print(f"\nstation {name or '(none: rows from before schema 2)'}:")
+        _print_stats(st, "  ")
     return 0
 
 
+def _print_stats(s: dict[str, Any], indent: str = "") -> None:
+    print(f"{indent}inspected {s['count']}  OK {s['ok']}  NG {s['ng']}  yield {100 * s['yield']:.2f} %")
+    if s["ng_by_area"]:
+        print(f"{indent}NG by largest defect:")
+        for k, v in s["ng_by_area"].items():
+            print(f"{indent}  {k:<14} {v}")
+    print(f"{indent}per hour (local):")
+    for h in s["per_hour"]:
+        y = 100 * h["ok"] / h["count"]
+        print(f"{indent}  {h['hour'].replace('T', ' ')}h  {h['count']:>7}  NG {h['ng']:>6}  yield {y:6.2f} %")
+
+
 def cmd_verify(args: argparse.Namespace) -> int:
+    """Exit 0 when every check passed, 1 on a problem; the output names what was checked on this
+    backend and what was not (a PostgreSQL server's own files are the server's to check)."""
     try:
         reader = _reader(args)
     except AoiError as exc:
         print(f"FAIL {exc}")
         return 1
     try:
-        problems = reader.verify()
-        n = reader.count() if not problems else None
+        rep = reader.check(_stations(args) or None)
     finally:
         reader.close()
-    for p in problems:
+    for p in rep.problems:
         print(f"FAIL {p}")
-    if problems:
-        print(f"{len(problems)} problem(s) in {reader.path}")
+    if rep.problems:
+        print(f"{len(rep.problems)} problem(s) in {reader.path}")
         return 1
-    print(f"OK {reader.path}: {n} inspections, integrity ok, every image present")
+    whose = f" of station {', '.join(rep.image_stations)}" if rep.image_stations else ""
+    images = f"{rep.images} image(s){whose} present" if rep.images else f"no images{whose} to check"
+    print(f"OK {reader.path}: {rep.count} inspections; {'; '.join([*rep.checked, images])}")
+    for note in rep.notes:
+        print(f"note: {note}")
     return 0

@@ -11,7 +11,7 @@ import csv
 import json
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
@@ -67,7 +67,14 @@ class Filters:
     limit: int | None = None
     min_area_px: int | None = None  # only parts whose largest defect region has at least this area
     offset: int = 0  # rows skipped before the first one returned (a page of a long list)
-    station: str | None = None  # one station's rows (several stations may share one plant database)
+    # one station's rows, or several stations' (a plant database holds many); None/() = every station
+    station: str | tuple[str, ...] | None = None
+
+    def stations(self) -> tuple[str, ...]:
+        """The station filter as a tuple (empty = every station)."""
+        if not self.station:
+            return ()
+        return (self.station,) if isinstance(self.station, str) else tuple(self.station)
 
     def where(self) -> tuple[str, list[Any]]:
         clauses: list[str] = []
@@ -87,9 +94,9 @@ class Filters:
         if self.min_area_px is not None:
             clauses.append("max_area_px >= ?")
             args.append(int(self.min_area_px))
-        if self.station:
-            clauses.append("station = ?")
-            args.append(self.station)
+        if st := self.stations():
+            clauses.append(f"station IN ({', '.join('?' * len(st))})")
+            args.extend(st)
         return (" WHERE " + " AND ".join(clauses) if clauses else ""), args
 
     def conditions(self) -> list[sa.ColumnElement[bool]]:
@@ -106,8 +113,11 @@ class Filters:
             out.append(c.recipe == self.recipe)
         if self.min_area_px is not None:
             out.append(c.max_area_px >= int(self.min_area_px))
-        if self.station:
-            out.append(c.station == self.station)
+        st = self.stations()
+        if len(st) == 1:  # = keeps the (station, time_ns) index usable for ORDER BY time_ns … LIMIT
+            out.append(c.station == st[0])
+        elif st:
+            out.append(c.station.in_(st))
         return out
 
 
@@ -155,7 +165,8 @@ class RecordsReader:
     def _fail(self, exc: Exception) -> AoiError:
         return AoiError(f"cannot read {self.path}: {why(exc)}")
 
-    def records(self, f: Filters, newest_first: bool = False) -> Iterator[InspectionRecord]:
+    def select(self, f: Filters, newest_first: bool = False) -> sa.Select:
+        """The query `records` runs (tests read its plan: a station filter uses (station, time_ns))."""
         c = inspections.c
         q = sa.select(*self._columns).where(*f.conditions())
         q = q.order_by(c.time_ns.desc() if newest_first else c.time_ns.asc(), c.id)
@@ -163,6 +174,10 @@ class RecordsReader:
             q = q.limit(int(f.limit))
         if f.offset:
             q = q.offset(int(f.offset))
+        return q
+
+    def records(self, f: Filters, newest_first: bool = False) -> Iterator[InspectionRecord]:
+        q = self.select(f, newest_first)
         try:
             with self.engine.connect() as con:
                 for row in con.execution_options(yield_per=500).execute(q):
@@ -192,66 +207,153 @@ class RecordsReader:
         d["inspected"] = sum(n for k, n in d.items())
         return d
 
-    def stats(self, f: Filters) -> dict[str, Any]:
-        """Count, yield, NG by largest-defect area, and per local hour."""
+    def stations(self) -> list[str]:
+        """The stations that have rows, sorted (rows without one, from schema 1, are left out). A skip
+        scan over the (station, time_ns) index: one index probe per station, not a read of every row,
+        so the GUI can ask on each refresh of a plant database."""
+        try:
+            with self.engine.connect() as con:
+                return [str(r[0]) for r in con.execute(sa.text(_STATIONS_SQL)) if r[0] is not None]
+        except sa.exc.SQLAlchemyError as exc:
+            raise self._fail(exc) from exc
+
+    def stats(self, f: Filters, per_station: bool = False) -> dict[str, Any]:
+        """Count, yield, NG by largest-defect area, and per local hour; with `per_station` also the same
+        for each station under "stations" (one read of the rows for all of them)."""
         c = inspections.c
-        q = sa.select(c.time_ns, c.time_local, c.verdict, c.max_area_px).where(*f.conditions())
-        total: Counter[str] = Counter()
-        by_area: Counter[str] = Counter()
-        hours: dict[str, Counter[str]] = {}
+        q = sa.select(c.time_ns, c.time_local, c.verdict, c.max_area_px, c.station).where(*f.conditions())
         try:
             with self.engine.connect() as con:
                 rows = con.execute(q).all()
         except sa.exc.SQLAlchemyError as exc:
             raise self._fail(exc) from exc
-        for t_ns, local, verdict, area in rows:
-            total[verdict] += 1
-            if verdict == "NG":
-                by_area[area_bucket(area)] += 1
-            hour = (local or iso_times(t_ns)[1])[:13]
-            hours.setdefault(hour, Counter())[verdict] += 1
-        n = sum(total.values())
-        order = [NO_REGION, *(b[0] for b in AREA_BUCKETS)]
-        return {
-            "count": n,
-            "ok": total["OK"],
-            "ng": total["NG"],
-            "yield": round(total["OK"] / n, 5) if n else None,
-            "ng_by_area": {k: by_area[k] for k in order if by_area[k]},
-            "per_hour": [
-                {"hour": h, "count": sum(c.values()), "ok": c["OK"], "ng": c["NG"]}
-                for h, c in sorted(hours.items())
-            ],
-        }
+        out = _summary(rows)
+        if per_station:
+            by: dict[str, list[Any]] = {}
+            for row in rows:
+                by.setdefault(row[4] or "", []).append(row)
+            out["stations"] = {name: _summary(by[name]) for name in sorted(by)}
+        return out
 
-    def verify(self, station: str | None = None) -> list[str]:
-        """Problems found (empty = all is well): SQLite's integrity check, the schema, and every image
-        path a row points to. On a shared server only the rows of `station` (default: this one) have
-        their images checked: the others' images are on their own disks."""
-        problems: list[str] = []
+    def check(self, station: str | tuple[str, ...] | None = None) -> VerifyReport:
+        """What `aoi records verify` reports: the problems found and, as plainly, what was checked.
+
+        SQLite: PRAGMA integrity_check (every page and index of the file). PostgreSQL: the file's
+        integrity is the server's (page checksums, WAL, backups) and no client can check it cheaply, so
+        this says so and checks what a client can: the server answers, the schema revision, the
+        tables' columns, a count of the rows. Both: every image a row points to (on a server, only
+        `station`'s rows — default this one — since the others' images are on their own disks)."""
+        rep = VerifyReport(backend="sqlite" if is_sqlite(self.url) else "postgresql")
         c = inspections.c
         try:
             with self.engine.connect() as con:
                 if con.dialect.name == "sqlite":
                     result = [r[0] for r in con.exec_driver_sql("PRAGMA integrity_check")]
                     if result != ["ok"]:
-                        problems += [f"integrity: {r}" for r in result[:20]]
+                        rep.problems += [f"integrity: {r}" for r in result[:20]]
+                    else:
+                        rep.checked.append("SQLite integrity_check ok")
+                else:
+                    version = con.exec_driver_sql("SHOW server_version").scalar()
+                    sums = con.exec_driver_sql("SHOW data_checksums").scalar()
+                    rep.checked.append(f"server reachable (PostgreSQL {version}, data checksums {sums})")
+                    rep.notes.append(
+                        "the database's own integrity (pages, indexes, WAL) is the server's job: not "
+                        "checked here (use data checksums, pg_amcheck and backups on the server)"
+                    )
                 if self.schema > SCHEMA_VERSION:
-                    problems.append(f"schema {self.schema} is newer than this aoi-station ({SCHEMA_VERSION})")
+                    rep.problems.append(
+                        f"schema {self.schema} is newer than this aoi-station ({SCHEMA_VERSION})"
+                    )
+                elif self.schema < SCHEMA_VERSION:
+                    rep.checked.append(
+                        f"schema {self.schema} (older; a station upgrades it when it opens it)"
+                    )
+                else:
+                    have = {col.name for col in self._columns}
+                    missing = [col.name for col in inspections.c if col.name not in have]
+                    if missing:
+                        rep.problems.append(
+                            f"schema {self.schema} but the inspections table lacks {', '.join(missing)}"
+                        )
+                    else:
+                        rep.checked.append(f"schema {self.schema} (current), every column present")
+                rep.count = int(
+                    con.execute(sa.select(sa.func.count()).select_from(inspections)).scalar() or 0
+                )
                 q = sa.select(c.id, c.image_path).where(c.image_path.is_not(None)).order_by(c.id)
                 if con.dialect.name != "sqlite":
-                    q = q.where(c.station == (station or default_station_id()))
-                elif station is not None:
-                    q = q.where(c.station == station)
+                    station = station or default_station_id()
+                if station:
+                    rep.image_stations = Filters(station=station).stations()
+                    q = q.where(*Filters(station=station).conditions())
                 for rid, path in con.execution_options(yield_per=1000).execute(q):
+                    rep.images += 1
                     p = Path(path)
                     if not p.is_absolute():
                         p = self.directory / p
                     if not p.is_file():
-                        problems.append(f"record {rid}: image {path} is missing")
+                        rep.problems.append(f"record {rid}: image {path} is missing")
         except sa.exc.SQLAlchemyError as exc:
-            problems.append(f"database: {why(exc)}")
-        return problems
+            rep.problems.append(f"database: {why(exc)}")
+        return rep
+
+    def verify(self, station: str | tuple[str, ...] | None = None) -> list[str]:
+        """The problems `check` finds (empty = all is well)."""
+        return self.check(station).problems
+
+
+@dataclass
+class VerifyReport:
+    """What a verify run checked and found, per backend (so "ok" never claims a check that did not run)."""
+
+    backend: str
+    problems: list[str] = field(default_factory=list)
+    checked: list[str] = field(default_factory=list)  # what was checked and passed, one phrase each
+    notes: list[str] = field(default_factory=list)  # what was not checked, and whose job it is
+    count: int | None = None  # rows in the store (all stations)
+    images: int = 0  # image paths checked
+    image_stations: tuple[str, ...] = ()  # whose rows' images were checked (empty: every row's)
+
+
+# the distinct stations by a recursive skip scan of the (station, time_ns) index (SQLite and PostgreSQL
+# both run it as one index probe per station; SELECT DISTINCT would read the whole index)
+_STATIONS_SQL = """
+WITH RECURSIVE s(station) AS (
+    SELECT min(station) FROM inspections
+    UNION ALL
+    SELECT (SELECT min(i.station) FROM inspections i WHERE i.station > s.station)
+    FROM s WHERE s.station IS NOT NULL
+)
+SELECT station FROM s WHERE station IS NOT NULL
+"""
+
+
+def _summary(rows: Iterable[Any]) -> dict[str, Any]:
+    """Count, yield, NG by largest-defect area and per local hour of (time_ns, time_local, verdict,
+    max_area_px, …) rows."""
+    total: Counter[str] = Counter()
+    by_area: Counter[str] = Counter()
+    hours: dict[str, Counter[str]] = {}
+    for t_ns, local, verdict, area, *_ in rows:
+        total[verdict] += 1
+        if verdict == "NG":
+            by_area[area_bucket(area)] += 1
+        hour = (local or iso_times(t_ns)[1])[:13]
+        hours.setdefault(hour, Counter())[verdict] += 1
+    n = sum(total.values())
+    order = [NO_REGION, *(b[0] for b in AREA_BUCKETS)]
+    return {
+        "count": n,
+        "ok": total["OK"],
+        "ng": total["NG"],
+        "yield": round(total["OK"] / n, 5) if n else None,
+        "ng_by_area": {k: by_area[k] for k in order if by_area[k]},
+        "per_hour": [
+            {"hour": h, "count": sum(c.values()), "ok": c["OK"], "ng": c["NG"]}
+            for h, c in sorted(hours.items())
+        ],
+    }
 
 
 EXPORT_FORMATS = ("csv", "jsonl")
