@@ -54,14 +54,18 @@ try {
         $report = Join-Path $work "$run.json"
         $t = [Diagnostics.Stopwatch]::StartNew()
         # a windowed (no console) executable: Start-Process -Wait waits for it and gives its exit code
-        $p = Start-Process -FilePath "dist\aoi-station\aoi-station.exe" -Wait -PassThru -ArgumentList @(
-            "--source", "simulated", "--run-for", "10", "--report", "`"$report`"")
+        # the first run on the default backend (auto), the second on --backend onnxruntime (see smoke.sh)
+        $runArgs = @("--source", "simulated", "--run-for", "10", "--report", "`"$report`"")
+        if ($run -eq "second") { $runArgs += @("--backend", "onnxruntime") }
+        $p = Start-Process -FilePath "dist\aoi-station\aoi-station.exe" -Wait -PassThru -ArgumentList $runArgs
         $t.Stop()
         if ($p.ExitCode -ne 0) { throw "the $run run failed (exit $($p.ExitCode)); see $env:AOI_STATION_HOME\logs" }
         $r = Get-Content $report -Raw | ConvertFrom-Json
         if (-not $r.inspected) { throw "the $run run inspected nothing: $($r.notifications)" }
+        # a bundle lacking a piece of onnx/onnxruntime falls back to torch with a warning: that fails here
+        if ($r.backend -ne "onnxruntime") { throw "the $run run inspected on '$($r.backend)', not ONNX Runtime: $($r.notifications)" }
         $startup = $t.Elapsed.TotalSeconds - $r.wall_s
-        Write-Host ("{0} run: {1} frames inspected in {2} s ({3}); start-up {4:N1} s" -f $run, $r.inspected, $r.run_for_s, $r.model, $startup)
+        Write-Host ("{0} run: {1} frames inspected in {2} s ({3}, {4}); start-up {5:N1} s" -f $run, $r.inspected, $r.run_for_s, $r.model, $r.backend, $startup)
     }
     Write-Host "smoke test passed: dist\aoi-station\aoi-station.exe"
 } finally {

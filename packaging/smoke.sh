@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # Smoke test of a built bundle: run the executable headless on the simulated web and check that it
-# inspected frames. Two runs on a fresh station home: the first fits and caches the demo model, the
-# second starts as an operator's PC does every morning. Prints each run's start-up time (launch to
-# acquisition started, from the report's own clock).
+# inspected frames on ONNX Runtime. Two runs on a fresh station home: the first fits and caches the demo
+# model and runs the default backend (auto: ONNX Runtime on a CPU, the model exported in memory), the
+# second starts as an operator's PC does every morning, with --backend onnxruntime (the export written
+# beside the cached model). The station falls back to torch with a warning when the export or ONNX
+# Runtime fails (in a frozen app: a module, data file or library the bundle lacks), so each run's report
+# must say backend "onnxruntime". Prints each run's start-up time (launch to acquisition started, from
+# the report's own clock).
 #
 #   bash packaging/smoke.sh [dist/aoi-station/aoi-station] [SECONDS]
 set -euo pipefail
@@ -20,19 +24,31 @@ case "$(echo "$version" | head -1)" in
     *"[bundle built "*) ;;
     *) echo "error: --version does not name the bundle's build stamp" >&2; exit 1 ;;
 esac
+case "$version" in
+    *"inference backend installed: "*onnxruntime*) ;;
+    *) echo "error: the bundle has no ONNX Runtime backend (see --version)" >&2; exit 1 ;;
+esac
 for run in first second; do
+    backend=()  # the first run: the station setting's default, auto
+    [ "$run" = second ] && backend=(--backend onnxruntime)
     t0=$(date +%s.%N)
-    "$EXE" --source simulated --run-for "$RUN_FOR" --report "$WORK/$run.json" >"$WORK/$run.log" 2>&1 || {
+    "$EXE" --source simulated --run-for "$RUN_FOR" "${backend[@]}" --report "$WORK/$run.json" \
+        >"$WORK/$run.log" 2>&1 || {
         echo "error: the $run run failed (exit $?):" >&2; tail -20 "$WORK/$run.log" >&2; exit 1; }
     t1=$(date +%s.%N)
     python3 - "$WORK/$run.json" "$run" "$t0" "$t1" <<'PY'
-import json, sys
+import json, re, sys
 r = json.load(open(sys.argv[1]))
 total = float(sys.argv[4]) - float(sys.argv[3])
 if not r.get("inspected"):
     sys.exit(f"error: the {sys.argv[2]} run inspected nothing: {r.get('notifications')}")
-print(f"{sys.argv[2]} run: {r['inspected']} frames inspected in {r['run_for_s']} s ({r['model']}, {r['device']}); "
-      f"start-up {total - r['wall_s']:.1f} s, process {total:.1f} s")
+if r.get("backend") != "onnxruntime":  # the fallback's warning says why (export, parity, import)
+    why = [n for n in r.get("notifications", []) if "backend" in n] or r.get("notifications")
+    sys.exit(f"error: the {sys.argv[2]} run inspected on {r.get('backend')!r}, not ONNX Runtime "
+             f"(--backend {r.get('backend_choice')}): {why}")
+prepared = [m.group(1) for n in r["notifications"] if (m := re.search(r"now runs on ONNX Runtime \((.*)\)", n))]
+print(f"{sys.argv[2]} run: {r['inspected']} frames inspected in {r['run_for_s']} s ({r['model']}, {r['device']}, "
+      f"onnxruntime {prepared[-1] if prepared else ''}); start-up {total - r['wall_s']:.1f} s, process {total:.1f} s")
 PY
 done
 echo "smoke test passed: $EXE"
