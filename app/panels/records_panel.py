@@ -5,12 +5,16 @@ overlay and defects; the current filter exported to CSV.
 Every read runs on the records-query thread (`app.records_query`): a page is one LIMIT/OFFSET query
 plus one COUNT, so 100,000 rows cost no more than 200; thumbnails follow the page they belong to.
 The GUI thread only builds pixmaps from small arrays.
+
+While it is visible the panel reads its page again every few seconds (on that thread too), so parts
+inspected meanwhile appear without a click; the selected record and the scroll position stay put.
+A "Station" choice appears once the store holds more than this station's rows (a plant database).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +31,7 @@ from PySide6.QtCore import (
     QTimer,
     Signal,
 )
-from PySide6.QtGui import QPixmap
+from PySide6.QtGui import QHideEvent, QPixmap, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -56,6 +60,8 @@ from inspection_core.records import InspectionRecord, RecordContext
 from inspection_core.records.query import Filters, write_export
 
 PAGE_SIZE = 200
+AUTO_REFRESH_MS = 3000  # while visible; a page is one indexed query + one COUNT
+ALL_STATIONS = "all stations"
 THUMB_PX = 48
 VIEW_MAX_SIDE = 1600  # a record's frame is shown at most this big (the label scales it anyway)
 COLUMNS = (
@@ -80,6 +86,7 @@ class Page:
     total: int
     ok: int
     ng: int
+    stations: list[str] = field(default_factory=list)  # every station with rows in the store
 
 
 def image_file(directory: Path, image_path: str, overlay: bool = True) -> Path:
@@ -110,11 +117,12 @@ def load_page(directory: Path, f: Filters) -> Page:
         with reader(directory) as r:
             rows = list(r.records(f, newest_first=True))
             c = r.counts(replace(f, limit=None, offset=0))
+            stations = r.stations()
     except AoiError as exc:
         if NO_LOG in str(exc):
             return Page(f, [], 0, 0, 0)  # nothing recorded yet: an empty table, not an error
         raise
-    return Page(f, rows, c["inspected"], c["OK"], c["NG"])
+    return Page(f, rows, c["inspected"], c["OK"], c["NG"], stations)
 
 
 def load_thumbs(directory: Path, image_paths: list[str]) -> dict[str, np.ndarray | None]:
@@ -235,6 +243,16 @@ class RecordsPanel(QWidget):
         self._debounce.setSingleShot(True)
         self._debounce.setInterval(250)
         self._debounce.timeout.connect(self.refresh)
+        self._page_in_flight = False
+        self._thumbs_asked: set[str] = set()
+        self._shut = False
+        self._auto = False  # the page asked for is an auto-refresh (keep selection and scroll)
+        self._restoring = False
+        self._seen_total: int | None = None  # rows matching when the user last asked (for "N new")
+        # runs only while the panel is shown (showEvent/hideEvent) and stops for good in shutdown
+        self.auto_timer = QTimer(self)
+        self.auto_timer.setInterval(AUTO_REFRESH_MS)
+        self.auto_timer.timeout.connect(self.auto_refresh)
         self._build()
 
     @property
@@ -262,9 +280,15 @@ class RecordsPanel(QWidget):
         self.min_area.setSuffix(" px")
         self.min_area.setSpecialValueText("any")
         self.min_area.setToolTip("only parts whose largest defect region is at least this big")
-        self.this_station = QCheckBox(f"This station only ({RecordContext().station})")
-        self.this_station.setChecked(True)
-        self.this_station.setToolTip("a plant database holds the records of several stations")
+        self.this_station = RecordContext().station
+        self.station = QComboBox()
+        self.station.setObjectName("recordsStation")
+        self.station.addItem(f"{self.this_station} (this station)", self.this_station)
+        self.station.addItem(ALL_STATIONS, None)
+        self.station.setToolTip("a plant database holds the records of several stations")
+        self.station_label = QLabel("Station")
+        for w in (self.station_label, self.station):
+            w.setVisible(False)  # until the store holds another station's rows
         self.refresh_button = QPushButton("Refresh")
         self.export_button = QPushButton("Export CSV…")
         grid = QGridLayout()
@@ -280,7 +304,10 @@ class RecordsPanel(QWidget):
         grid.addWidget(QLabel("Min. defect area"), 1, 4)
         grid.addWidget(self.min_area, 1, 5)
         grid.addWidget(self.export_button, 0, 6)
-        grid.addWidget(self.this_station, 1, 6)
+        station_box = QHBoxLayout()
+        station_box.addWidget(self.station_label)
+        station_box.addWidget(self.station, 1)
+        grid.addLayout(station_box, 1, 6)
         grid.setColumnStretch(3, 1)
 
         self.model = RecordsModel()
@@ -336,7 +363,7 @@ class RecordsPanel(QWidget):
             self.verdict.currentIndexChanged,
             self.recipe.textChanged,
             self.min_area.valueChanged,
-            self.this_station.toggled,
+            self.station.currentIndexChanged,
         ):
             sig.connect(self._filters_changed)
         self.refresh_button.clicked.connect(self.refresh)
@@ -359,7 +386,7 @@ class RecordsPanel(QWidget):
             verdict=None if self.verdict.currentText() == "all" else self.verdict.currentText(),
             recipe=self.recipe.text().strip() or None,
             min_area_px=self.min_area.value() or None,
-            station=RecordContext().station if self.this_station.isChecked() else None,
+            station=self.station.currentData(),
         )
 
     def _filters_changed(self, *_: object) -> None:
@@ -371,30 +398,110 @@ class RecordsPanel(QWidget):
         self._debounce.stop()
         self.go_to(self.offset)
 
-    def go_to(self, offset: int) -> None:
+    def auto_refresh(self) -> None:
+        """The timer's tick: read the current page again, quietly, unless the user is mid-change or a
+        page is still on its way (a slow database never piles up queries)."""
+        if not self.isVisible() or self._page_in_flight or self._debounce.isActive():
+            return
+        if not self.export_button.isEnabled():  # an export is running on the query thread
+            return
+        self.go_to(self.offset, auto=True)
+
+    def go_to(self, offset: int, auto: bool = False) -> None:
         self.offset = max(0, offset)
         f = replace(self.filters(), limit=PAGE_SIZE, offset=self.offset)
         self._gen += 1
+        self._auto = auto
+        self._page_in_flight = True
         gen, directory = self._gen, self.directory
-        self.status.setText("reading the records…")
-        self.query.submit(lambda: load_page(directory, f), lambda p: self._page_done(gen, p), self._error)
+        if not auto:
+            self.status.setText("reading the records…")
+        self.query.submit(
+            lambda: load_page(directory, f),
+            lambda p: self._page_done(gen, p),
+            lambda m: self._page_failed(gen, m),
+        )
+
+    def _page_failed(self, gen: int, message: str) -> None:
+        if gen == self._gen:
+            self._page_in_flight = False
+            self._error(message)
 
     def _page_done(self, gen: int, page: Page) -> None:
         if gen != self._gen:
             return
-        self.page = page
-        self.model.set_rows(page.rows)
+        self._page_in_flight = False
+        if not self._auto or self.page is None or self.page.filters != page.filters:
+            self._seen_total = page.total  # what the user asked for: nothing is "new" yet
+        self._set_stations(page.stations)
+        if self._auto:
+            self._replace_rows_in_place(page)
+        else:
+            self.page = page
+            self.model.set_rows(page.rows)
         if page.rows and not self._sized:
             self._sized = True
             self.table.resizeColumnsToContents()
             self.table.setColumnWidth(0, THUMB_PX + 12)
         self._update_pager()
+        # each image is read once: a missing one is not asked for again on every auto-refresh
         wanted = sorted(
-            {r.image_path for r in page.rows if r.image_path and r.image_path not in self.model.thumbs}
+            {r.image_path for r in page.rows if r.image_path and r.image_path not in self._thumbs_asked}
         )
+        self._thumbs_asked.update(wanted)
         if wanted:
             directory = self.directory
             self.query.submit(lambda: load_thumbs(directory, wanted), self._thumbs_done, self._error)
+
+    def _replace_rows_in_place(self, page: Page) -> None:
+        """New rows for the table with the selected record still selected and the rows in view still
+        in view (new ones at the top push them down; at the very top the view stays at the top)."""
+        old = self.page
+        self.page = page
+        if old is not None and old.rows == page.rows:
+            return  # nothing changed: leave the table (and its selection) alone
+        bar = self.table.verticalScrollBar()
+        cur = self.table.currentIndex()
+        selected = (
+            self.model.rows[cur.row()].id if cur.isValid() and cur.row() < len(self.model.rows) else None
+        )
+        top = self.table.rowAt(0)
+        anchor = self.model.rows[top].id if bar.value() > 0 and 0 <= top < len(self.model.rows) else None
+        self._restoring = True
+        try:
+            self.model.set_rows(page.rows)
+            ids = [r.id for r in page.rows]
+            if selected in ids:
+                self.table.selectRow(ids.index(selected))
+            if anchor in ids:
+                self.table.scrollTo(
+                    self.model.index(ids.index(anchor), 0), QAbstractItemView.ScrollHint.PositionAtTop
+                )
+            else:
+                bar.setValue(0)
+        finally:
+            self._restoring = False
+
+    def _set_stations(self, stations: list[str]) -> None:
+        """The station choice lists the stations present; shown once there is more than this one."""
+        combo = self.station
+        have = [combo.itemData(i) for i in range(2, combo.count())]
+        others = [s for s in stations if s != self.this_station]
+        if others != have:
+            current = combo.currentData()
+            combo.blockSignals(True)  # the filter does not change by listing another station
+            try:
+                while combo.count() > 2:
+                    combo.removeItem(2)
+                for s in others:
+                    combo.addItem(s, s)
+                i = combo.findData(current)
+                combo.setCurrentIndex(i if i >= 0 else 0)
+            finally:
+                combo.blockSignals(False)
+        shown = bool(others)
+        self.station_label.setVisible(shown)
+        combo.setVisible(shown)
 
     def _thumbs_done(self, thumbs: dict[str, np.ndarray | None]) -> None:
         self.model.set_thumbs({k: to_pixmap(v) for k, v in thumbs.items() if v is not None})
@@ -410,9 +517,10 @@ class RecordsPanel(QWidget):
             self.status.setText("no inspections match")
             return
         y = f"{100 * p.ok / total:.2f} %" if total else "—"
+        new = total - self._seen_total if self._seen_total is not None else 0
         self.status.setText(
             f"{self.offset + 1}–{self.offset + len(p.rows)} of {total:,}, newest first  ·  "
-            f"OK {p.ok:,}  NG {p.ng:,}  yield {y}"
+            f"OK {p.ok:,}  NG {p.ng:,}  yield {y}" + (f"  ·  {new:,} new" if new > 0 else "")
         )
 
     def _error(self, message: str) -> None:
@@ -421,8 +529,8 @@ class RecordsPanel(QWidget):
 
     # --- one record ------------------------------------------------------------------------------
     def open_row(self, row: int) -> None:
-        if not 0 <= row < len(self.model.rows):
-            return
+        if self._restoring or not 0 <= row < len(self.model.rows):
+            return  # (an auto-refresh re-selecting the record already open)
         rec = self.model.rows[row]
         self.view.show_record(rec)
         self.recordOpened.emit(rec)
@@ -459,8 +567,20 @@ class RecordsPanel(QWidget):
 
         self.query.submit(lambda: export_records(directory, f, out), done, failed)
 
+    # --- auto-refresh: only while shown --------------------------------------------------------------
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802
+        super().showEvent(event)
+        if not self._shut:
+            self.auto_timer.start()
+
+    def hideEvent(self, event: QHideEvent) -> None:  # noqa: N802
+        self.auto_timer.stop()
+        super().hideEvent(event)
+
     def shutdown(self) -> None:
-        """End the query thread if this panel made it (waits for the job in flight)."""
+        """Stop refreshing; end the query thread if this panel made it (waits for the job in flight)."""
+        self._shut = True
+        self.auto_timer.stop()
         self._debounce.stop()
         if self._own_query:
             self.query.shutdown()

@@ -143,10 +143,19 @@ def test_filters_paging_thumbnails_and_an_opened_record(
     qtbot.waitUntil(lambda: _total(panel) == 15 and panel.offset == 4, timeout=WAIT_MS)
     second = [r.id for r in panel.model.rows]
     assert max(second) < min(first) and "5–8 of 15" in panel.status.text()
-    # another station's records, too (one plant database)
-    panel.this_station.setChecked(False)
+    # another station's records, too (one plant database): the station choice lists the stations
+    assert not panel.station.isHidden() and panel.station.currentData() == RecordContext().station
+    assert [panel.station.itemData(i) for i in range(panel.station.count())] == [
+        RecordContext().station,
+        None,
+        "line-2",
+    ]
+    panel.station.setCurrentIndex(panel.station.findData(None))  # all stations
     qtbot.waitUntil(lambda: _total(panel) == 16 and panel.offset == 0, timeout=WAIT_MS)
     assert panel.model.rows[0].station == "line-2"
+    panel.station.setCurrentIndex(panel.station.findData("line-2"))
+    qtbot.waitUntil(lambda: _total(panel) == 1, timeout=WAIT_MS)
+    assert panel.model.rows[0].source == "cam2"
 
 
 def test_export_writes_the_current_filter_to_csv(
@@ -192,6 +201,7 @@ def test_panel_screenshot(qtbot, panel: RecordsPanel, recorded, tmp_path: Path) 
         panel.min_area,
         panel.export_button,
         panel.refresh_button,
+        panel.station,
     ):
         assert w.width() >= w.minimumSizeHint().width(), type(w).__name__
 
@@ -375,3 +385,65 @@ def test_the_settings_dialog_reads_and_returns_the_settings(qtbot) -> None:
     d.quota.setValue(1200)
     assert d.ok_every.text() == "1 in 10 OK parts"
     assert d.settings() == RecordingSettings(quota_mb=1200, min_free_mb=50, ok_image_every=10)
+
+
+# --- auto-refresh ------------------------------------------------------------------------------------
+def _append(n: int, station: str | None = None) -> None:
+    """`n` OK rows written by another connection (as the station's recorder does while inspecting)."""
+    from inspection_core.records import InspectionLog
+
+    log = InspectionLog(records_dir() / "inspections.sqlite")
+    try:
+        ctx = RecordContext(source="live", recipe="Tile", **({"station": station} if station else {}))
+        first = log.count()
+        for i in range(n):
+            log.append(_result(first + i + 1, None), context=ctx)
+    finally:
+        log.close()
+
+
+def test_new_rows_appear_without_a_click_and_the_selection_stays(qtbot, panel: RecordsPanel) -> None:
+    _append(30)
+    panel.auto_timer.setInterval(100)
+    panel.refresh()
+    qtbot.waitUntil(lambda: _total(panel) == 30, timeout=WAIT_MS)
+    assert panel.station.isHidden()  # one station in the store: no station choice
+    panel.table.selectRow(2)
+    chosen = panel.model.rows[2].id
+    panel.table.scrollToBottom()
+    bottom = panel.model.rows[panel.table.rowAt(panel.table.viewport().height() - 2)].id
+    opened: list[object] = []
+    panel.recordOpened.connect(opened.append)
+    _append(3)  # written after the panel read its page: no click, no refresh() call
+    qtbot.waitUntil(lambda: _total(panel) == 33, timeout=WAIT_MS)
+    rows = [r.id for r in panel.model.rows]
+    assert panel.table.currentIndex().row() == rows.index(chosen) == 5  # the same record, 3 rows down
+    assert panel.view.record is not None and panel.view.record.id == chosen and not opened
+    assert panel.model.rows[panel.table.rowAt(panel.table.viewport().height() - 2)].id == bottom
+    assert "3 new" in panel.status.text()
+    # another station's rows arrive: the station choice appears, this station's filter stays
+    _append(1, station="line-9")
+    qtbot.waitUntil(lambda: not panel.station.isHidden(), timeout=WAIT_MS)
+    assert panel.station.findData("line-9") == 2 and _total(panel) == 33
+    # closed: no more reads
+    panel.close()
+    assert not panel.auto_timer.isActive()
+    qtbot.waitUntil(lambda: not panel.query.pending, timeout=WAIT_MS)
+    _append(2)
+    qtbot.wait(500)
+    assert _total(panel) == 33 and not panel.query.pending
+    panel.shutdown()
+    panel.show()
+    assert not panel.auto_timer.isActive()  # shut down for good: showing it again starts nothing
+
+
+def test_auto_refresh_runs_only_while_shown(qtbot, panel: RecordsPanel) -> None:
+    panel.auto_timer.setInterval(50)
+    assert panel.auto_timer.isActive()
+    panel.hide()
+    assert not panel.auto_timer.isActive()
+    _append(1)
+    qtbot.wait(300)
+    assert panel.page is None and not panel.query.pending  # nothing was read while hidden
+    panel.show()
+    qtbot.waitUntil(lambda: _total(panel) == 1, timeout=WAIT_MS)
