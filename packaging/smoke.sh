@@ -6,7 +6,9 @@
 # beside the cached model). The station falls back to torch with a warning when the export or ONNX
 # Runtime fails (in a frozen app: a module, data file or library the bundle lacks), so each run's report
 # must say backend "onnxruntime". Prints each run's start-up time (launch to acquisition started, from
-# the report's own clock).
+# the report's own clock). Then the bundle's command line, `aoi` beside the station's executable, on the
+# same station home: its version, the records the two runs wrote, and an ONNX export of the cached demo
+# model (a few seconds).
 #
 #   bash packaging/smoke.sh [dist/aoi-station/aoi-station] [SECONDS]
 set -euo pipefail
@@ -14,6 +16,8 @@ cd "$(dirname "$0")/.."
 EXE=${1:-dist/aoi-station/aoi-station}
 RUN_FOR=${2:-10}
 [ -x "$EXE" ] || { echo "error: $EXE not found: build it first (bash packaging/build.sh)" >&2; exit 2; }
+AOI=$(dirname "$EXE")/aoi
+[ -x "$AOI" ] || { echo "error: $AOI not found: the bundle lacks its command line" >&2; exit 1; }
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 export QT_QPA_PLATFORM=offscreen AOI_STATION_HOME="$WORK/home" CUDA_VISIBLE_DEVICES=""
@@ -51,4 +55,25 @@ print(f"{sys.argv[2]} run: {r['inspected']} frames inspected in {r['run_for_s']}
       f"onnxruntime {prepared[-1] if prepared else ''}); start-up {total - r['wall_s']:.1f} s, process {total:.1f} s")
 PY
 done
-echo "smoke test passed: $EXE"
+
+# the command line: `aoi --version` names the same build stamp, and reads what the station wrote
+t0=$(date +%s.%N)
+aoi_version=$("$AOI" --version) || { echo "error: $AOI --version failed" >&2; exit 1; }
+[ "$(echo "$aoi_version" | head -1)" = "$(echo "$version" | head -1)" ] ||
+    { echo "error: $AOI --version differs from the station's: $aoi_version" >&2; exit 1; }
+"$AOI" records list --limit 5 --json >"$WORK/records.json" ||
+    { echo "error: $AOI records list failed" >&2; exit 1; }
+"$AOI" export --model-dir "$AOI_STATION_HOME/demo-model" --out "$WORK/demo.onnx" >"$WORK/export.log" 2>&1 ||
+    { echo "error: $AOI export failed:" >&2; tail -5 "$WORK/export.log" >&2; exit 1; }
+t1=$(date +%s.%N)
+python3 - "$WORK/records.json" "$WORK/demo.onnx" "$t0" "$t1" <<'PY'
+import json, os, sys
+rows = json.load(open(sys.argv[1]))
+if not rows:
+    sys.exit("error: aoi records list found no inspection of the two runs")
+if not os.path.getsize(sys.argv[2]):
+    sys.exit("error: aoi export wrote an empty ONNX file")
+print(f"aoi: --version, records list ({len(rows)} rows, newest {rows[0].get('verdict')}), export "
+      f"({os.path.getsize(sys.argv[2]) // 1024} KiB ONNX) in {float(sys.argv[4]) - float(sys.argv[3]):.1f} s")
+PY
+echo "smoke test passed: $EXE and $AOI"

@@ -593,6 +593,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def aoi_command() -> list[str]:
+    """How to start `aoi` again in a child process: a bundle's `aoi` executable is sys.executable itself
+    and takes no `-m` (it would read `-m inspection_core` as its own arguments)."""
+    if getattr(sys, "frozen", False):
+        return [sys.executable]
+    return [sys.executable, "-m", "inspection_core"]
+
+
 def _bench_each_in_child(args: argparse.Namespace, backends: list[str]) -> dict:
     """One `aoi bench` child process per backend, rows merged in order: side by side in one run, but
     no backend timed while another's thread pool still holds the cores (the first report's header)."""
@@ -603,7 +611,7 @@ def _bench_each_in_child(args: argparse.Namespace, backends: list[str]) -> dict:
     with tempfile.TemporaryDirectory(prefix="aoi-bench-") as tmp:
         for i, name in enumerate(backends):
             out = Path(tmp) / f"{i}.json"
-            cmd = [sys.executable, "-m", "inspection_core", "bench", "--model-dir", str(args.model_dir)]
+            cmd = [*aoi_command(), "bench", "--model-dir", str(args.model_dir)]
             cmd += ["--device", args.device, "--sizes", args.sizes, "--batch", args.batch]
             cmd += ["--iters", str(args.iters), "--overlap", str(args.overlap), "--backend", name]
             cmd += ["--json", str(out)] + (["--whole-frame"] if args.whole_frame else [])
