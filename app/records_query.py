@@ -3,8 +3,10 @@ thumbnails, a record's images, CSV exports), so a big query never blocks the GUI
 
 Jobs are plain callables run one after another on the thread "records-query"; each result comes
 back to the GUI thread through a queued signal with the job's token, so a widget can ignore answers
-to questions it no longer asks. Each job opens its own read-only `RecordsReader` (an sqlite3
-connection belongs to the thread that made it) and closes it again.
+to questions it no longer asks. Each job makes its own read-only `RecordsReader`, but all of them
+read through one kept engine per store (`records.db.read_engine`): the Records panel re-reads its
+page every few seconds, and a new connection per read would mean a login and a backend process on a
+plant PostgreSQL server each time. `RecordsQuery.shutdown` closes those kept connections.
 """
 
 from __future__ import annotations
@@ -19,12 +21,14 @@ from typing import Any
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from inspection_core.errors import AoiError
+from inspection_core.records.db import dispose_read_engines
 from inspection_core.records.query import RecordsReader
 
 
 @contextmanager
 def reader(directory: Path) -> Iterator[RecordsReader]:
-    r = RecordsReader(directory)
+    """A reader on the kept engine of the store `directory` (or $AOI_RECORDS_URL) names."""
+    r = RecordsReader(directory, shared=True)
     try:
         yield r
     finally:
@@ -104,8 +108,10 @@ class RecordsQuery(QObject):
             cb[1](message)
 
     def shutdown(self) -> None:
-        """Finish the job in flight, drop the queued ones' callbacks, end the thread."""
+        """Finish the job in flight, drop the queued ones' callbacks, end the thread, close the kept
+        read connections (the next read, by anyone, opens them again)."""
         self._callbacks.clear()
         if self._thread.isRunning():
             self._thread.quit()
             self._thread.wait()
+        dispose_read_engines()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ ENV_URL = "AOI_RECORDS_URL"
 LOG_NAME = "inspections.sqlite"
 SCHEMA_VERSION = 5  # = the newest Alembic revision, as a number
 _MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+READER_APP_NAME = "aoi-station records reader"  # application_name of read-only connections
 _LOCK_KEY = 0x414F4952  # "AOIR": one migrating station at a time on a shared PostgreSQL
 
 
@@ -72,9 +74,15 @@ def why(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def make_engine(url: str, lock_timeout_s: float = 10.0, read_only: bool = False) -> Engine:
+def make_engine(
+    url: str, lock_timeout_s: float = 10.0, read_only: bool = False, keep: bool = False
+) -> Engine:
     """An engine for `url`; SQLite files in WAL mode (read-only: opened with mode=ro, never created,
-    never changed), PostgreSQL through psycopg 3 (read-only: default_transaction_read_only)."""
+    never changed), PostgreSQL through psycopg 3 (read-only: default_transaction_read_only).
+
+    A read-only PostgreSQL engine closes each connection after use unless `keep` (a one-shot CLI read
+    holds nothing open); with `keep` it keeps one, with TCP keepalives so a firewall neither drops it
+    while idle nor leaves a dead one hanging (see `read_engine`)."""
     if is_sqlite(url):
         path = sqlite_path(url)
         if read_only:
@@ -107,13 +115,64 @@ def make_engine(url: str, lock_timeout_s: float = 10.0, read_only: bool = False)
         raise RecordsDBError(f"{display_url(url)}: records need SQLite or PostgreSQL (postgresql://…)")
     args: dict[str, Any] = {"connect_timeout": max(1, round(lock_timeout_s))}
     opts = [f"-c lock_timeout={int(lock_timeout_s * 1000)}"]
+    pool: dict[str, Any] = {"poolclass": QueuePool}
     if read_only:
         opts.append("-c default_transaction_read_only=on")
+        args["application_name"] = READER_APP_NAME  # a plant DBA sees whose connection it is
+        if keep:
+            args |= {"keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10, "keepalives_count": 3}
+            pool |= {"pool_size": 1, "max_overflow": 2}
+        else:
+            pool = {"poolclass": NullPool}
     args["options"] = " ".join(opts)
-    return sa.create_engine(
-        u, connect_args=args, poolclass=NullPool if read_only else QueuePool, pool_pre_ping=True,
-        hide_parameters=True,
-    )  # fmt: skip
+    return sa.create_engine(u, connect_args=args, pool_pre_ping=True, hide_parameters=True, **pool)
+
+
+_read_engines: dict[str, tuple[tuple[int, int] | None, Engine]] = {}
+_read_lock = threading.Lock()
+
+
+def _file_identity(url: str) -> tuple[int, int] | None:
+    """A SQLite file's (device, inode): a log deleted and made anew is another file, whose reader must
+    not go on reading the old one through a kept connection. None for a server (or no file yet)."""
+    if not is_sqlite(url):
+        return None
+    try:
+        st = sqlite_path(url).stat()
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def read_engine(url: str) -> Engine:
+    """The process's one read-only engine for the store `url`, shared by every read (thread-safe).
+
+    The GUI reads its records page every few seconds; a fresh engine per read meant a new connection
+    per query — on a plant PostgreSQL server a login and a backend process each time, per station.
+    This one's pool keeps a connection open between reads; pool_pre_ping replaces one the server
+    dropped (restart, pg_terminate_backend) at the next read. SQLite stays mode=ro, and a kept
+    connection holds no transaction between reads, so the writer and its checkpoints go on.
+    `dispose_read_engines` closes them (at shutdown)."""
+    ident = _file_identity(url)
+    with _read_lock:
+        held = _read_engines.get(url)
+        if held is not None and held[0] == ident:
+            return held[1]
+        engine = make_engine(url, lock_timeout_s=10.0, read_only=True, keep=True)
+        _read_engines[url] = (ident, engine)
+    if held is not None:
+        held[1].dispose()  # the file was replaced: drop the connections to the old one
+    return engine
+
+
+def dispose_read_engines() -> None:
+    """Close every kept read connection (app exit, a closed records panel); the next `read_engine`
+    call opens the store again. A read in flight on another thread finishes on its own connection."""
+    with _read_lock:
+        engines = [e for _, e in _read_engines.values()]
+        _read_engines.clear()
+    for engine in engines:
+        engine.dispose()
 
 
 @cache

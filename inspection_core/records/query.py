@@ -23,6 +23,7 @@ from inspection_core.records.db import (
     display_url,
     is_sqlite,
     make_engine,
+    read_engine,
     records_url,
     schema_of,
     sqlite_path,
@@ -132,16 +133,25 @@ def area_bucket(max_area_px: int | None) -> str:
 
 class RecordsReader:
     """Read-only view of the inspection log: `<directory>/inspections.sqlite`, or the database `url`
-    (or $AOI_RECORDS_URL) names. Image paths that are relative resolve against `directory`."""
+    (or $AOI_RECORDS_URL) names. Image paths that are relative resolve against `directory`.
 
-    def __init__(self, directory: str | Path, url: str | None = None) -> None:
+    `shared`: read through the process's kept engine for that store (`db.read_engine`; a GUI that
+    re-reads every few seconds opens no new connection per read) instead of an engine of its own;
+    `close` then leaves it open for the next reader."""
+
+    def __init__(self, directory: str | Path, url: str | None = None, shared: bool = False) -> None:
         self.directory = Path(directory)
+        self._own_engine = not shared
         self.url = records_url(self.directory, url)
         self.path: Path | str = sqlite_path(self.url) if is_sqlite(self.url) else display_url(self.url)
         if is_sqlite(self.url) and not Path(self.path).is_file():
             raise AoiError(f"no inspection log at {self.path} (use --records DIR or set AOI_STATION_HOME)")
         try:
-            self.engine = make_engine(self.url, lock_timeout_s=10.0, read_only=True)
+            self.engine = (
+                read_engine(self.url)
+                if shared
+                else make_engine(self.url, lock_timeout_s=10.0, read_only=True)
+            )
             with self.engine.connect() as con:
                 if "inspections" not in sa.inspect(con).get_table_names():
                     raise AoiError(f"no inspection log at {self.path} (no inspections table)")
@@ -159,7 +169,7 @@ class RecordsReader:
 
     def close(self) -> None:
         engine = getattr(self, "engine", None)
-        if engine is not None:
+        if engine is not None and self._own_engine:
             engine.dispose()
 
     def _fail(self, exc: Exception) -> AoiError:

@@ -447,3 +447,45 @@ def test_auto_refresh_runs_only_while_shown(qtbot, panel: RecordsPanel) -> None:
     assert panel.page is None and not panel.query.pending  # nothing was read while hidden
     panel.show()
     qtbot.waitUntil(lambda: _total(panel) == 1, timeout=WAIT_MS)
+
+
+# --- one kept connection per store -----------------------------------------------------------------
+def test_refreshes_reuse_one_engine_and_shutdown_closes_it(qtbot, panel: RecordsPanel) -> None:
+    from inspection_core.records import db
+
+    _append(2)
+    panel.auto_timer.setInterval(50)
+    panel.refresh()
+    qtbot.waitUntil(lambda: _total(panel) == 2, timeout=WAIT_MS)
+    engine = db.read_engine(f"sqlite:///{records_dir() / 'inspections.sqlite'}")
+    pool = engine.pool
+    _append(1)
+    qtbot.waitUntil(lambda: _total(panel) == 3, timeout=WAIT_MS)  # more ticks, the same engine
+    assert db.read_engine(f"sqlite:///{records_dir() / 'inspections.sqlite'}") is engine
+    assert pool.checkedin() == 1 and pool.checkedout() == 0  # one file handle, kept between ticks
+    panel.shutdown()  # its own query thread: ended, and the kept connection closed
+    assert pool.checkedin() == 0 and db._read_engines == {}
+
+
+def test_a_plant_database_going_away_shows_the_error_and_the_page_comes_back(
+    qtbot, panel: RecordsPanel, postgres_server, postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from inspection_core.records import InspectionLog
+
+    monkeypatch.setenv("AOI_RECORDS_URL", postgres_url)
+    log = InspectionLog(url=postgres_url)
+    try:
+        for i in range(4):
+            log.append(_result(i + 1, None), context=RecordContext(source="live", recipe="Tile"))
+    finally:
+        log.close()
+    panel.auto_timer.setInterval(100)
+    panel.refresh()
+    qtbot.waitUntil(lambda: _total(panel) == 4, timeout=WAIT_MS)
+    postgres_server.pause()  # the server restarts (or the network is gone) while the panel is open
+    try:
+        qtbot.waitUntil(lambda: panel.status.text().startswith("error: "), timeout=WAIT_MS)
+        assert "not readable" in panel.status.text() and panel.auto_timer.isActive()
+    finally:
+        postgres_server.resume()
+    qtbot.waitUntil(lambda: "of 4, newest first" in panel.status.text(), timeout=WAIT_MS)
