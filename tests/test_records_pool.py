@@ -19,7 +19,7 @@ from sqlalchemy.pool import Pool
 from app.panels.records_panel import load_page
 from inspection_core.errors import AoiError
 from inspection_core.records import InspectionLog, RecordContext
-from inspection_core.records.db import dispose_read_engines, read_engine
+from inspection_core.records.db import READER_APP_NAME, dispose_read_engines, read_engine
 from inspection_core.records.query import Filters, RecordsReader
 
 TICKS = 12
@@ -73,6 +73,9 @@ def test_repeated_pages_of_a_plant_database_open_one_connection(
     # was 4 per page (a new engine, NullPool): 48 logins and backend processes on the server
     assert len(connects) == 1
     assert len(seen) == 1  # the same server session all along, kept open between pages
+    with psycopg.connect(postgres_url, autocommit=True) as c:  # named, for the plant's DBA
+        row = c.execute("SELECT application_name FROM pg_stat_activity WHERE pid = %s", (*seen,))
+        assert row.fetchone() == (READER_APP_NAME,)
     dispose_read_engines()
     assert _backends(postgres_url) == []  # closed at shutdown: nothing left on the server
 

@@ -118,12 +118,19 @@ def make_engine(
     pool: dict[str, Any] = {"poolclass": QueuePool}
     if read_only:
         opts.append("-c default_transaction_read_only=on")
-        args["application_name"] = READER_APP_NAME  # a plant DBA sees whose connection it is
+        # a plant DBA sees whose connection it is; what the URL itself says (?keepalives_idle=…) wins
+        extra: dict[str, Any] = {"application_name": READER_APP_NAME}
         if keep:
-            args |= {"keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10, "keepalives_count": 3}
+            extra |= {
+                "keepalives": 1,
+                "keepalives_idle": 30,
+                "keepalives_interval": 10,
+                "keepalives_count": 3,
+            }
             pool |= {"pool_size": 1, "max_overflow": 2}
         else:
             pool = {"poolclass": NullPool}
+        args |= {k: v for k, v in extra.items() if k not in u.query}
     args["options"] = " ".join(opts)
     return sa.create_engine(u, connect_args=args, pool_pre_ping=True, hide_parameters=True, **pool)
 
