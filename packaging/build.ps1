@@ -67,7 +67,17 @@ try {
         $startup = $t.Elapsed.TotalSeconds - $r.wall_s
         Write-Host ("{0} run: {1} frames inspected in {2} s ({3}, {4}); start-up {5:N1} s" -f $run, $r.inspected, $r.run_for_s, $r.model, $r.backend, $startup)
     }
-    Write-Host "smoke test passed: dist\aoi-station\aoi-station.exe"
+    # the command line beside it (a console executable): its version, the two runs' records, an export
+    $aoi = "dist\aoi-station\aoi.exe"
+    if (-not (Test-Path $aoi)) { throw "$aoi not found: the bundle lacks its command line" }
+    Invoke-Checked $aoi @("--version")
+    $rows = (& $aoi records list --limit 5 --json) -join "`n"
+    if ($LASTEXITCODE -ne 0) { throw "failed (exit $LASTEXITCODE): $aoi records list" }
+    if (-not ($rows | ConvertFrom-Json)) { throw "aoi records list found no inspection of the two runs" }
+    $onnx = Join-Path $work "demo.onnx"
+    Invoke-Checked $aoi @("export", "--model-dir", (Join-Path $env:AOI_STATION_HOME "demo-model"), "--out", $onnx)
+    if (-not (Test-Path $onnx)) { throw "aoi export wrote no $onnx" }
+    Write-Host "smoke test passed: dist\aoi-station\aoi-station.exe and $aoi"
 } finally {
     Remove-Item -Recurse -Force $work -ErrorAction SilentlyContinue
 }

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Build the station as one folder with PyInstaller: dist/aoi-station/aoi-station, then smoke-test it.
+# Build the station as one folder with PyInstaller: dist/aoi-station/aoi-station and the command line
+# dist/aoi-station/aoi beside it, then smoke-test both.
 #
 #   bash packaging/build.sh             # the last commit (git archive HEAD), CPU torch
 #   bash packaging/build.sh --worktree  # this working tree as it is, uncommitted edits included
@@ -21,7 +22,7 @@ for arg in "$@"; do
         --cuda) CUDA=1 ;;
         --no-smoke) SMOKE=0 ;;
         --worktree) WORKTREE=1 ;;
-        -h | --help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h | --help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "error: unknown option $arg (use --worktree, --cuda, --no-smoke or --help)" >&2; exit 2 ;;
     esac
 done

@@ -8,7 +8,7 @@
 # must say backend "onnxruntime". Prints each run's start-up time (launch to acquisition started, from
 # the report's own clock). Then the bundle's command line, `aoi` beside the station's executable, on the
 # same station home: its version, the records the two runs wrote, and an ONNX export of the cached demo
-# model (a few seconds).
+# model (about 10 s on a shared 2-core CPU).
 #
 #   bash packaging/smoke.sh [dist/aoi-station/aoi-station] [SECONDS]
 set -euo pipefail
