@@ -91,10 +91,12 @@ class StationRecording:
         self._seen = now
         if not (r.dropped or r.lost or r.last_error):
             return None
-        held = r.held
+        spooled = r.spooled
+        in_memory = r.held - spooled
         return (
             f"inspection records: {r.dropped + r.lost} not recorded ({r.dropped} dropped by a full queue, "
-            f"{r.lost} refused by the database), {held} waiting for the database; "
+            f"{r.lost} refused by the database), {spooled} spooled to disk ({r.spool_path}) and "
+            f"{in_memory} in memory while the database is away; "
             f"last error: {r.last_error or 'none'}"
         )
 

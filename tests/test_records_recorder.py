@@ -148,16 +148,146 @@ def test_corrupt_database_never_kills_the_writer(tmp_path: Path) -> None:
     assert sorted(r.frame_id for r in InspectionLog(p).recent()) == [*range(10), 11]
 
 
-def test_rows_held_beyond_hold_rows_are_lost_and_counted(tmp_path: Path) -> None:
+def test_refused_rows_are_spooled_to_disk_beyond_hold_rows_and_written_by_the_next_recorder(
+    tmp_path: Path,
+) -> None:
     p = tmp_path / "inspections.sqlite"
     p.write_bytes(b"this is not a database" * 200)
     rec = Recorder(tmp_path, reopen_every_s=0.05, hold_rows=4)
     for i in range(10):
         rec.submit(None, _result(i))
     assert rec.flush()
-    assert rec.stats()["held"] == 4 and rec.lost == 6
-    rec.close()  # still no database: the held rows are lost too
+    s = rec.stats()
+    assert (s["held"], s["spooled"], rec.lost, rec.written) == (10, 10, 0, 0)
+    rec.close()  # still no database: the rows stay on disk, none lost
+    assert rec.lost == 0 and rec.spooled == 10
+    p.unlink()  # the operator repaired the database: the next recorder writes the spool first, in order
+    rec2 = Recorder(tmp_path, reopen_every_s=0.05, hold_rows=4)
+    rec2.submit(None, _result(10))
+    assert rec2.flush()
+    rec2.close()
+    assert (rec2.written, rec2.spooled, rec2.lost) == (11, 0, 0)
+    con = sqlite3.connect(p)
+    assert [r[0] for r in con.execute("SELECT frame_id FROM inspections ORDER BY id")] == list(range(11))
+    assert sqlite3.connect(tmp_path / "spool.sqlite").execute("SELECT COUNT(*) FROM spool").fetchone()[0] == 0
+
+
+def test_rows_neither_database_nor_spool_takes_are_held_in_memory_then_lost(tmp_path: Path) -> None:
+    p = tmp_path / "inspections.sqlite"
+    p.write_bytes(b"this is not a database" * 200)
+    rec = Recorder(tmp_path, reopen_every_s=0.05, hold_rows=4)
+    (tmp_path / "spool.sqlite").mkdir()  # the spool cannot be created either
+    for i in range(10):
+        rec.submit(None, _result(i))
+    assert rec.flush()
+    assert rec.stats()["held"] == 4 and rec.spooled == 0 and rec.lost == 6
+    assert "spool" in (rec.last_error or "")
+    rec.close()
     assert rec.lost == 10 and rec.stats()["held"] == 0 and rec.written == 0
+
+
+def test_the_normal_path_writes_no_spool(tmp_path: Path) -> None:
+    rec = Recorder(tmp_path)
+    for i in range(5):
+        rec.submit(None, _result(i))
+    assert rec.flush()
+    rec.close()
+    assert rec.written == 5 and rec.spooled == 0 and not (tmp_path / "spool.sqlite").exists()
+
+
+@pytest.mark.parametrize("kind", ["garbage", "foreign"])
+def test_a_foreign_or_corrupt_spool_is_set_aside_not_deleted(tmp_path: Path, kind: str) -> None:
+    spool = tmp_path / "spool.sqlite"
+    if kind == "garbage":
+        spool.write_bytes(b"not a spool" * 500)
+    else:
+        other = sqlite3.connect(spool)
+        other.execute("CREATE TABLE parts (x)")
+        other.execute("INSERT INTO parts VALUES (1)")
+        other.commit()
+        other.close()
+    before = spool.read_bytes()
+    rec = Recorder(tmp_path)
+    assert rec.last_error is not None and "spool" in rec.last_error and "kept aside" in rec.last_error
+    assert "\n" not in rec.last_error
+    (aside,) = tmp_path.glob("spool.sqlite.bad-*")
+    assert aside.read_bytes() == before and not spool.exists()
+    rec.submit(None, _result(1))
+    assert rec.flush()
+    rec.close()
+    assert rec.written == 1
+
+
+def test_a_spooled_row_the_database_already_has_is_not_written_twice(tmp_path: Path) -> None:
+    """A kill between the database's commit and the spool's cleanup: the next recorder skips the rows
+    whose (station, time_ns, frame_id) the database has."""
+    from inspection_core.records.log import make_row
+    from inspection_core.records.spool import Spool
+
+    rows = [make_row(_result(i), RecordContext(), 1_000 + i) for i in range(6)]
+    log = InspectionLog(tmp_path / "inspections.sqlite")
+    log.append_many(rows[:4])  # committed, still spooled
+    log.close()
+    spool = Spool(tmp_path / "spool.sqlite")
+    spool.append(rows)
+    spool.close()
+    rec = Recorder(tmp_path)
+    assert rec.flush()
+    rec.close()
+    assert rec.spooled == 0 and rec.written == 2
+    con = sqlite3.connect(tmp_path / "inspections.sqlite")
+    assert [r[0] for r in con.execute("SELECT frame_id FROM inspections ORDER BY id")] == list(range(6))
+
+
+_PG_CHILD = textwrap.dedent(
+    """
+    import sys, time
+    import numpy as np
+    from inspection_core.records import Recorder
+    from inspection_core.types import InspectionResult, Verdict
+    rec = Recorder(sys.argv[1], url=sys.argv[2], save_ng_images=False, reopen_every_s=0.05, lock_timeout_s=1)
+    empty = np.zeros((0, 0), np.float32)
+    for i in range(int(sys.argv[3])):
+        rec.submit(None, InspectionResult(i, empty, 0.1, Verdict.OK, empty.astype(bool), ()))
+    assert rec.flush(15)
+    print(rec.written, rec.spooled, rec.lost, flush=True)
+    time.sleep(600)  # killed here, never closed
+    """
+)
+
+
+def test_rows_refused_by_a_stopped_server_survive_a_kill(
+    postgres_server, postgres_url: str, tmp_path: Path
+) -> None:  # noqa: ANN001
+    """The plant database is down, the station is killed with rows waiting: a new Recorder, once the
+    server is back, writes every row exactly once and empties the spool."""
+    InspectionLog(url=postgres_url).close()  # the schema exists, as on a plant database
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    postgres_server.pause()
+    try:
+        child = subprocess.Popen(
+            [sys.executable, "-c", _PG_CHILD, str(tmp_path), postgres_url, "250"],
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        try:
+            assert child.stdout is not None and child.stdout.readline().split() == ["0", "250", "0"]
+            os.kill(child.pid, signal.SIGKILL)
+            child.wait(10)
+        finally:
+            if child.poll() is None:
+                child.kill()
+    finally:
+        postgres_server.resume()
+    rec = Recorder(tmp_path, url=postgres_url, save_ng_images=False, hold_rows=100)
+    assert rec.flush(15)
+    rec.close()
+    assert (rec.written, rec.spooled, rec.lost) == (250, 0, 0)
+    log = InspectionLog(url=postgres_url)
+    assert sorted(r.frame_id for r in log.recent(1000)) == list(range(250))
+    log.close()
+    assert sqlite3.connect(tmp_path / "spool.sqlite").execute("SELECT COUNT(*) FROM spool").fetchone()[0] == 0
 
 
 def test_a_database_that_breaks_mid_run_is_survived_and_reopened(tmp_path: Path) -> None:
@@ -314,10 +444,13 @@ def test_a_full_disk_is_counted_and_survived(tmp_path: Path) -> None:
         f"full disk: {s['written']} written, {s['lost']} lost, worst submit {s['worst_submit_s'] * 1e3:.1f} ms"
     )
     assert s["alive"] and s["written"] > 0 and s["lost"] > 0 and s["errors"] > 0
-    assert s["written"] + s["lost"] + s["dropped"] == 20_000
+    # what neither the log nor the spool (also 300 kB) could take is lost, and counted
+    assert s["written"] + s["lost"] + s["dropped"] + s["spooled"] == 20_000
     assert "full" in s["last_error"] or "disk" in s["last_error"] or "I/O" in s["last_error"]
     # never waits for the disk; its worst (60-90 ms, one call) is a full garbage collection of the process
     assert s["worst_submit_s"] < 0.5
     con = sqlite3.connect(tmp_path / "inspections.sqlite")
     assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     assert con.execute("SELECT COUNT(*) FROM inspections").fetchone()[0] == s["written"]
+    spool = sqlite3.connect(tmp_path / "spool.sqlite")  # what the spool says it holds, it holds
+    assert spool.execute("SELECT COUNT(*) FROM spool").fetchone()[0] == s["spooled"]

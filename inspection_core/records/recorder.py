@@ -18,8 +18,15 @@ on the disk, and a failing disk or database never stops inspection.
   older ones are dropped and counted in `lost`) and tried again with a later batch, or on its own
   when idle: `reopen_every_s` after the failure, the wait doubling (up to 30 s) while it fails.
   `errors` and `last_error` say why; the log is re-opened for each try. A database briefly gone or
-  locked (waited for `lock_timeout_s` at most per try) thus loses nothing; rows still held at
-  `close` (or a kill) are lost.
+  locked (waited for `lock_timeout_s` at most per try) thus loses nothing.
+- Refused rows are also appended to a spool on the station's disk (`spool.sqlite` in `directory`,
+  records/spool.py, fsynced) by the writer thread, and removed from it once the database has
+  committed them; while the spool holds rows, new rows go behind them, so the order is kept. Rows
+  still spooled at `close` or a kill are written first by the next Recorder on `directory`. A row is
+  written once: spooled rows whose (station, time_ns, frame_id) is already in the database (the
+  process died between the database's commit and the spool's cleanup) are skipped. Memory holds
+  `hold_rows` at most (read from the spool in chunks); only rows the spool cannot take either (its
+  disk full or unwritable) are held in memory as before, the rest counted in `lost`.
 - A full disk (under the store's free-space guard) pauses image saving (`images_paused` says why,
   logged once; resumed and logged when an image is saved again); the rows go on being written.
 """
@@ -36,11 +43,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import sqlalchemy as sa
 
 from inspection_core.errors import AoiError
 from inspection_core.records.db import LOG_NAME as LOG_NAME  # re-exported: the file's name
 from inspection_core.records.db import display_url, is_sqlite, records_url, sqlite_path
-from inspection_core.records.log import InspectionLog, RecordContext, make_row
+from inspection_core.records.log import COLUMNS, InspectionLog, RecordContext, make_row
+from inspection_core.records.schema import inspections
+from inspection_core.records.spool import SPOOL_NAME, Spool, SpoolError, open_spool
 from inspection_core.records.store import DiskFullError, NGImageStore
 from inspection_core.types import InspectionResult
 
@@ -133,6 +143,15 @@ class Recorder:
         self.last_error: str | None = None
         self._next_open = 0.0
         self.log: InspectionLog | None = None
+        # rows the database refused, on disk until it commits them; opened when first needed, so the
+        # normal path writes no spool file
+        self.spool_path = self.directory / SPOOL_NAME
+        self.spool, why_not = open_spool(self.spool_path)
+        self._spool_next = 0.0  # after a spool write failed: when to try the spool again
+        if why_not is not None:
+            self.errors += 1
+            self.last_error = why_not
+            _log.error("%s", why_not)
         self._open()  # here, so a log that is fine is usable by the caller at once
         self._thread = threading.Thread(target=self._run, name="aoi-recorder", daemon=True)
         self._thread.start()
@@ -143,8 +162,13 @@ class Recorder:
 
     @property
     def held(self) -> int:
-        """Rows the database refused, kept in memory for the next try (see the module docstring)."""
-        return len(self._held)
+        """Rows the database refused, waiting for it: in memory or spooled on disk."""
+        return len(self._held) + self.spooled
+
+    @property
+    def spooled(self) -> int:
+        """Rows waiting for the database in the spool on disk (kept across a kill or restart)."""
+        return self.spool.count if self.spool is not None else 0
 
     def set_context(self, context: RecordContext) -> None:
         """What the next submitted results are recorded with (recipe, thresholds, source)."""
@@ -218,36 +242,85 @@ class Recorder:
         self.lost += len(rows) - len(keep)
         self._held = keep
 
+    def _to_spool(self, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+        """Append rows to the spool (opened on first use); returns those it could not take."""
+        if not rows or time.monotonic() < self._spool_next:  # it failed moments ago: memory for now
+            return rows
+        try:
+            if self.spool is None:
+                self.spool = Spool(self.spool_path)
+            self.spool.append(rows)
+            return []
+        except SpoolError as exc:  # disk full, unwritable: tried again with the database's next retry
+            self._spool_next = time.monotonic() + max(self._retry_wait, self.reopen_every_s)
+            self.errors += 1
+            self.last_error = str(exc)
+            return rows
+
+    def _new_only(self, log: InspectionLog, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+        """The rows whose (station, time_ns, frame_id) the database does not have yet: a spooled row
+        may have been committed just before a kill, before the spool forgot it."""
+        ti, fi, si = COLUMNS.index("time_ns"), COLUMNS.index("frame_id"), COLUMNS.index("station")
+        c = inspections.c
+        q = sa.select(c.station, c.time_ns, c.frame_id).where(
+            c.time_ns.between(min(r[ti] for r in rows), max(r[ti] for r in rows))
+        )
+        with log.engine.connect() as con:
+            have = {tuple(r) for r in con.execute(q)}
+        return [r for r in rows if (r[si], r[ti], r[fi]) not in have]
+
     def _write(self, batch: list[tuple[Any, ...]]) -> None:
         rows = self._held + batch if self._held else batch
-        if not rows and not self._removed:
+        self._held = []
+        if not rows and not self._removed and not self.spooled:
             return
-        if self._held and time.monotonic() < self._next_retry:
+        if self.spooled or self._retry_wait:  # the database is away: new rows go to disk, behind the rest
+            rows = self._to_spool(rows)
+        if (self.spooled or rows) and time.monotonic() < self._next_retry:
             self._hold(rows)  # the database failed moments ago: no retry of every held row per batch
             return
         self._open()
         if self.log is None:
-            self._hold(rows)
-            self._retry_later()
+            self._fail(rows, None)
             return
         try:
+            while self.spooled:  # the oldest first, `hold_rows` at a time (the memory bound)
+                upto, chunk = self.spool.head(max(self.hold_rows, 100))  # type: ignore[union-attr]
+                if not chunk:  # another process emptied it: nothing left to replay
+                    self.spool.count = 0  # type: ignore[union-attr]
+                    break
+                chunk = self._new_only(self.log, chunk)
+                self.log.append_many(chunk, self._removed)
+                self._removed = []
+                self.written += len(chunk)
+                self.spool.remove(upto)  # type: ignore[union-attr]
             self.log.append_many(rows, self._removed)
             self._removed = []
-            self._held = []
             self._retry_wait = 0.0
             self.written += len(rows)
-        except Exception as exc:  # noqa: BLE001 - database error, OSError…: count, re-open, go on
+        except SpoolError as exc:  # the database has the rows, the spool cannot forget them: skipped later
             self._hold(rows)
             self._retry_later()
+            self.errors += 1
+            self.last_error = str(exc)
+        except Exception as exc:  # noqa: BLE001 - database error, OSError…: count, re-open, go on
+            self._fail(rows, exc)
+
+    def _fail(self, rows: list[tuple[Any, ...]], exc: Exception | None) -> None:
+        """The database refused `rows`: spool them (or hold them in memory), try again later."""
+        self._retry_later()
+        if exc is not None:
             self.errors += 1
             self.last_error = (
                 str(exc)
                 if isinstance(exc, AoiError)
                 else f"cannot write the inspection log {self.path}: {exc!r}"
             )
-            with contextlib.suppress(Exception):  # a broken connection may fail to close, too
-                self.log.close()
-            self.log = None
+            if self.log is not None:
+                with contextlib.suppress(Exception):  # a broken connection may fail to close, too
+                    self.log.close()
+                self.log = None
+        self._hold(self._to_spool(rows))
 
     def _row(self, item: _Item) -> tuple[Any, ...]:
         path = None
@@ -281,10 +354,13 @@ class Recorder:
                 if item is _STOP:
                     self._next_retry = 0.0  # one last try for rows held after an error
                     self._write(batch)
-                    self.lost += len(self._held)  # the database never took them: lost at close
+                    self._held = self._to_spool(self._held)  # kept for the next Recorder
+                    self.lost += len(self._held)  # neither the database nor the spool took them
                     self._held = []
                     if self.log is not None:
                         self.log.close()  # this thread's connection
+                    if self.spool is not None:
+                        self.spool.close()
                     return
                 if isinstance(item, _Flush):
                     self._next_retry = 0.0  # a flush tries held rows again, too
@@ -299,7 +375,7 @@ class Recorder:
                 if batch and (len(batch) >= self.batch_rows or time.monotonic() >= deadline):
                     self._write(batch)
                     batch = []
-                elif not batch and self._held and time.monotonic() >= self._next_retry:
+                elif not batch and self.held and time.monotonic() >= self._next_retry:
                     self._write([])  # idle with rows the database refused: try them again
                 elif not batch and self.log is None:
                     self._open()  # idle with a broken log: try again, so the next row can be written
@@ -350,6 +426,7 @@ class Recorder:
             "dropped": self.dropped,
             "lost": self.lost,
             "held": self.held,
+            "spooled": self.spooled,
             "errors": self.errors,
             "images_saved": self.images_saved,
             "images_skipped": self.images_skipped,

@@ -83,7 +83,7 @@ def test_records_that_cannot_be_written_are_reported_once_per_change(tmp_path: P
         assert rec.recorder.flush()
         msg = rec.problem()
         # the row is held for when the database can be written again (a repaired file)
-        assert msg is not None and "1 waiting for the database" in msg and "not usable" in msg
+        assert msg is not None and "1 spooled to disk" in msg and "not usable" in msg
         assert rec.problem() is None  # nothing new: not repeated
     finally:
         rec.close()
