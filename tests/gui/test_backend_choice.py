@@ -54,8 +54,16 @@ def window(qtbot, tiny_bundle: ModelBundle, fake_web: FakeWeb) -> Iterator[MainW
 
 
 def _inspects(qtbot, w: MainWindow, more: int = 2) -> None:  # noqa: ANN001
-    n = w.state.counters.inspected
-    qtbot.waitUntil(lambda: w.state.counters.inspected >= n + more, timeout=WAIT_MS)
+    """Wait until the worker has inspected `more` frames from now, and the window has shown as many.
+    The worker's own count matters after a swap: results already queued for the GUI thread (judged by
+    the previous backend) would satisfy a GUI-side count without one frame on the new backend; the
+    worker reads its inspector per frame, so `more` ≥ 2 of its frames include one on the new one."""
+    worker = w.inf.worker
+    n, shown = worker.inspected, w.state.counters.inspected
+    qtbot.waitUntil(
+        lambda: worker.inspected >= n + more and w.state.counters.inspected >= shown + more,
+        timeout=WAIT_MS,
+    )
 
 
 def test_station_settings_backend_is_saved_audited_and_moves_the_running_model(
