@@ -169,7 +169,7 @@ def test_refused_rows_are_spooled_to_disk_beyond_hold_rows_and_written_by_the_ne
     assert (rec2.written, rec2.spooled, rec2.lost) == (11, 0, 0)
     con = sqlite3.connect(p)
     assert [r[0] for r in con.execute("SELECT frame_id FROM inspections ORDER BY id")] == list(range(11))
-    assert sqlite3.connect(tmp_path / "spool.sqlite").execute("SELECT COUNT(*) FROM spool").fetchone()[0] == 0
+    assert not (tmp_path / "spool.sqlite").exists()  # drained: deleted, no emptied file left to grow
 
 
 def test_rows_neither_database_nor_spool_takes_are_held_in_memory_then_lost(tmp_path: Path) -> None:
@@ -184,6 +184,101 @@ def test_rows_neither_database_nor_spool_takes_are_held_in_memory_then_lost(tmp_
     assert "spool" in (rec.last_error or "")
     rec.close()
     assert rec.lost == 10 and rec.stats()["held"] == 0 and rec.written == 0
+
+
+def test_the_spool_leaves_its_floor_of_free_disk(tmp_path: Path) -> None:
+    """Below `spool_min_free_mb` free the spool takes nothing (a long outage must not fill the station's
+    disk): rows wait in memory, the rest are counted, and the error says why; with room it spools again."""
+    p = tmp_path / "inspections.sqlite"
+    p.write_bytes(b"this is not a database" * 200)
+    rec = Recorder(tmp_path, reopen_every_s=0.05, hold_rows=4, spool_min_free_mb=1e12)  # no disk has that
+    for i in range(10):
+        rec.submit(None, _result(i))
+    assert rec.flush()
+    assert (rec.spooled, rec.stats()["held"], rec.lost) == (0, 4, 6)
+    assert "MB free" in (rec.last_error or "") and "spool" in (rec.last_error or "")
+    assert not (tmp_path / "spool.sqlite").exists()  # not even an empty file
+    rec.spool_min_free_mb = 0  # room again: the held rows and the new ones go to disk
+    time.sleep(0.3)  # past the spool's retry wait
+    rec.submit(None, _result(10))
+    deadline = time.monotonic() + 10
+    while rec.spooled < 5 and time.monotonic() < deadline:
+        rec.flush()
+        time.sleep(0.05)
+    assert (rec.spooled, rec.lost) == (5, 6)
+    rec.close()
+    p.unlink()
+    rec2 = Recorder(tmp_path)
+    assert rec2.flush()
+    rec2.close()
+    con = sqlite3.connect(p)
+    assert [r[0] for r in con.execute("SELECT frame_id FROM inspections ORDER BY id")] == [6, 7, 8, 9, 10]
+
+
+_HOLD_SPOOL = textwrap.dedent(
+    """
+    import sys, time
+    from inspection_core.records.log import RecordContext, make_row
+    from inspection_core.records.spool import Spool
+    from inspection_core.types import InspectionResult, Verdict
+    import numpy as np
+    empty = np.zeros((0, 0), np.float32)
+    spool = Spool(sys.argv[1])
+    spool.append([make_row(InspectionResult(100 + i, empty, 0.1, Verdict.OK, empty.astype(bool), ()),
+                           RecordContext(), 1_000 + i) for i in range(3)])
+    print("holding", flush=True)
+    time.sleep(600)  # killed here
+    """
+)
+
+
+def test_a_spool_another_recorder_holds_is_left_to_it_until_that_process_dies(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Two station processes on one records folder: the second neither replays the first's spooled rows
+    (they would be written twice) nor sets its file aside; its own refused rows wait in memory. A kill
+    -9 of the holder frees the spool, and the next recorder writes its rows once."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    child = subprocess.Popen(
+        [sys.executable, "-c", _HOLD_SPOOL, str(tmp_path / "spool.sqlite")],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert child.stdout is not None and child.stdout.readline().strip() == "holding"
+        p = tmp_path / "inspections.sqlite"
+        p.write_bytes(b"this is not a database" * 200)
+        rec = Recorder(tmp_path, reopen_every_s=0.05, hold_rows=100)
+        assert "held by another recorder" in caplog.text  # logged (last_error then says the log's error)
+        for i in range(3):
+            rec.submit(None, _result(i))
+        assert rec.flush()
+        assert (rec.spooled, rec.stats()["held"], rec.lost) == (0, 3, 0)  # in memory
+        assert not list(tmp_path.glob("spool.sqlite.bad-*"))  # not set aside: it is the other's
+        p.unlink()  # the database is back: this recorder's rows are written, the other's are not
+        time.sleep(0.1)
+        rec.submit(None, _result(3))
+        assert rec.flush()
+        rec.close()
+        assert rec.written == 4 and rec.lost == 0
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait(30)
+    rec2 = Recorder(tmp_path)  # the holder is gone: its spool is replayed, once, then deleted
+    assert rec2.flush()
+    rec2.close()
+    con = sqlite3.connect(p)
+    assert [r[0] for r in con.execute("SELECT frame_id FROM inspections ORDER BY id")] == [
+        0,
+        1,
+        2,
+        3,
+        100,
+        101,
+        102,
+    ]
+    assert not (tmp_path / "spool.sqlite").exists()
 
 
 def test_the_normal_path_writes_no_spool(tmp_path: Path) -> None:
@@ -287,7 +382,7 @@ def test_rows_refused_by_a_stopped_server_survive_a_kill(
     log = InspectionLog(url=postgres_url)
     assert sorted(r.frame_id for r in log.recent(1000)) == list(range(250))
     log.close()
-    assert sqlite3.connect(tmp_path / "spool.sqlite").execute("SELECT COUNT(*) FROM spool").fetchone()[0] == 0
+    assert not (tmp_path / "spool.sqlite").exists()  # drained, then deleted
 
 
 def test_a_database_that_breaks_mid_run_is_survived_and_reopened(tmp_path: Path) -> None:
@@ -452,5 +547,6 @@ def test_a_full_disk_is_counted_and_survived(tmp_path: Path) -> None:
     con = sqlite3.connect(tmp_path / "inspections.sqlite")
     assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     assert con.execute("SELECT COUNT(*) FROM inspections").fetchone()[0] == s["written"]
-    spool = sqlite3.connect(tmp_path / "spool.sqlite")  # what the spool says it holds, it holds
-    assert spool.execute("SELECT COUNT(*) FROM spool").fetchone()[0] == s["spooled"]
+    spool = tmp_path / "spool.sqlite"  # what the spool says it holds, it holds (none: no file)
+    held = sqlite3.connect(spool).execute("SELECT COUNT(*) FROM spool").fetchone()[0] if spool.exists() else 0
+    assert held == s["spooled"]

@@ -26,7 +26,8 @@ on the disk, and a failing disk or database never stops inspection.
   written once: spooled rows whose (station, time_ns, frame_id) is already in the database (the
   process died between the database's commit and the spool's cleanup) are skipped. Memory holds
   `hold_rows` at most (read from the spool in chunks); only rows the spool cannot take either (its
-  disk full or unwritable) are held in memory as before, the rest counted in `lost`.
+  disk under `spool_min_free_mb` free or unwritable, or the spool held by another recorder on the
+  same folder) are held in memory as before, the rest counted in `lost`. A drained spool is deleted.
 - A full disk (under the store's free-space guard) pauses image saving (`images_paused` says why,
   logged once; resumed and logged when an image is saved again); the rows go on being written.
 """
@@ -50,7 +51,7 @@ from inspection_core.records.db import LOG_NAME as LOG_NAME  # re-exported: the 
 from inspection_core.records.db import display_url, is_sqlite, records_url, sqlite_path
 from inspection_core.records.log import COLUMNS, InspectionLog, RecordContext, make_row
 from inspection_core.records.schema import inspections
-from inspection_core.records.spool import SPOOL_NAME, Spool, SpoolError, open_spool
+from inspection_core.records.spool import SPOOL_MIN_FREE_MB, SPOOL_NAME, Spool, SpoolError, open_spool
 from inspection_core.records.store import DiskFullError, NGImageStore
 from inspection_core.types import InspectionResult
 
@@ -101,6 +102,7 @@ class Recorder:
         lock_timeout_s: float = 5.0,
         context: RecordContext | None = None,
         url: str | None = None,
+        spool_min_free_mb: float = SPOOL_MIN_FREE_MB,
     ) -> None:
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -146,7 +148,8 @@ class Recorder:
         # rows the database refused, on disk until it commits them; opened when first needed, so the
         # normal path writes no spool file
         self.spool_path = self.directory / SPOOL_NAME
-        self.spool, why_not = open_spool(self.spool_path)
+        self.spool_min_free_mb = spool_min_free_mb
+        self.spool, why_not = open_spool(self.spool_path, spool_min_free_mb)
         self._spool_next = 0.0  # after a spool write failed: when to try the spool again
         if why_not is not None:
             self.errors += 1
@@ -248,10 +251,14 @@ class Recorder:
             return rows
         try:
             if self.spool is None:
-                self.spool = Spool(self.spool_path)
+                self.spool = Spool(self.spool_path, self.spool_min_free_mb)
             self.spool.append(rows)
             return []
-        except SpoolError as exc:  # disk full, unwritable: tried again with the database's next retry
+        except SpoolError as exc:  # disk (nearly) full, unwritable, held by another recorder: tried again
+            # with the database's next retry
+            if self.spool is not None and not self.spool.count:  # made just now, took nothing: not kept
+                self.spool.discard()
+                self.spool = None
             self._spool_next = time.monotonic() + max(self._retry_wait, self.reopen_every_s)
             self.errors += 1
             self.last_error = str(exc)
@@ -294,6 +301,9 @@ class Recorder:
                 self._removed = []
                 self.written += len(chunk)
                 self.spool.remove(upto)  # type: ignore[union-attr]
+            if self.spool is not None and not self.spool.count:  # drained: no file left behind
+                self.spool.discard()
+                self.spool = None
             self.log.append_many(rows, self._removed)
             self._removed = []
             self._retry_wait = 0.0

@@ -5,11 +5,22 @@ A small SQLite file (`spool.sqlite` in the records folder), written only by the 
 thread, `synchronous=FULL` so a committed append survives a power cut. Each row is stored as JSON keyed
 by column name, so a spool written before a schema upgrade is still replayed (missing columns: NULL).
 A file that is not a spool (foreign, corrupt) raises SpoolError and is set aside, never deleted.
+
+- One recorder at a time: the spool holds SQLite's exclusive lock on its file while open, so a second
+  recorder on the same folder (another station process) cannot replay the same rows twice; it gets
+  SpoolBusy and keeps its refused rows in memory. The OS drops the lock when a process dies (kill -9).
+- It stops taking rows while the disk has less than `min_free_mb` free, so a long outage cannot fill the
+  station's disk (rows are ~1 kB; the recorder then holds them in memory, a bounded number).
+- The file exists only while rows wait: once drained it is deleted (`discard`), so the disk keeps no
+  grown-then-emptied spool.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import shutil
 import sqlite3
 import time
 from pathlib import Path
@@ -26,17 +37,36 @@ class SpoolError(RecordsDBError):
     """The spool file cannot be used (not a spool, corrupt, unwritable)."""
 
 
+class SpoolBusy(SpoolError):
+    """Another recorder (another process) holds the spool: it is theirs to replay, not to set aside."""
+
+
+SPOOL_MIN_FREE_MB = 50.0  # the free space the spool leaves on the station's disk
+
+
 class Spool:
     """Append-only queue of rows on disk, oldest first; `head` + `remove` once the database has them."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, min_free_mb: float = SPOOL_MIN_FREE_MB) -> None:
         self.path = Path(path)
+        self.min_free_mb = min_free_mb
         new = not self.path.exists()
         try:
-            self._con = sqlite3.connect(self.path, timeout=1.0, check_same_thread=False, isolation_level=None)
+            self._con = sqlite3.connect(self.path, timeout=0.2, check_same_thread=False, isolation_level=None)
         except sqlite3.Error as exc:
             raise SpoolError(f"record spool {self.path} cannot be opened: {exc}") from exc
         try:
+            self._con.execute("PRAGMA locking_mode=EXCLUSIVE")  # kept until close: one recorder per file
+            try:
+                self._con.execute("BEGIN EXCLUSIVE")
+                self._con.execute("COMMIT")
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise
+                raise SpoolBusy(
+                    f"record spool {self.path} is held by another recorder on this folder "
+                    "(another station process?)"
+                ) from exc
             self._con.execute("PRAGMA synchronous=FULL")
             if new or self._con.execute("PRAGMA application_id").fetchone()[0] == 0 and not self._tables():
                 self._con.execute(f"PRAGMA application_id={_APP_ID}")
@@ -63,6 +93,12 @@ class Spool:
         """Keep rows (in COLUMNS order) durably, in one transaction: all or none (SpoolError)."""
         if not rows:
             return
+        free = self.free_mb()
+        if free < self.min_free_mb:
+            raise SpoolError(
+                f"record spool {self.path} not written: only {free:.0f} MB free on its disk "
+                f"(it leaves {self.min_free_mb:.0f} MB)"
+            )
         data = [(json.dumps(dict(zip(COLUMNS, r, strict=True))),) for r in rows]
         try:
             with self._con:
@@ -90,17 +126,45 @@ class Spool:
             raise SpoolError(f"cannot write the record spool {self.path}: {exc}") from exc
         self.count -= n
 
+    def free_mb(self) -> float:
+        try:
+            return shutil.disk_usage(self.path.parent).free / 1e6
+        except OSError:
+            return float("inf")  # unknown: the write itself will say whether there is room
+
+    def discard(self) -> None:
+        """Delete the drained file (SpoolError if rows still wait). Where the OS allows, it is unlinked
+        while still locked, so no other recorder can open it in between and write rows into a deleted
+        file; elsewhere (Windows) closed first. A failed delete leaves an empty spool, harmless."""
+        if self.count:
+            raise SpoolError(f"record spool {self.path} still holds {self.count} rows")
+        early = os.name != "nt"
+        try:
+            if early:
+                self.path.unlink(missing_ok=True)
+        except OSError:
+            early = False
+        finally:
+            self._con.close()
+        if not early:
+            with contextlib.suppress(OSError):
+                self.path.unlink(missing_ok=True)
+
     def close(self) -> None:
         self._con.close()
 
 
-def open_spool(path: Path) -> tuple[Spool | None, str | None]:
+def open_spool(path: Path, min_free_mb: float = SPOOL_MIN_FREE_MB) -> tuple[Spool | None, str | None]:
     """(the spool left at `path`, None) or (None, why): a file that is no usable spool is renamed to
-    `<name>.bad-<unix time>` (kept for the operator, never deleted) so a fresh spool can be started."""
+    `<name>.bad-<unix time>` (kept for the operator, never deleted) so a fresh spool can be started;
+    one another recorder holds is left to it; an empty one (drained, then killed before its delete)
+    is deleted."""
     if not path.exists():
         return None, None
     try:
-        return Spool(path), None
+        spool = Spool(path, min_free_mb)
+    except SpoolBusy as exc:
+        return None, f"{exc}; rows this recorder's database refuses wait in memory"
     except SpoolError as exc:
         aside = path.with_name(f"{path.name}.bad-{int(time.time())}")
         try:
@@ -108,3 +172,7 @@ def open_spool(path: Path) -> tuple[Spool | None, str | None]:
         except OSError as err:
             return None, f"{exc}; it could not be set aside ({err})"
         return None, f"{exc}; kept aside as {aside}"
+    if spool.count:
+        return spool, None
+    spool.discard()
+    return None, None
