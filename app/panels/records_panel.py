@@ -8,11 +8,14 @@ The GUI thread only builds pixmaps from small arrays.
 
 While it is visible the panel reads its page again every few seconds (on that thread too), so parts
 inspected meanwhile appear without a click; the selected record and the scroll position stay put.
+The first page is live; a later page is read as of the moment the user left the first (its rows
+never shift under the reader as parts arrive), and says how many newer rows page 1 has.
 A "Station" choice appears once the store holds more than this station's rows (a plant database).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -87,6 +90,8 @@ class Page:
     ok: int
     ng: int
     stations: list[str] = field(default_factory=list)  # every station with rows in the store
+    upto_ns: int | None = None  # a later page: the rows listed are those before this time
+    newer: int = 0  # … and this many matching rows came since (shown on page 1)
 
 
 def image_file(directory: Path, image_path: str, overlay: bool = True) -> Path:
@@ -112,17 +117,24 @@ def _shrink(img: np.ndarray, side: int) -> np.ndarray:
 
 
 # --- jobs (run on the records-query thread) ------------------------------------------------------
-def load_page(directory: Path, f: Filters) -> Page:
+def load_page(directory: Path, f: Filters, upto_ns: int | None = None) -> Page:
+    """One page of `f`, newest first; with `upto_ns`, of the rows before that time only (a later page
+    stays put while parts arrive), plus the count of the matching rows since."""
+    shown, newer = f, 0
     try:
         with reader(directory) as r:
-            rows = list(r.records(f, newest_first=True))
-            c = r.counts(replace(f, limit=None, offset=0))
+            if upto_ns is not None:
+                shown = replace(f, until_ns=upto_ns if f.until_ns is None else min(f.until_ns, upto_ns))
+                since = upto_ns if f.since_ns is None else max(f.since_ns, upto_ns)
+                newer = r.counts(replace(f, since_ns=since, limit=None, offset=0))["inspected"]
+            rows = list(r.records(shown, newest_first=True))
+            c = r.counts(replace(shown, limit=None, offset=0))
             stations = r.stations()
     except AoiError as exc:
         if NO_LOG in str(exc):
             return Page(f, [], 0, 0, 0)  # nothing recorded yet: an empty table, not an error
         raise
-    return Page(f, rows, c["inspected"], c["OK"], c["NG"], stations)
+    return Page(f, rows, c["inspected"], c["OK"], c["NG"], stations, upto_ns, newer)
 
 
 def load_thumbs(directory: Path, image_paths: list[str]) -> dict[str, np.ndarray | None]:
@@ -237,6 +249,8 @@ class RecordsPanel(QWidget):
         self.query = query or RecordsQuery(self)
         self.page: Page | None = None
         self.offset = 0
+        # while on a later page: the time the user left the first one; those pages list older rows only
+        self._upto_ns: int | None = None
         self._gen = 0  # the newest page asked for; older answers are ignored
         self._open_gen = 0
         self._debounce = QTimer(self)
@@ -409,15 +423,20 @@ class RecordsPanel(QWidget):
 
     def go_to(self, offset: int, auto: bool = False) -> None:
         self.offset = max(0, offset)
+        if self.offset == 0:
+            self._upto_ns = None  # the first page is live
+        elif self._upto_ns is None:  # leaving it: later pages as of the newest row it showed
+            p = self.page
+            self._upto_ns = p.rows[0].time_ns + 1 if p is not None and p.rows else time.time_ns()
         f = replace(self.filters(), limit=PAGE_SIZE, offset=self.offset)
         self._gen += 1
         self._auto = auto
         self._page_in_flight = True
-        gen, directory = self._gen, self.directory
+        gen, directory, upto = self._gen, self.directory, self._upto_ns
         if not auto:
             self.status.setText("reading the records…")
         self.query.submit(
-            lambda: load_page(directory, f),
+            lambda: load_page(directory, f, upto),
             lambda p: self._page_done(gen, p),
             lambda m: self._page_failed(gen, m),
         )
@@ -518,9 +537,12 @@ class RecordsPanel(QWidget):
             return
         y = f"{100 * p.ok / total:.2f} %" if total else "—"
         new = total - self._seen_total if self._seen_total is not None else 0
+        if p.upto_ns is not None:  # a later page holds still: the new rows are on page 1
+            new = p.newer
         self.status.setText(
             f"{self.offset + 1}–{self.offset + len(p.rows)} of {total:,}, newest first  ·  "
-            f"OK {p.ok:,}  NG {p.ng:,}  yield {y}" + (f"  ·  {new:,} new" if new > 0 else "")
+            f"OK {p.ok:,}  NG {p.ng:,}  yield {y}"
+            + (f"  ·  {new:,} new" + (" (on page 1)" if p.upto_ns is not None else "") if new > 0 else "")
         )
 
     def _error(self, message: str) -> None:

@@ -437,6 +437,37 @@ def test_new_rows_appear_without_a_click_and_the_selection_stays(qtbot, panel: R
     assert not panel.auto_timer.isActive()  # shut down for good: showing it again starts nothing
 
 
+def test_a_later_page_holds_still_while_parts_arrive(qtbot, panel: RecordsPanel, monkeypatch) -> None:
+    """Reading page 2 while the line runs: new rows do not shift it (they would push every row one
+    place down per part); it says how many are new, and page 1 shows them."""
+    monkeypatch.setattr(records_panel, "PAGE_SIZE", 10)
+    _append(30)
+    panel.auto_timer.setInterval(100)
+    panel.refresh()
+    qtbot.waitUntil(lambda: _total(panel) == 30, timeout=WAIT_MS)
+    first = [r.id for r in panel.model.rows]
+    panel.next_button.click()
+    qtbot.waitUntil(lambda: panel.offset == 10 and panel.model.rows[0].id not in first, timeout=WAIT_MS)
+    second = [r.id for r in panel.model.rows]
+    assert max(second) < min(first) and "11–20 of 30" in panel.status.text()
+    _append(4)
+    qtbot.waitUntil(lambda: "4 new (on page 1)" in panel.status.text(), timeout=WAIT_MS)
+    assert [r.id for r in panel.model.rows] == second and "11–20 of 30" in panel.status.text()
+    panel.next_button.click()  # page 3 is as of the same moment: the 10 oldest rows
+    qtbot.waitUntil(lambda: panel.offset == 20 and panel.model.rows[0].id not in second, timeout=WAIT_MS)
+    assert max(r.id for r in panel.model.rows) < min(second) and not panel.next_button.isEnabled()
+    panel.prev_button.click()
+    qtbot.waitUntil(
+        lambda: panel.offset == 10 and [r.id for r in panel.model.rows] == second, timeout=WAIT_MS
+    )
+    panel.prev_button.click()  # page 1 is live: the new rows on top
+    qtbot.waitUntil(lambda: panel.offset == 0 and _total(panel) == 34, timeout=WAIT_MS)
+    assert [r.id for r in panel.model.rows][4:] == first[:6] and "(on page 1)" not in panel.status.text()
+    panel.next_button.click()  # page 2 again, from now: shifted by the 4 once, then still
+    qtbot.waitUntil(lambda: panel.offset == 10 and _total(panel) == 34, timeout=WAIT_MS)
+    assert [r.id for r in panel.model.rows] == first[6:] + second[:6]
+
+
 def test_auto_refresh_runs_only_while_shown(qtbot, panel: RecordsPanel) -> None:
     panel.auto_timer.setInterval(50)
     assert panel.auto_timer.isActive()
