@@ -10,6 +10,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -184,6 +185,36 @@ def test_rows_neither_database_nor_spool_takes_are_held_in_memory_then_lost(tmp_
     assert "spool" in (rec.last_error or "")
     rec.close()
     assert rec.lost == 10 and rec.stats()["held"] == 0 and rec.written == 0
+
+
+def test_a_backlog_is_committed_in_full_batches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rows that queued up behind a slow commit (a busy disk, a distant database) are written
+    `batch_rows` a commit once the writer gets to them, not one commit each: their interval is long
+    over, and committing them one by one made a lagging writer fall further behind."""
+    calls: list[int] = []
+    gate = threading.Event()
+    real = InspectionLog.append_many
+
+    def first_one_slow(self: InspectionLog, rows: list, *args: object, **kwargs: object) -> object:
+        calls.append(len(rows))
+        if len(calls) == 1:
+            gate.wait(30)
+        return real(self, rows, *args, **kwargs)
+
+    monkeypatch.setattr(InspectionLog, "append_many", first_one_slow)
+    rec = Recorder(tmp_path, save_ng_images=False, batch_rows=100, batch_interval_s=0.2)
+    rec.submit(None, _result(0))
+    deadline = time.monotonic() + 30
+    while not calls and time.monotonic() < deadline:
+        time.sleep(0.01)
+    for i in range(1, 1001):
+        assert rec.submit(None, _result(i))
+    time.sleep(0.3)  # the queued rows' interval is over while the first commit still waits
+    gate.set()
+    assert rec.flush()
+    rec.close()
+    assert rec.written == 1001 and sum(calls) == 1001
+    assert calls[0] == 1 and len(calls) <= 12, calls  # 1000 rows in 10 commits (+1 for a partial batch)
 
 
 def test_the_spool_leaves_its_floor_of_free_disk(tmp_path: Path) -> None:

@@ -9,7 +9,8 @@ on the disk, and a failing disk or database never stops inspection.
   fewer than `max_pending_images` wait (the memory bound); beyond that the row is kept, its image
   skipped (`images_skipped`).
 - Rows are committed in batches: as soon as `batch_rows` are pending, or `batch_interval_s` after the
-  oldest pending row was submitted, whichever comes first. Bound on loss: a killed process (kill -9,
+  oldest pending row was submitted, whichever comes first; rows already queued behind it join its batch
+  (so a backlog is written `batch_rows` a commit, not one). Bound on loss: a killed process (kill -9,
   crash) loses only rows submitted less than `batch_interval_s` plus one commit before the kill,
   as long as the writer keeps up (tested with a killed child process: see tests/test_records_recorder.py);
   committed rows survive because the log is in WAL mode.
@@ -357,7 +358,7 @@ class Recorder:
 
     def _run(self) -> None:
         batch: list[tuple[Any, ...]] = []
-        deadline = 0.0
+        deadline = started = 0.0
         while True:
             try:
                 item = self._next(max(0.0, deadline - time.monotonic()) if batch else 0.5)
@@ -381,8 +382,17 @@ class Recorder:
                 if isinstance(item, _Item):
                     if not batch:
                         deadline = item.t_mono + self.batch_interval_s
+                        started = time.monotonic()
                     batch.append(self._row(item))
-                if batch and (len(batch) >= self.batch_rows or time.monotonic() >= deadline):
+                # due: a full batch; or the oldest row's interval is over and nothing else is queued (a
+                # backlog behind it joins this batch: a commit per row would slow the writer exactly when
+                # it is behind); or the batch has been filling for an interval (slow rows: NG images)
+                now = time.monotonic()
+                if batch and (
+                    len(batch) >= self.batch_rows
+                    or (now >= deadline and not self._queue)
+                    or now >= started + self.batch_interval_s
+                ):
                     self._write(batch)
                     batch = []
                 elif not batch and self.held and time.monotonic() >= self._next_retry:
