@@ -268,6 +268,49 @@ def test_mqtt_results_status_and_a_broker_restart() -> None:
     assert any(t == "line/st1/status" and m["state"] == "offline" for t, m, _ in got)
 
 
+def test_the_retained_mqtt_status_carries_current_counts() -> None:
+    """A PLC or MES that reads the retained status (not every result) sees the counters of a moment
+    ago, also after the results stop; they were published only when an alarm changed."""
+    import paho.mqtt.client as mqtt
+
+    broker = Broker().start()
+    hub = None
+    try:
+        hub = SinkHub(
+            [make_sink(f"mqtt://127.0.0.1:{broker.port}/line?qos=1", "st1")], status_every_s=0.2, **FAST
+        )
+        assert wait_for(lambda: hub.stats()[0].state is SinkState.CONNECTED)
+        for i in range(7):
+            hub.submit(inspection_result(i, 40 if i in (2, 5) else None), CTX)
+        assert wait_for(lambda: hub.stats()[0].sent == 7)
+        time.sleep(0.5)  # the results stopped: the last counts still go out
+
+        def retained() -> dict[str, Any]:
+            got: list[dict[str, Any]] = []
+            c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+            c.on_message = lambda c, u, m: got.append(json.loads(m.payload)) if m.retain else None
+            c.connect("127.0.0.1", broker.port)
+            c.subscribe("line/st1/status", qos=1)
+            c.loop_start()
+            try:
+                assert wait_for(lambda: got)
+            finally:
+                c.loop_stop()
+                c.disconnect()
+            return got[0]
+
+        st = retained()
+        assert (st["state"], st["inspected"], st["ok"], st["ng"]) == ("online", 7, 5, 2)
+        hub.submit(inspection_result(7, 40), CTX)
+        assert wait_for(lambda: retained()["ng"] == 3)
+        hub.close()
+        hub = None
+    finally:
+        if hub is not None:
+            hub.close()
+        broker.close()
+
+
 def test_opcua_server_nodes_and_switch_recipe(tmp_path: Path) -> None:
     from asyncua import Client
 
