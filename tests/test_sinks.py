@@ -29,6 +29,7 @@ from inspection_core.sinks import (
     save_urls,
 )
 from inspection_core.sinks.camera_output import CameraOutputSink
+from inspection_core.sinks.opcua import OpcUaSink
 
 CTX = RecordContext(
     recipe="tile",
@@ -357,6 +358,67 @@ def test_opcua_server_nodes_and_switch_recipe(tmp_path: Path) -> None:
         assert answer == "switching to Tile B@2" and asked == ["Tile B@2"]  # the engineer's PIN
     finally:
         hub.close()
+
+
+def test_opcua_sign_and_encrypt_accepts_only_trusted_clients(tmp_path: Path) -> None:
+    """`?security=sign_encrypt`: the server makes its own certificate, offers no NoSecurity endpoint,
+    and lets in a client whose certificate is in `trusted/` — not an unknown one, not a plain one."""
+    from asyncua import Client
+    from asyncua.crypto.cert_gen import setup_self_signed_certificate
+    from asyncua.crypto.security_policies import SecurityPolicyBasic256Sha256
+    from cryptography.x509.oid import ExtendedKeyUsageOID
+
+    async def client_cert(name: str) -> tuple[Path, Path]:
+        key, cert = tmp_path / f"{name}-key.pem", tmp_path / f"{name}-cert.der"
+        uri = f"urn:plc:{name}"
+        await setup_self_signed_certificate(
+            key, cert, uri, "localhost", [ExtendedKeyUsageOID.CLIENT_AUTH], {"commonName": name}
+        )
+        return key, cert
+
+    (plc_key, plc_cert), (other_key, other_cert) = (
+        asyncio.run(client_cert("plc")),
+        asyncio.run(client_cert("stranger")),
+    )
+    certs = tmp_path / "opcua"
+    (certs / "trusted").mkdir(parents=True)
+    (certs / "trusted" / "plc.der").write_bytes(plc_cert.read_bytes())  # the engineer trusts the PLC
+    port = free_port()
+    url = f"opc.tcp://127.0.0.1:{port}/aoi/"
+    sink = OpcUaSink(f"opcua://127.0.0.1:{port}?security=sign_encrypt", "st1", cert_dir=certs)
+    hub = SinkHub([sink], **FAST)
+    try:
+        assert wait_for(lambda: hub.stats()[0].state is SinkState.CONNECTED, 30)
+        assert (certs / "server-cert.der").is_file() and (certs / "server-key.pem").is_file()
+        hub.submit(inspection_result(1, 40), CTX)
+        assert wait_for(lambda: hub.stats()[0].sent == 1)
+
+        async def read(key: Path | None, cert: Path | None) -> str:
+            c = Client(url, timeout=5)
+            c.application_uri = f"urn:plc:{cert.stem.split('-')[0]}" if cert else c.application_uri
+            if cert is not None:
+                await c.set_security(SecurityPolicyBasic256Sha256, str(cert), str(key))
+            async with c:
+                idx = await c.get_namespace_index("urn:aoi-station")
+                obj = await c.nodes.objects.get_child(f"{idx}:AoiStation")
+                return await (await obj.get_child(f"{idx}:LastVerdict")).read_value()
+
+        def outcome(key: Path | None, cert: Path | None) -> str:
+            try:
+                return asyncio.run(asyncio.wait_for(read(key, cert), 20))
+            except Exception as exc:  # noqa: BLE001 - refused: how does not matter here
+                return f"refused ({type(exc).__name__})"
+
+        assert outcome(plc_key, plc_cert) == "NG"
+        assert outcome(other_key, other_cert) == "refused (BadCertificateUntrusted)"  # not in trusted/
+        assert outcome(None, None).startswith("refused")  # no NoSecurity endpoint
+    finally:
+        hub.close()
+
+
+def test_an_opcua_url_with_an_unknown_security_mode_is_refused() -> None:
+    with pytest.raises(SinkError, match="security=none|sign|sign_encrypt"):
+        make_sink("opcua://0.0.0.0:4840?security=basic128", "st1")
 
 
 class _Node:

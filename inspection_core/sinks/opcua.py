@@ -5,8 +5,13 @@ OkCount, NgCount, Recipe, RecipeVersion, Alarm, AlarmText, LastResultJson and a 
 SwitchRecipe(name, pin) -> text, which calls the station's `switch_recipe` (the window loads the recipe
 on its own thread; the method answers at once with what was asked). Switching a recipe is the
 engineer's (#15): once the station has a PIN (`aoi roles set-pin`), `pin` must be the engineer's or
-the administrator's; on a station without PINs roles are off and any PIN is accepted. No transport
-security (NoSecurity endpoint): an OPC UA server for the cell network, not the internet.
+the administrator's; on a station without PINs roles are off and any PIN is accepted.
+
+Transport security (`?security=`): `none` (default; a NoSecurity endpoint for an isolated cell network),
+`sign` or `sign_encrypt` (Basic256Sha256; the NoSecurity endpoint is then not offered). With security
+the server uses its own certificate, made self-signed on first start in `<station home>/opcua/`
+(`server-cert.der`, `server-key.pem`; made again when invalid or expired), and accepts only the clients
+whose certificates lie in `<station home>/opcua/trusted/` (DER or PEM; read when the server starts).
 
 The server runs on its own asyncio loop thread (it must answer clients between results); the sink's
 thread only posts node updates to that loop.
@@ -17,23 +22,29 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import threading
 import urllib.parse
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+from inspection_core.runtime.home import station_home
 from inspection_core.runtime.roles import Role, RoleError, RoleStore
 from inspection_core.sinks.base import Delivery, Sink
 
 NAMESPACE = "urn:aoi-station"
 OBJECT = "AoiStation"
 DEFAULT_PORT = 4840
+SECURITY_MODES = ("none", "sign", "sign_encrypt")
 RecipeSwitcher = Callable[[str], str]
 
 
 class OpcUaSink(Sink):
-    """`opcua://HOST:PORT` (HOST 0.0.0.0 for every interface). `switch_recipe(name)` returns a line
-    for the client ("switching to …" or why not); without it SwitchRecipe says it is not available."""
+    """`opcua://HOST:PORT[?security=none|sign|sign_encrypt]` (HOST 0.0.0.0 for every interface).
+    `switch_recipe(name)` returns a line for the client ("switching to …" or why not); without it
+    SwitchRecipe says it is not available. `cert_dir`: where the server's certificate and the trusted
+    client certificates live (default `<station home>/opcua`)."""
 
     scheme = "opcua"
 
@@ -44,11 +55,17 @@ class OpcUaSink(Sink):
         switch_recipe: RecipeSwitcher | None = None,
         start_timeout_s: float = 30.0,
         roles: RoleStore | None = None,
+        cert_dir: Path | None = None,
     ) -> None:
         super().__init__(url)
         u = urllib.parse.urlsplit(url)
         if u.scheme != "opcua" or not u.hostname:
             raise ValueError(f"not an opcua://host:port URL: {url!r}")
+        query = {k: v[-1] for k, v in urllib.parse.parse_qs(u.query).items()}
+        self.security = query.pop("security", "none").lower()
+        if self.security not in SECURITY_MODES or query:
+            raise ValueError(f"opcua URL options: security={'|'.join(SECURITY_MODES)} (got {u.query!r})")
+        self.cert_dir = cert_dir
         self.host, self.port = u.hostname, u.port or DEFAULT_PORT
         self.endpoint = f"opc.tcp://{self.host}:{self.port}/aoi/"
         self.station = station
@@ -75,7 +92,10 @@ class OpcUaSink(Sink):
         await server.init()
         server.set_endpoint(self.endpoint)
         server.set_server_name(f"aoi-station {self.station}")
-        server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
+        if self.security == "none":
+            server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
+        else:
+            await self._secure(server)
         idx = await server.register_namespace(NAMESPACE)
         obj = await server.nodes.objects.add_object(idx, OBJECT)
         V = ua.VariantType
@@ -108,6 +128,44 @@ class OpcUaSink(Sink):
         await server.start()
         self._server = server
         self._types = spec
+
+    @property
+    def certificates(self) -> Path:
+        """The folder of the server's certificate and key, and of `trusted/` client certificates."""
+        return self.cert_dir if self.cert_dir is not None else station_home() / "opcua"
+
+    async def _secure(self, server: Any) -> None:
+        """Basic256Sha256 (sign, or sign and encrypt) only, with this station's certificate (made on
+        first use), and only the clients whose certificates are in `trusted/`."""
+        from asyncua import ua
+        from asyncua.crypto.cert_gen import setup_self_signed_certificate
+        from asyncua.crypto.truststore import TrustStore
+        from asyncua.crypto.validator import CertificateValidator, CertificateValidatorOptions
+        from cryptography.x509.oid import ExtendedKeyUsageOID
+
+        folder = self.certificates
+        trusted = folder / "trusted"
+        trusted.mkdir(parents=True, exist_ok=True)
+        key, cert = folder / "server-key.pem", folder / "server-cert.der"
+        uri = f"urn:aoi-station:{self.station}"
+        await server.set_application_uri(uri)
+        await setup_self_signed_certificate(
+            key,
+            cert,
+            uri,
+            socket.gethostname(),
+            [ExtendedKeyUsageOID.SERVER_AUTH],
+            {"commonName": f"aoi-station {self.station}", "organizationName": "aoi-station"},
+        )
+        P = ua.SecurityPolicyType
+        mode = P.Basic256Sha256_Sign if self.security == "sign" else P.Basic256Sha256_SignAndEncrypt
+        server.set_security_policy([mode])
+        await server.load_certificate(str(cert))
+        await server.load_private_key(str(key))
+        store = TrustStore([trusted], [])
+        await store.load()
+        options = CertificateValidatorOptions.TRUSTED_VALIDATION | CertificateValidatorOptions.PEER_CLIENT
+        server.set_certificate_validator(CertificateValidator(options, store))
 
     def _switch(self, name: str, pin: str) -> str:
         """(A worker thread: a PIN check is ~50 ms of scrypt.) The answer SwitchRecipe returns."""

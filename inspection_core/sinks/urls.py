@@ -1,7 +1,7 @@
 """Sink URLs and the station's sink configuration (`<station home>/sinks.json`).
 
 mqtt://host[:port]/prefix[?qos=1]      MQTT (results on prefix/<station>/result, status retained)
-opcua://0.0.0.0:4840                   OPC UA server on this station
+opcua://0.0.0.0:4840[?security=sign_encrypt]   OPC UA server on this station
 folder:PATH[?format=csv]               one JSON per result, or a rolling CSV a day
 http://host[:port]/path (https too)    webhook: POST each result's JSON
 camera-output:Line1[?width_ms=50&delay_ms=0&mode=user|timer]   reject pulse on the camera's output
@@ -21,7 +21,8 @@ from inspection_core.sinks.base import Sink, SinkError
 CONFIG_NAME = "sinks.json"
 SCHEMES = {
     "mqtt": "mqtt://host[:port]/prefix[?qos=0|1|2]  MQTT: prefix/<station>/result, retained prefix/<station>/status",
-    "opcua": "opcua://0.0.0.0:4840  OPC UA server: last verdict, score, counters, recipe, alarm, SwitchRecipe",
+    "opcua": "opcua://0.0.0.0:4840[?security=none|sign|sign_encrypt]  OPC UA server: last verdict, score, "
+    "counters, recipe, alarm, SwitchRecipe",
     "folder": "folder:PATH[?format=json|csv]  one JSON file per result, or a CSV a day",
     "http": "http(s)://host[:port]/path  webhook: POST each result as JSON",
     "camera-output": "camera-output:LINE[?width_ms=50&delay_ms=0&mode=user|timer]  reject pulse after NG",
