@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from _mqtt_broker import Broker, free_port
 from _tiny_data import inspection_result
+from asyncua import ua
 
 from inspection_core.records import RecordContext
 from inspection_core.records.log import COLUMNS, make_row
@@ -414,6 +415,44 @@ def test_opcua_sign_and_encrypt_accepts_only_trusted_clients(tmp_path: Path) -> 
         assert outcome(None, None).startswith("refused")  # no NoSecurity endpoint
     finally:
         hub.close()
+
+
+def test_a_secure_opcua_server_with_no_trusted_client_yet_starts_and_refuses_all(tmp_path: Path) -> None:
+    """A fresh station (an empty trusted/ folder) still serves: every client is refused until the
+    engineer trusts one; a broken certificate file there stops the sink with a line naming the folder."""
+    from asyncua import Client
+    from asyncua.crypto.cert_gen import setup_self_signed_certificate
+    from asyncua.crypto.security_policies import SecurityPolicyBasic256Sha256
+    from cryptography.x509.oid import ExtendedKeyUsageOID
+
+    key, cert = tmp_path / "plc-key.pem", tmp_path / "plc-cert.der"
+    asyncio.run(
+        setup_self_signed_certificate(
+            key, cert, "urn:plc:plc", "localhost", [ExtendedKeyUsageOID.CLIENT_AUTH], {"commonName": "plc"}
+        )
+    )
+    port = free_port()
+    sink = OpcUaSink(f"opcua://127.0.0.1:{port}?security=sign", "st1", cert_dir=tmp_path / "opcua")
+    sink.open()
+    try:
+
+        async def connect() -> None:
+            c = Client(f"opc.tcp://127.0.0.1:{port}/aoi/", timeout=5)
+            c.application_uri = "urn:plc:plc"
+            await c.set_security(
+                SecurityPolicyBasic256Sha256, str(cert), str(key), mode=ua.MessageSecurityMode.Sign
+            )
+            async with c:
+                pass
+
+        with pytest.raises(Exception, match="BadCertificateUntrusted"):
+            asyncio.run(asyncio.wait_for(connect(), 20))
+    finally:
+        sink.close()
+    (tmp_path / "opcua" / "trusted" / "broken.der").write_bytes(b"not a certificate")
+    with pytest.raises(ValueError, match="cannot read the trusted client certificates in .*trusted"):
+        sink.open()
+    sink.close()
 
 
 def test_an_opcua_url_with_an_unknown_security_mode_is_refused() -> None:

@@ -138,6 +138,7 @@ class OpcUaSink(Sink):
         """Basic256Sha256 (sign, or sign and encrypt) only, with this station's certificate (made on
         first use), and only the clients whose certificates are in `trusted/`."""
         from asyncua import ua
+        from asyncua.common.utils import ServiceError
         from asyncua.crypto.cert_gen import setup_self_signed_certificate
         from asyncua.crypto.truststore import TrustStore
         from asyncua.crypto.validator import CertificateValidator, CertificateValidatorOptions
@@ -162,8 +163,19 @@ class OpcUaSink(Sink):
         server.set_security_policy([mode])
         await server.load_certificate(str(cert))
         await server.load_private_key(str(key))
+        if not [f for f in trusted.glob("*.*") if f.suffix.lower() in (".der", ".pem")]:
+            # nobody trusted yet (asyncua cannot build an empty store): the server runs and every
+            # client is refused until the engineer puts its certificate in trusted/
+            async def refuse(cert: Any, app_description: Any) -> None:
+                raise ServiceError(ua.StatusCodes.BadCertificateUntrusted)
+
+            server.set_certificate_validator(refuse)
+            return
         store = TrustStore([trusted], [])
-        await store.load()
+        try:
+            await store.load()
+        except Exception as exc:  # noqa: BLE001 - a broken file: say which folder, in one line
+            raise ValueError(f"cannot read the trusted client certificates in {trusted}: {exc}") from exc
         options = CertificateValidatorOptions.TRUSTED_VALIDATION | CertificateValidatorOptions.PEER_CLIENT
         server.set_certificate_validator(CertificateValidator(options, store))
 
