@@ -417,9 +417,10 @@ def test_opcua_sign_and_encrypt_accepts_only_trusted_clients(tmp_path: Path) -> 
         hub.close()
 
 
-def test_a_secure_opcua_server_with_no_trusted_client_yet_starts_and_refuses_all(tmp_path: Path) -> None:
-    """A fresh station (an empty trusted/ folder) still serves: every client is refused until the
-    engineer trusts one; a broken certificate file there stops the sink with a line naming the folder."""
+def test_a_refused_opcua_client_is_admitted_once_its_kept_certificate_is_trusted(tmp_path: Path) -> None:
+    """The engineer's workflow on a fresh station (nothing trusted yet): the server serves, the PLC is
+    refused and its certificate is kept in rejected/; moved to trusted/, the PLC's next try gets in,
+    without a restart. A broken certificate file in trusted/ stops the start with a line naming it."""
     from asyncua import Client
     from asyncua.crypto.cert_gen import setup_self_signed_certificate
     from asyncua.crypto.security_policies import SecurityPolicyBasic256Sha256
@@ -431,25 +432,32 @@ def test_a_secure_opcua_server_with_no_trusted_client_yet_starts_and_refuses_all
             key, cert, "urn:plc:plc", "localhost", [ExtendedKeyUsageOID.CLIENT_AUTH], {"commonName": "plc"}
         )
     )
+    certs = tmp_path / "opcua"
     port = free_port()
-    sink = OpcUaSink(f"opcua://127.0.0.1:{port}?security=sign", "st1", cert_dir=tmp_path / "opcua")
+    sink = OpcUaSink(f"opcua://127.0.0.1:{port}?security=sign", "st1", cert_dir=certs)
     sink.open()
     try:
 
-        async def connect() -> None:
+        async def station_name() -> str:
             c = Client(f"opc.tcp://127.0.0.1:{port}/aoi/", timeout=5)
             c.application_uri = "urn:plc:plc"
             await c.set_security(
                 SecurityPolicyBasic256Sha256, str(cert), str(key), mode=ua.MessageSecurityMode.Sign
             )
             async with c:
-                pass
+                idx = await c.get_namespace_index("urn:aoi-station")
+                obj = await c.nodes.objects.get_child(f"{idx}:AoiStation")
+                return await (await obj.get_child(f"{idx}:Station")).read_value()
 
         with pytest.raises(Exception, match="BadCertificateUntrusted"):
-            asyncio.run(asyncio.wait_for(connect(), 20))
+            asyncio.run(asyncio.wait_for(station_name(), 20))
+        (kept,) = (certs / "rejected").glob("*.der")
+        assert kept.read_bytes() == cert.read_bytes() and len(kept.stem) == 40  # its SHA-1 thumbprint
+        kept.rename(certs / "trusted" / kept.name)  # the engineer approves it
+        assert asyncio.run(asyncio.wait_for(station_name(), 20)) == "st1"
     finally:
         sink.close()
-    (tmp_path / "opcua" / "trusted" / "broken.der").write_bytes(b"not a certificate")
+    (certs / "trusted" / "broken.der").write_bytes(b"not a certificate")
     with pytest.raises(ValueError, match="cannot read the trusted client certificates in .*trusted"):
         sink.open()
     sink.close()

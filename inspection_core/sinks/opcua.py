@@ -11,7 +11,8 @@ Transport security (`?security=`): `none` (default; a NoSecurity endpoint for an
 `sign` or `sign_encrypt` (Basic256Sha256; the NoSecurity endpoint is then not offered). With security
 the server uses its own certificate, made self-signed on first start in `<station home>/opcua/`
 (`server-cert.der`, `server-key.pem`; made again when invalid or expired), and accepts only the clients
-whose certificates lie in `<station home>/opcua/trusted/` (DER or PEM; read when the server starts).
+whose certificates lie in `<station home>/opcua/trusted/` (DER or PEM; read again when they change). A
+refused client's certificate is kept in `opcua/rejected/`: moving it to `trusted/` admits that client.
 
 The server runs on its own asyncio loop thread (it must answer clients between results); the sink's
 thread only posts node updates to that loop.
@@ -33,11 +34,74 @@ from inspection_core.runtime.home import station_home
 from inspection_core.runtime.roles import Role, RoleError, RoleStore
 from inspection_core.sinks.base import Delivery, Sink
 
+_log = logging.getLogger(__name__)
 NAMESPACE = "urn:aoi-station"
 OBJECT = "AoiStation"
 DEFAULT_PORT = 4840
 SECURITY_MODES = ("none", "sign", "sign_encrypt")
 RecipeSwitcher = Callable[[str], str]
+
+
+class TrustFolder:
+    """The secure server's client check (an asyncua certificate validator) over `<folder>/trusted/`:
+    read again whenever its files change, so a certificate the engineer adds works at the client's
+    next try without a restart; a refused client's certificate is kept in `<folder>/rejected/` (named
+    by its SHA-1 thumbprint, as OPC UA tools show it) to be moved into `trusted/` once approved."""
+
+    def __init__(self, folder: Path) -> None:
+        self.trusted, self.rejected = folder / "trusted", folder / "rejected"
+        self._seen: list[tuple[str, int]] | None = None
+        self._validator: Any = None  # None: nobody is trusted (asyncua cannot build an empty store)
+
+    def _files(self) -> list[tuple[str, int]]:
+        return sorted(
+            (f.name, f.stat().st_mtime_ns)
+            for f in self.trusted.glob("*.*")
+            if f.suffix.lower() in (".der", ".pem")
+        )
+
+    async def reload(self) -> None:
+        """Read `trusted/` if it changed; ValueError naming the folder when a file there is broken."""
+        from asyncua.crypto.truststore import TrustStore
+        from asyncua.crypto.validator import CertificateValidator, CertificateValidatorOptions
+
+        files = self._files()
+        if files == self._seen:
+            return
+        self._seen, self._validator = files, None
+        if not files:
+            return
+        store = TrustStore([self.trusted], [])
+        try:
+            await store.load()
+        except Exception as exc:  # noqa: BLE001 - a broken file: say which folder, in one line
+            raise ValueError(f"cannot read the trusted client certificates in {self.trusted}: {exc}") from exc
+        options = CertificateValidatorOptions.TRUSTED_VALIDATION | CertificateValidatorOptions.PEER_CLIENT
+        self._validator = CertificateValidator(options, store)
+
+    async def __call__(self, cert: Any, app_description: Any) -> None:
+        from asyncua import ua
+        from asyncua.common.utils import ServiceError
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.serialization import Encoding
+
+        try:
+            try:
+                await self.reload()
+            except ValueError as exc:  # changed while running and now broken: refuse, say why
+                _log.error("%s", exc)
+                raise ServiceError(ua.StatusCodes.BadCertificateUntrusted) from exc
+            if self._validator is None:
+                raise ServiceError(ua.StatusCodes.BadCertificateUntrusted)
+            await self._validator.validate(cert, app_description)
+        except ServiceError as exc:
+            if exc.code == ua.StatusCodes.BadCertificateUntrusted:
+                with contextlib.suppress(OSError):  # keeping a copy must never decide the answer
+                    self.rejected.mkdir(parents=True, exist_ok=True)
+                    name = cert.fingerprint(hashes.SHA1()).hex()  # noqa: S303 - OPC UA's thumbprint
+                    (self.rejected / f"{name}.der").write_bytes(cert.public_bytes(Encoding.DER))
+                _log.warning("OPC UA client refused (certificate not trusted): kept in %s", self.rejected)
+            raise
 
 
 class OpcUaSink(Sink):
@@ -138,15 +202,11 @@ class OpcUaSink(Sink):
         """Basic256Sha256 (sign, or sign and encrypt) only, with this station's certificate (made on
         first use), and only the clients whose certificates are in `trusted/`."""
         from asyncua import ua
-        from asyncua.common.utils import ServiceError
         from asyncua.crypto.cert_gen import setup_self_signed_certificate
-        from asyncua.crypto.truststore import TrustStore
-        from asyncua.crypto.validator import CertificateValidator, CertificateValidatorOptions
         from cryptography.x509.oid import ExtendedKeyUsageOID
 
         folder = self.certificates
-        trusted = folder / "trusted"
-        trusted.mkdir(parents=True, exist_ok=True)
+        (folder / "trusted").mkdir(parents=True, exist_ok=True)
         key, cert = folder / "server-key.pem", folder / "server-cert.der"
         uri = f"urn:aoi-station:{self.station}"
         await server.set_application_uri(uri)
@@ -163,21 +223,9 @@ class OpcUaSink(Sink):
         server.set_security_policy([mode])
         await server.load_certificate(str(cert))
         await server.load_private_key(str(key))
-        if not [f for f in trusted.glob("*.*") if f.suffix.lower() in (".der", ".pem")]:
-            # nobody trusted yet (asyncua cannot build an empty store): the server runs and every
-            # client is refused until the engineer puts its certificate in trusted/
-            async def refuse(cert: Any, app_description: Any) -> None:
-                raise ServiceError(ua.StatusCodes.BadCertificateUntrusted)
-
-            server.set_certificate_validator(refuse)
-            return
-        store = TrustStore([trusted], [])
-        try:
-            await store.load()
-        except Exception as exc:  # noqa: BLE001 - a broken file: say which folder, in one line
-            raise ValueError(f"cannot read the trusted client certificates in {trusted}: {exc}") from exc
-        options = CertificateValidatorOptions.TRUSTED_VALIDATION | CertificateValidatorOptions.PEER_CLIENT
-        server.set_certificate_validator(CertificateValidator(options, store))
+        gate = TrustFolder(folder)
+        await gate.reload()  # a broken file fails the start with a line naming the folder
+        server.set_certificate_validator(gate)
 
     def _switch(self, name: str, pin: str) -> str:
         """(A worker thread: a PIN check is ~50 ms of scrypt.) The answer SwitchRecipe returns."""
