@@ -536,13 +536,13 @@ class RecordsPanel(QWidget):
             self.status.setText("no inspections match")
             return
         y = f"{100 * p.ok / total:.2f} %" if total else "—"
-        new = total - self._seen_total if self._seen_total is not None else 0
         if p.upto_ns is not None:  # a later page holds still: the new rows are on page 1
-            new = p.newer
+            new, where = p.newer, " (on page 1)"
+        else:
+            new, where = (total - self._seen_total if self._seen_total is not None else 0), ""
         self.status.setText(
             f"{self.offset + 1}–{self.offset + len(p.rows)} of {total:,}, newest first  ·  "
-            f"OK {p.ok:,}  NG {p.ng:,}  yield {y}"
-            + (f"  ·  {new:,} new" + (" (on page 1)" if p.upto_ns is not None else "") if new > 0 else "")
+            f"OK {p.ok:,}  NG {p.ng:,}  yield {y}" + (f"  ·  {new:,} new{where}" if new > 0 else "")
         )
 
     def _error(self, message: str) -> None:

@@ -270,8 +270,9 @@ class Recorder:
         may have been committed just before a kill, before the spool forgot it."""
         ti, fi, si = COLUMNS.index("time_ns"), COLUMNS.index("frame_id"), COLUMNS.index("station")
         c = inspections.c
-        q = sa.select(c.station, c.time_ns, c.frame_id).where(
-            c.time_ns.between(min(r[ti] for r in rows), max(r[ti] for r in rows))
+        q = sa.select(c.station, c.time_ns, c.frame_id).where(  # the (station, time_ns) index
+            c.station.in_({r[si] for r in rows}),
+            c.time_ns.between(min(r[ti] for r in rows), max(r[ti] for r in rows)),
         )
         with log.engine.connect() as con:
             have = {tuple(r) for r in con.execute(q)}
@@ -294,7 +295,7 @@ class Recorder:
         try:
             while self.spooled:  # the oldest first, `hold_rows` at a time (the memory bound)
                 upto, chunk = self.spool.head(max(self.hold_rows, 100))  # type: ignore[union-attr]
-                if not chunk:  # another process emptied it: nothing left to replay
+                if not chunk:  # its count was out of step with the file: nothing left to replay
                     self.spool.count = 0  # type: ignore[union-attr]
                     break
                 chunk = self._new_only(self.log, chunk)

@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import sqlite3
 import time
 from pathlib import Path
@@ -28,6 +27,7 @@ from typing import Any
 
 from inspection_core.records.db import RecordsDBError
 from inspection_core.records.log import COLUMNS
+from inspection_core.records.store import free_mb
 
 SPOOL_NAME = "spool.sqlite"
 _APP_ID = 0x414F4953  # "AOIS": marks the file as ours (PRAGMA application_id)
@@ -128,7 +128,7 @@ class Spool:
 
     def free_mb(self) -> float:
         try:
-            return shutil.disk_usage(self.path.parent).free / 1e6
+            return free_mb(self.path.parent)
         except OSError:
             return float("inf")  # unknown: the write itself will say whether there is room
 

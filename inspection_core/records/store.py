@@ -28,6 +28,11 @@ class DiskFullError(AoiError):
     """Not enough free space to store an image."""
 
 
+def free_mb(path: str | Path) -> float:
+    """Free space on the disk holding `path`, in MB (OSError when it cannot be read)."""
+    return shutil.disk_usage(path).free / 1e6
+
+
 class NGImageStore:
     def __init__(self, root: str | Path, min_free_mb: float = 500.0, quota_mb: float | None = None) -> None:
         self.root = Path(root)
@@ -50,7 +55,7 @@ class NGImageStore:
         return sum(p.stat().st_size for p in self._set_files(raw) if p.exists())
 
     def free_mb(self) -> float:
-        return shutil.disk_usage(self.root).free / 1e6
+        return free_mb(self.root)
 
     def save(self, image: np.ndarray, result: InspectionResult, source: str = "", recipe: str = "") -> Path:
         """Write raw + overlay + JSON; returns the raw image path. DiskFullError when space is low."""
